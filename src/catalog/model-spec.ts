@@ -37,8 +37,25 @@ export interface ModelSpec {
   memory?: Record<string, number>;
   /** Command printing JSON memory need per device (the dry run). */
   probe?: string;
+  /** At most this many requests in flight to the child (`concurrency = N`); undefined = no limit. */
+  concurrency?: number;
+  /** Takes part in the global one-request-at-a-time lock (`gpu-lock = true`, or `--serial`). */
+  gpuLock: boolean;
+  /** `ctx-size = auto`: the router picks the context at load time within these bounds. */
+  ctxAuto?: { min?: number; max?: number };
+  /** External backend (`url = http://host:port`): proxied to, never spawned. */
+  url?: string;
+  /** External backend's load/unload routes, e.g. {method: "POST", path: "/load", body: "{...}"}. */
+  loadRoute?: HttpRoute;
+  unloadRoute?: HttpRoute;
   /** Where this model's definition came from, for error messages. */
   source: { file?: string; section?: string };
+}
+
+export interface HttpRoute {
+  method: string;
+  path: string;
+  body?: string;
 }
 
 /** A bad preset or models-dir entry: names the file, section and key at fault. */
