@@ -1,0 +1,611 @@
+/**
+ * The policy: which request runs, which model loads, which one makes room. Pure: no I/O,
+ * no timers, no processes. The router is its only caller: it feeds events (with `now`)
+ * and carries out the effects it gets back.
+ *
+ * Rules (see docs/ARCHITECTURE.md):
+ * - a model with references (admitted requests) is never evicted, nor is one still loading;
+ * - loads start in FIFO order of their first waiter; once a waiter cannot start its load,
+ *   later loads wait behind it and the models it needs room from stop taking new requests
+ *   (they drain), so a steady stream for A cannot starve B;
+ * - when a model becomes ready, every queued request for it is admitted in that turn.
+ */
+import { capacityOf, shortages, type CapacityInput, type Resident, type Shortage } from './capacity.js';
+import { chooseVictims } from './eviction.js';
+import type {
+  DeviceBytes,
+  DeviceReading,
+  Effect,
+  ModelPolicy,
+  ModelStatus,
+  Rejection,
+  RequestKind,
+  SchedulerConfig,
+  SchedulerEvent,
+  StopReason,
+} from './types.js';
+
+export interface ModelView {
+  name: string;
+  status: ModelStatus;
+  /** Requests admitted and not yet finished. */
+  refs: number;
+  queued: number;
+  lastUsed: number;
+  failures: number;
+  backoffUntil: number;
+  lastError?: string;
+  need?: DeviceBytes;
+  usage?: DeviceBytes;
+  /** Why its first waiter is not being served yet, when it waits. */
+  waitingFor?: string;
+}
+
+interface ModelEntry {
+  policy: ModelPolicy;
+  status: ModelStatus;
+  refs: number;
+  lastUsed: number;
+  loadedAt: number;
+  need?: DeviceBytes;
+  usage?: DeviceBytes;
+  failures: number;
+  backoffUntil: number;
+  lastError?: string;
+  pendingUnload: boolean;
+  waitingFor?: string;
+}
+
+interface Waiter {
+  id: string;
+  model: string;
+  kind: RequestKind;
+  at: number;
+}
+
+type Plan =
+  | { kind: 'start' }
+  | { kind: 'evict'; victims: { name: string; reason: StopReason; detail: string }[] }
+  | { kind: 'wait'; drain: string[]; why: string; readDevices?: boolean }
+  | { kind: 'impossible'; error: Rejection };
+
+export const defaultConfig: SchedulerConfig = {
+  modelsMax: 4,
+  queueMax: 256,
+  queueTimeoutMs: 600_000,
+  autoload: true,
+  marginBytes: null,
+  caps: {},
+  recoverMs: 5_000,
+  backoffBaseMs: 1_000,
+  backoffMaxMs: 60_000,
+  serial: false,
+};
+
+export class Scheduler {
+  private readonly models = new Map<string, ModelEntry>();
+  private queue: Waiter[] = [];
+  /** Admitted request id -> model. */
+  private readonly admitted = new Map<string, string>();
+  private readonly readings = new Map<string, DeviceReading>();
+  private readingsAt = -Infinity;
+  /** Device -> when a child holding memory on it last went away. */
+  private readonly unloadedAt = new Map<string, number>();
+  private shuttingDown = false;
+  private effects: Effect[] = [];
+  private readonly config: SchedulerConfig;
+
+  constructor(config: Partial<SchedulerConfig> = {}, models: ModelPolicy[] = []) {
+    this.config = { ...defaultConfig, ...config };
+    for (const m of models) this.addModel(m);
+  }
+
+  /** Add or replace a model's policy (hot reload keeps its runtime state). */
+  addModel(policy: ModelPolicy): void {
+    const existing = this.models.get(policy.name);
+    if (existing) {
+      existing.policy = policy;
+      return;
+    }
+    this.models.set(policy.name, {
+      policy,
+      status: 'unloaded',
+      refs: 0,
+      lastUsed: 0,
+      loadedAt: 0,
+      failures: 0,
+      backoffUntil: 0,
+      pendingUnload: false,
+    });
+  }
+
+  /** Forget a model that is unloaded and has no waiters; false if it is still in use. */
+  removeModel(name: string): boolean {
+    const m = this.models.get(name);
+    if (!m) return true;
+    if (m.status !== 'unloaded' && m.status !== 'failed') return false;
+    if (m.refs > 0 || this.queue.some((w) => w.model === name)) return false;
+    this.models.delete(name);
+    return true;
+  }
+
+  handle(event: SchedulerEvent): Effect[] {
+    this.effects = [];
+    this.apply(event);
+    this.dispatch(event.now);
+    return this.effects;
+  }
+
+  view(name: string): ModelView | undefined {
+    const m = this.models.get(name);
+    if (!m) return undefined;
+    return {
+      name,
+      status: m.status,
+      refs: m.refs,
+      queued: this.queue.filter((w) => w.model === name).length,
+      lastUsed: m.lastUsed,
+      failures: m.failures,
+      backoffUntil: m.backoffUntil,
+      lastError: m.lastError,
+      need: m.need,
+      usage: m.usage,
+      waitingFor: m.waitingFor,
+    };
+  }
+
+  views(): ModelView[] {
+    return [...this.models.keys()].map((n) => this.view(n)!);
+  }
+
+  get queueLength(): number {
+    return this.queue.length;
+  }
+
+  /** Total references held across models; zero when the router is at rest. */
+  get inFlight(): number {
+    return this.admitted.size;
+  }
+
+  private apply(e: SchedulerEvent): void {
+    switch (e.type) {
+      case 'request':
+        return this.onRequest(e.id, e.model, e.kind ?? 'request', e.now);
+      case 'done':
+        return this.onDone(e.id, e.now);
+      case 'ready': {
+        const m = this.entry(e.model);
+        if (m.status !== 'loading') return;
+        m.failures = 0;
+        m.backoffUntil = 0;
+        m.lastError = undefined;
+        m.loadedAt = e.now;
+        this.setStatus(e.model, 'loaded');
+        return;
+      }
+      case 'loadFailed': {
+        if (this.entry(e.model).status !== 'loading') return;
+        this.fail(e.model, e.message, e.now);
+        const kind = e.reason === 'timeout' ? 'load_timeout' : 'load_failed';
+        this.rejectWaiters(e.model, { kind, message: e.message });
+        return;
+      }
+      case 'exited': {
+        const m = this.entry(e.model);
+        if (m.status !== 'loaded' && m.status !== 'unloading') return;
+        this.noteFreed(m, e.now);
+        m.usage = undefined;
+        if (e.expected || m.status === 'unloading') {
+          m.pendingUnload = false;
+          this.setStatus(e.model, 'unloaded');
+        } else {
+          this.fail(e.model, e.message ?? 'the model process exited', e.now);
+        }
+        return;
+      }
+      case 'unload': {
+        const m = this.entry(e.model);
+        if (m.status === 'loaded' || m.status === 'loading') m.pendingUnload = true;
+        return;
+      }
+      case 'devices':
+        this.readings.clear();
+        for (const r of e.readings) this.readings.set(r.name, r);
+        this.readingsAt = e.at;
+        return;
+      case 'need':
+        this.entry(e.model).need = e.devices;
+        return;
+      case 'usage':
+        this.entry(e.model).usage = e.devices;
+        return;
+      case 'shutdown':
+        this.shuttingDown = true;
+        for (const w of this.queue) this.reject(w, { kind: 'shutting_down', message: 'the router is shutting down' });
+        this.queue = [];
+        return;
+      case 'tick':
+        return this.onTick(e.now);
+    }
+  }
+
+  private onRequest(id: string, model: string, kind: RequestKind, now: number): void {
+    const m = this.entry(model);
+    const w: Waiter = { id, model, kind, at: now };
+    if (this.shuttingDown) return this.reject(w, { kind: 'shutting_down', message: 'the router is shutting down' });
+    if (!this.config.autoload && kind === 'request' && m.status !== 'loaded' && m.status !== 'loading') {
+      return this.reject(w, { kind: 'not_loaded', message: `model '${model}' is not loaded` });
+    }
+    if (m.backoffUntil > now && m.status === 'failed') {
+      return this.reject(w, this.backoffError(m, now));
+    }
+    if (this.queue.length >= this.config.queueMax) {
+      return this.reject(w, {
+        kind: 'queue_full',
+        message: `the queue is full (${this.config.queueMax} waiting)`,
+        retryAfterS: 1,
+      });
+    }
+    this.queue.push(w);
+  }
+
+  private onDone(id: string, now: number): void {
+    const model = this.admitted.get(id);
+    if (model !== undefined) {
+      this.admitted.delete(id);
+      const m = this.entry(model);
+      m.refs = Math.max(0, m.refs - 1);
+      m.lastUsed = now;
+      return;
+    }
+    // A client that left while queued: drop its place; a load it started keeps going
+    // only if someone else still wants the model (see dispatch: loading with no waiters).
+    this.queue = this.queue.filter((w) => w.id !== id);
+  }
+
+  private onTick(now: number): void {
+    const expired = this.queue.filter((w) => now - w.at >= this.config.queueTimeoutMs);
+    if (expired.length) {
+      this.queue = this.queue.filter((w) => now - w.at < this.config.queueTimeoutMs);
+      for (const w of expired) {
+        const m = this.entry(w.model);
+        this.reject(w, {
+          kind: 'queue_timeout',
+          message: `timed out after ${Math.round(this.config.queueTimeoutMs / 1000)} s waiting for model '${w.model}'${m.waitingFor ? ` (${m.waitingFor})` : ''}`,
+          retryAfterS: 5,
+        });
+      }
+    }
+    for (const [name, m] of this.models) {
+      const ttl = m.policy.ttlMs ?? this.config.ttlMs;
+      if (ttl === undefined || m.status !== 'loaded' || m.refs > 0 || m.policy.pin) continue;
+      if (this.queue.some((w) => w.model === name)) continue;
+      const idleSince = Math.max(m.lastUsed, m.loadedAt);
+      if (now - idleSince >= ttl) this.stop(name, 'ttl', `idle for ${Math.round((now - idleSince) / 1000)} s`);
+    }
+  }
+
+  private dispatch(now: number): void {
+    for (const [name, m] of this.models) {
+      m.waitingFor = undefined;
+      if (m.status === 'loaded' && m.refs === 0 && (m.pendingUnload || this.shuttingDown)) {
+        this.stop(name, this.shuttingDown ? 'shutdown' : 'unload', 'requested');
+      }
+    }
+    if (this.shuttingDown) return;
+
+    /** Models that must not take new requests: a waiter needs their room. */
+    const draining = new Set<string>();
+    /** Once one load cannot start, later loads wait behind it (FIFO: no starvation). */
+    let loadBlocked = false;
+    let lockHeld = this.lockHolders();
+    /** Waiters answered in this turn (admitted or rejected). */
+    const answered = new Set<Waiter>();
+    const snapshot = this.queue;
+
+    for (const w of snapshot) {
+      if (answered.has(w)) continue;
+      const m = this.entry(w.model);
+      const name = w.model;
+      if (m.status === 'loaded') {
+        if (m.pendingUnload || draining.has(name)) {
+          m.waitingFor ??= m.pendingUnload ? 'unloading' : 'draining for another model';
+          continue;
+        }
+        if (w.kind === 'load') {
+          answered.add(w);
+          this.effects.push({ type: 'admit', id: w.id, model: name });
+          continue;
+        }
+        if (m.policy.concurrency !== undefined && m.refs >= m.policy.concurrency) {
+          m.waitingFor ??= `concurrency limit (${m.policy.concurrency} in flight)`;
+          continue;
+        }
+        const locked = this.config.serial || m.policy.gpuLock;
+        if (locked && lockHeld > 0) {
+          m.waitingFor ??= 'serial lock held by another request';
+          continue;
+        }
+        if (locked) lockHeld++;
+        answered.add(w);
+        this.admit(w);
+        continue;
+      }
+      if (m.status === 'loading' || m.status === 'unloading') continue;
+      // unloaded or failed: this waiter wants a load.
+      if (m.status === 'failed' && m.backoffUntil > now) {
+        for (const o of snapshot) if (o.model === name && !answered.has(o)) answered.add(o), this.reject(o, this.backoffError(m, now));
+        continue;
+      }
+      if (loadBlocked) {
+        m.waitingFor ??= 'behind an earlier load';
+        continue;
+      }
+      const plan = this.planLoad(name, now);
+      switch (plan.kind) {
+        case 'start':
+          this.setStatus(name, 'loading');
+          this.effects.push({ type: 'start', model: name });
+          break;
+        case 'evict':
+          for (const v of plan.victims) this.stop(v.name, v.reason, v.detail);
+          m.waitingFor = `unloading ${plan.victims.map((v) => v.name).join(', ')}`;
+          loadBlocked = true;
+          break;
+        case 'wait':
+          for (const d of plan.drain) draining.add(d);
+          m.waitingFor = plan.why;
+          if (plan.readDevices) this.effects.push({ type: 'readDevices' });
+          loadBlocked = true;
+          break;
+        case 'impossible':
+          // Every waiter for this model gets the same answer now, not after a timeout.
+          for (const o of snapshot) if (o.model === name && !answered.has(o)) answered.add(o), this.reject(o, plan.error);
+          break;
+      }
+    }
+    this.queue = snapshot.filter((w) => !answered.has(w));
+
+    // A load nobody waits for any more still completes (its child is already starting),
+    // and then it is an ordinary idle model: evictable, never stranded in `loading`.
+  }
+
+  /** What it takes to start `name` now. */
+  private planLoad(name: string, now: number): Plan {
+    const target = this.entry(name);
+    const need = target.need ?? {};
+    const input: CapacityInput = {
+      modelsMax: this.config.modelsMax,
+      marginBytes: this.config.marginBytes,
+      caps: this.config.caps,
+      readings: this.readings,
+    };
+    const residents = this.residents();
+
+    for (const [device, bytes] of Object.entries(need)) {
+      const capacity = capacityOf(input, device);
+      if (capacity !== undefined && bytes > capacity) {
+        const has = this.readings.has(device) || this.config.caps[device] !== undefined;
+        return {
+          kind: 'impossible',
+          error: {
+            kind: 'too_large',
+            message: has
+              ? `model '${name}' needs ${gib(bytes)} on ${device}, which has ${gib(Math.max(0, capacity))}`
+              : `model '${name}' needs ${gib(bytes)} on ${device}, and there is no such device`,
+          },
+        };
+      }
+    }
+
+    // Members of the target's exclusive group must go, whatever the room.
+    const group = target.policy.group;
+    const forced = group
+      ? residents.filter((r) => r.name !== name && this.entry(r.name).policy.group === group)
+      : [];
+    const forcedBusy = forced.filter((r) => r.status === 'loading' || (r.status === 'loaded' && !this.idle(r.name)));
+    const forcedIdle = forced.filter((r) => r.status === 'loaded' && this.idle(r.name));
+
+    const unloading = residents.filter((r) => r.status === 'unloading');
+    const stay = (gone: readonly Resident[]) => {
+      const names = new Set(gone.map((g) => g.name));
+      return residents.filter((r) => !names.has(r.name));
+    };
+
+    // A device whose reading predates an unload is not trusted to start anything on it.
+    const stale = Object.keys(need).filter(
+      (d) => (need[d] ?? 0) > 0 && this.readings.has(d) && (this.unloadedAt.get(d) ?? -Infinity) > this.readingsAt,
+    );
+
+    const nowShort = shortages(input, need, stay([]), []);
+    if (forced.length === 0 && nowShort.length === 0 && stale.length === 0) return { kind: 'start' };
+
+    // Room that in-flight unloads will give back: wait for it rather than evict more.
+    const afterUnloads = shortages(input, need, stay(unloading), unloading);
+    if (forcedBusy.length === 0 && forcedIdle.length === 0 && afterUnloads.length === 0 && unloading.length > 0) {
+      return { kind: 'wait', drain: [], why: `waiting for ${unloading.map((r) => r.name).join(', ')} to unload` };
+    }
+    if (stale.length > 0) {
+      return { kind: 'wait', drain: [], why: `waiting for a fresh memory reading of ${stale.join(', ')}`, readDevices: true };
+    }
+    const recovering = nowShort.some(
+      (s) => now - (this.unloadedAt.get(s.device) ?? -Infinity) < this.config.recoverMs,
+    );
+
+    const base = [...unloading, ...forced.filter((r) => r.status !== 'unloading')];
+    const candidates = residents
+      .filter((r) => r.status === 'loaded' && r.name !== name && !base.some((b) => b.name === r.name))
+      .filter((r) => !this.entry(r.name).policy.pin && !this.entry(r.name).pendingUnload)
+      .map((r) => ({ ...r, priority: this.entry(r.name).policy.priority, lastUsed: this.entry(r.name).lastUsed }));
+    const short = new Set(afterUnloads.map((s) => s.device));
+    const helps = (c: Resident) =>
+      (short.has('count')) || [...short].some((d) => (c.hold[d] ?? 0) > 0);
+    const fitsWithout = (victims: readonly Resident[]) => {
+      const gone = [...base, ...victims];
+      return shortages(input, need, stay(gone), gone).length === 0;
+    };
+
+    const reasonFor = (s: Shortage[]): StopReason => (s.some((x) => x.device !== 'count') ? 'memory' : 'lru');
+    const detail = `making room for ${name}`;
+
+    const idleCandidates = candidates.filter((c) => this.idle(c.name) && !this.hasWaiters(c.name));
+    const idleVictims = chooseVictims(idleCandidates, helps, fitsWithout);
+    if (idleVictims && forcedBusy.length === 0) {
+      if (idleVictims.length === 0 && forcedIdle.length === 0) {
+        if (recovering) {
+          return { kind: 'wait', drain: [], why: describe(nowShort) + ' (memory still being released)', readDevices: true };
+        }
+        return { kind: 'wait', drain: [], why: `waiting for ${unloading.map((r) => r.name).join(', ')} to unload` };
+      }
+      if (recovering && forcedIdle.length === 0) {
+        return { kind: 'wait', drain: [], why: describe(nowShort) + ' (memory still being released)', readDevices: true };
+      }
+      return {
+        kind: 'evict',
+        victims: [
+          ...forcedIdle.map((r) => ({ name: r.name, reason: 'group' as StopReason, detail: `exclusive group ${group}` })),
+          ...idleVictims.map((v) => ({ name: v.name, reason: reasonFor(afterUnloads), detail })),
+        ],
+      };
+    }
+
+    // Not enough idle room: some busy models must drain first. Pick them by the same rule,
+    // counting busy ones too, and stop new requests to them until they are idle.
+    const allVictims = chooseVictims(candidates, helps, fitsWithout);
+    if (!allVictims && forcedBusy.length === 0) {
+      const pinned = residents.filter((r) => this.entry(r.name).policy.pin).map((r) => r.name);
+      return {
+        kind: 'wait',
+        drain: [],
+        why: describe(afterUnloads) + (pinned.length ? `; pinned: ${pinned.join(', ')}` : ''),
+      };
+    }
+    const victims = [...forced.filter((r) => r.status !== 'unloading'), ...(allVictims ?? [])];
+    const busy = victims.filter((v) => !this.idle(v.name) || v.status === 'loading');
+    const idleNow = victims.filter((v) => v.status === 'loaded' && this.idle(v.name));
+    for (const v of idleNow) {
+      const isForced = forced.includes(v);
+      this.stop(v.name, isForced ? 'group' : reasonFor(afterUnloads), isForced ? `exclusive group ${group}` : detail);
+    }
+    const busyDesc = busy.map((v) => `${v.name} (${this.entry(v.name).refs} requests)`).join(', ');
+    return {
+      kind: 'wait',
+      drain: victims.map((v) => v.name),
+      why: [describe(afterUnloads), busyDesc && `busy: ${busyDesc}`].filter(Boolean).join('; '),
+    };
+  }
+
+  private residents(): Resident[] {
+    const out: Resident[] = [];
+    for (const [name, m] of this.models) {
+      if (m.status !== 'loading' && m.status !== 'loaded' && m.status !== 'unloading') continue;
+      const need = m.need ?? {};
+      const hold = m.usage ?? need;
+      const pending: DeviceBytes = {};
+      if (m.status === 'loading') {
+        // The last reading may have seen part of it; assume the rest is still to come.
+        for (const [d, b] of Object.entries(need)) pending[d] = Math.max(0, b - (m.usage?.[d] ?? 0));
+      }
+      out.push({ name, status: m.status, hold, pending });
+    }
+    return out;
+  }
+
+  private idle(name: string): boolean {
+    return this.entry(name).refs === 0;
+  }
+
+  private hasWaiters(name: string): boolean {
+    return this.queue.some((w) => w.model === name);
+  }
+
+  private lockHolders(): number {
+    let n = 0;
+    for (const model of this.admitted.values()) {
+      const m = this.entry(model);
+      if (this.config.serial || m.policy.gpuLock) n++;
+    }
+    return n;
+  }
+
+  private admit(w: Waiter): void {
+    const m = this.entry(w.model);
+    m.refs++;
+    this.admitted.set(w.id, w.model);
+    this.effects.push({ type: 'admit', id: w.id, model: w.model });
+  }
+
+  private reject(w: Waiter, error: Rejection): void {
+    this.effects.push({ type: 'reject', id: w.id, model: w.model, error });
+  }
+
+  private rejectWaiters(model: string, error: Rejection): void {
+    for (const w of this.queue) if (w.model === model) this.reject(w, error);
+    this.queue = this.queue.filter((w) => w.model !== model);
+  }
+
+  private stop(name: string, reason: StopReason, detail: string): void {
+    const m = this.entry(name);
+    if (m.status !== 'loaded') return;
+    this.setStatus(name, 'unloading', reason);
+    this.effects.push({ type: 'stop', model: name, reason, detail });
+  }
+
+  private fail(name: string, message: string, now: number): void {
+    const m = this.entry(name);
+    m.failures++;
+    m.lastError = message;
+    m.pendingUnload = false;
+    m.usage = undefined;
+    // The first failure retries on the next request; repeated ones back off exponentially.
+    m.backoffUntil =
+      m.failures >= 2
+        ? now + Math.min(this.config.backoffMaxMs, this.config.backoffBaseMs * 2 ** (m.failures - 2))
+        : 0;
+    this.noteFreed(m, now);
+    this.setStatus(name, 'failed', message);
+  }
+
+  private noteFreed(m: ModelEntry, now: number): void {
+    for (const [d, b] of Object.entries(m.usage ?? m.need ?? {})) if (b > 0) this.unloadedAt.set(d, now);
+  }
+
+  private backoffError(m: ModelEntry, now: number): Rejection {
+    const s = Math.max(1, Math.ceil((m.backoffUntil - now) / 1000));
+    return {
+      kind: 'backoff',
+      message: `model '${m.policy.name}' failed ${m.failures} times (${m.lastError ?? 'unknown error'}); retrying in ${s} s`,
+      retryAfterS: s,
+    };
+  }
+
+  private setStatus(name: string, to: ModelStatus, reason?: string): void {
+    const m = this.entry(name);
+    const from = m.status;
+    if (from === to) return;
+    m.status = to;
+    this.effects.push({ type: 'status', model: name, from, to, reason });
+  }
+
+  private entry(name: string): ModelEntry {
+    const m = this.models.get(name);
+    if (!m) throw new Error(`scheduler: unknown model '${name}'`);
+    return m;
+  }
+}
+
+function describe(s: Shortage[]): string {
+  return s
+    .map((x) =>
+      x.device === 'count'
+        ? 'models-max reached'
+        : `${x.device}: need ${gib(x.need)}, free ${gib(Math.max(0, x.available))}`,
+    )
+    .join('; ');
+}
+
+export function gib(bytes: number): string {
+  const g = bytes / 2 ** 30;
+  if (g >= 1) return `${g.toFixed(1)} GiB`;
+  return `${Math.round(bytes / 2 ** 20)} MiB`;
+}

@@ -1,0 +1,294 @@
+/** The count policy (--models-max), queueing and fairness, without processes or sleeps. */
+import { Driver, admits, rejects, starts, stops } from './harness.js';
+
+const three = [{ name: 'A' }, { name: 'B' }, { name: 'C' }];
+
+describe('admission and loading', () => {
+  test('a request for an unloaded model starts it and is admitted when ready', () => {
+    const d = new Driver({ modelsMax: 2 }, three);
+    const { id, effects } = d.request('A');
+    expect(starts(effects)).toEqual(['A']);
+    expect(admits(effects)).toEqual([]);
+    expect(admits(d.ready('A'))).toEqual([id]);
+    expect(d.s.view('A')!.refs).toBe(1);
+  });
+
+  test('requests for one model coalesce into one load and are all admitted in one turn', () => {
+    const d = new Driver({ modelsMax: 2 }, three);
+    const ids = [d.request('A'), d.request('A'), d.request('A')];
+    expect(d.log.filter((e) => e.type === 'start')).toHaveLength(1);
+    expect(admits(d.ready('A')).sort()).toEqual(ids.map((r) => r.id).sort());
+  });
+
+  test('a request for a loaded model is admitted at once; done releases exactly one reference', () => {
+    const d = new Driver({ modelsMax: 2 }, three);
+    const first = d.bringUp('A');
+    const { id, effects } = d.request('A');
+    expect(admits(effects)).toEqual([id]);
+    expect(d.s.view('A')!.refs).toBe(2);
+    d.done(first);
+    d.done(first); // a second release of the same id changes nothing
+    expect(d.s.view('A')!.refs).toBe(1);
+    d.done(id);
+    expect(d.s.view('A')!.refs).toBe(0);
+    expect(d.s.inFlight).toBe(0);
+  });
+});
+
+describe('models-max eviction', () => {
+  test('evicts the least recently used idle model', () => {
+    const d = new Driver({ modelsMax: 2 }, three);
+    const a = d.bringUp('A');
+    const b = d.bringUp('B');
+    d.done(b); // B used first ...
+    d.done(a); // ... A used last
+    const { effects } = d.request('C');
+    expect(stops(effects)).toEqual(['B']);
+    expect(starts(effects)).toEqual([]);
+    expect(starts(d.exited('B'))).toEqual(['C']);
+  });
+
+  test('a never-used model goes before a used one', () => {
+    const d = new Driver({ modelsMax: 2 }, three);
+    const a = d.bringUp('A');
+    d.done(a);
+    d.settle(d.load('B').effects); // loaded explicitly, never used
+    expect(stops(d.request('C').effects)).toEqual(['B']);
+  });
+
+  test('a queued request does not evict a busy model; the model drains, then is evicted', () => {
+    const d = new Driver({ modelsMax: 1 }, three);
+    const a = d.bringUp('A');
+    const b = d.request('B');
+    expect(stops(b.effects)).toEqual([]);
+    expect(d.status('A')).toBe('loaded');
+    expect(d.s.view('B')!.waitingFor).toMatch(/busy: A \(1 requests\)/);
+    const late = d.request('A'); // behind B now: must not be admitted, or B starves
+    expect(admits(late.effects)).toEqual([]);
+    expect(stops(d.done(a))).toEqual(['A']);
+    expect(starts(d.exited('A'))).toEqual(['B']);
+    const r = d.ready('B');
+    expect(admits(r)).toEqual([b.id]);
+    // A's request now waits for B to drain in its turn.
+    expect(stops(d.done(b.id))).toEqual(['B']);
+    d.exited('B');
+    expect(admits(d.ready('A'))).toEqual([late.id]);
+  });
+
+  test('a client leaving the queue keeps the busy model and strands nothing', () => {
+    const d = new Driver({ modelsMax: 1 }, three);
+    const a = d.bringUp('A');
+    const b = d.request('B');
+    d.done(b.id); // client went away while queued
+    expect(d.s.queueLength).toBe(0);
+    expect(d.status('A')).toBe('loaded');
+    // A is no longer draining: new requests for it are admitted at once.
+    const again = d.request('A');
+    expect(admits(again.effects)).toEqual([again.id]);
+    d.done(a);
+    expect(stops(d.done(again.id))).toEqual([]);
+  });
+
+  test('a client leaving while its model loads: the load completes and the model is idle, not stuck', () => {
+    const d = new Driver({ modelsMax: 1 }, three);
+    const b = d.request('B');
+    d.done(b.id);
+    d.ready('B');
+    expect(d.status('B')).toBe('loaded');
+    expect(d.s.view('B')!.refs).toBe(0);
+    // ... and evictable by the next model.
+    expect(stops(d.request('C').effects)).toEqual(['B']);
+  });
+
+  test('two waiters for one model share one eviction', () => {
+    const d = new Driver({ modelsMax: 1 }, three);
+    d.done(d.bringUp('A'));
+    const b1 = d.request('B');
+    const b2 = d.request('B');
+    expect(d.log.filter((e) => e.type === 'stop')).toHaveLength(1);
+    d.exited('A');
+    expect(admits(d.ready('B')).sort()).toEqual([b1.id, b2.id].sort());
+    expect(d.log.filter((e) => e.type === 'start' && e.model === 'B')).toHaveLength(1);
+  });
+
+  test('loads are FIFO: the first waiter for an unloaded model goes first', () => {
+    const d = new Driver({ modelsMax: 1 }, three);
+    const a = d.bringUp('A');
+    const b = d.request('B');
+    const c = d.request('C');
+    d.done(a);
+    d.exited('A');
+    expect(d.status('B')).toBe('loading');
+    expect(d.status('C')).toBe('unloaded');
+    expect(admits(d.ready('B'))).toEqual([b.id]);
+    d.done(b.id);
+    d.exited('B');
+    expect(admits(d.ready('C'))).toEqual([c.id]);
+  });
+
+  test('a steady stream for A cannot starve B', () => {
+    const d = new Driver({ modelsMax: 1 }, three);
+    let inFlight = [d.bringUp('A'), d.request('A').id];
+    const b = d.request('B');
+    // Requests for A keep coming and finishing; none of the new ones jump B.
+    for (let i = 0; i < 5; i++) {
+      const r = d.request('A');
+      expect(admits(r.effects)).toEqual([]);
+    }
+    for (const id of inFlight) d.done(id);
+    inFlight = [];
+    expect(d.status('A')).toBe('unloading');
+    d.exited('A');
+    expect(admits(d.ready('B'))).toEqual([b.id]);
+  });
+
+  test('models-max 0 means no count limit', () => {
+    const d = new Driver({ modelsMax: 0 }, three);
+    for (const m of ['A', 'B', 'C']) d.bringUp(m);
+    expect(d.log.filter((e) => e.type === 'stop')).toHaveLength(0);
+  });
+});
+
+describe('queue bounds', () => {
+  test('queue-max rejects with queue_full and a retry hint', () => {
+    const d = new Driver({ modelsMax: 1, queueMax: 2 }, three);
+    d.bringUp('A');
+    d.request('B');
+    d.request('B');
+    const r = rejects(d.request('B').effects);
+    expect(r[0]!.error).toMatchObject({ kind: 'queue_full', retryAfterS: 1 });
+  });
+
+  test('queue-timeout rejects waiters with queue_timeout and says what they waited for', () => {
+    const d = new Driver({ modelsMax: 1, queueTimeoutMs: 10_000 }, three);
+    d.bringUp('A');
+    const b = d.request('B');
+    expect(rejects(d.tick(d.now + 5_000))).toEqual([]);
+    const r = rejects(d.tick(d.now + 10_000));
+    expect(r.map((x) => x.id)).toEqual([b.id]);
+    expect(r[0]!.error).toMatchObject({ kind: 'queue_timeout' });
+    expect(r[0]!.error.message).toMatch(/busy: A/);
+  });
+
+  test('no autoload: not_loaded until an explicit load, then admitted', () => {
+    const d = new Driver({ modelsMax: 1, autoload: false }, three);
+    expect(rejects(d.request('A').effects)[0]!.error).toMatchObject({ kind: 'not_loaded' });
+    const l = d.load('A');
+    expect(starts(l.effects)).toEqual(['A']);
+    expect(admits(d.ready('A'))).toEqual([l.id]);
+    const r = d.request('A');
+    expect(admits(r.effects)).toEqual([r.id]);
+  });
+});
+
+describe('unload, failures and backoff', () => {
+  test('an explicit unload waits for in-flight work; a request after it reloads the model', () => {
+    const d = new Driver({ modelsMax: 2 }, three);
+    const a = d.bringUp('A');
+    expect(stops(d.unload('A'))).toEqual([]);
+    const late = d.request('A'); // must not go to the stopping child
+    expect(admits(late.effects)).toEqual([]);
+    expect(stops(d.done(a))).toEqual(['A']);
+    expect(starts(d.exited('A'))).toEqual(['A']);
+    expect(admits(d.ready('A'))).toEqual([late.id]);
+  });
+
+  test('a crash marks the model failed; the next request restarts it; repeated failures back off', () => {
+    const d = new Driver({ modelsMax: 2, backoffBaseMs: 1000 }, three);
+    const a = d.bringUp('A');
+    d.exited('A', false, 'exit code 139');
+    expect(d.status('A')).toBe('failed');
+    d.done(a);
+    const r1 = d.request('A');
+    expect(starts(r1.effects)).toEqual(['A']); // first failure: retry at once
+    const f = d.loadFailed('A', 'exited', 'exit code 1');
+    expect(rejects(f)[0]!.error).toMatchObject({ kind: 'load_failed' });
+    const r2 = d.request('A');
+    const rej = rejects(r2.effects)[0]!.error;
+    expect(rej.kind).toBe('backoff');
+    expect(rej.retryAfterS).toBe(1);
+    expect(rej.message).toMatch(/exit code 1/);
+    d.at(d.now + 1500);
+    expect(starts(d.request('A').effects)).toEqual(['A']);
+    d.ready('A');
+    expect(d.s.view('A')!.failures).toBe(0);
+  });
+
+  test('a load timeout rejects every waiter with load_timeout', () => {
+    const d = new Driver({ modelsMax: 2 }, three);
+    const r = [d.request('A'), d.request('A')];
+    const f = rejects(d.loadFailed('A', 'timeout', 'not ready after 600 s'));
+    expect(f.map((x) => x.id).sort()).toEqual(r.map((x) => x.id).sort());
+    expect(f[0]!.error).toMatchObject({ kind: 'load_timeout' });
+  });
+});
+
+describe('pins, groups, ttl, concurrency, serial, shutdown', () => {
+  test('a pinned model is never evicted; the waiter waits and says why', () => {
+    const d = new Driver({ modelsMax: 1 }, [{ name: 'A', pin: true }, { name: 'B' }]);
+    d.done(d.bringUp('A'));
+    const b = d.request('B');
+    expect(stops(b.effects)).toEqual([]);
+    expect(d.s.view('B')!.waitingFor).toMatch(/pinned: A/);
+    // Only an explicit unload stops it.
+    expect(stops(d.unload('A'))).toEqual(['A']);
+  });
+
+  test('an exclusive group never runs two members together, even with room', () => {
+    const d = new Driver({ modelsMax: 4 }, [{ name: 'A', group: 'gpu' }, { name: 'B', group: 'gpu' }, { name: 'C' }]);
+    const a = d.bringUp('A');
+    d.bringUp('C');
+    const b = d.request('B');
+    expect(stops(b.effects)).toEqual([]); // A is busy: it drains
+    expect(stops(d.done(a))).toEqual(['A']);
+    expect(starts(d.exited('A'))).toEqual(['B']);
+    expect(d.status('C')).toBe('loaded');
+  });
+
+  test('ttl unloads an idle model; a busy or queued-for model stays', () => {
+    const d = new Driver({ modelsMax: 4 }, [{ name: 'A', ttlMs: 60_000 }, { name: 'B' }]);
+    const a = d.bringUp('A');
+    expect(stops(d.tick(d.now + 120_000))).toEqual([]); // busy
+    d.done(a);
+    expect(stops(d.tick(d.now + 30_000))).toEqual([]);
+    expect(stops(d.tick(d.now + 31_000))).toEqual(['A']);
+  });
+
+  test('global ttl applies to models without their own', () => {
+    const d = new Driver({ modelsMax: 4, ttlMs: 1000 }, three);
+    d.done(d.bringUp('B'));
+    expect(stops(d.tick(d.now + 2000))).toEqual(['B']);
+  });
+
+  test('concurrency = N admits at most N; the rest wait in order', () => {
+    const d = new Driver({ modelsMax: 4 }, [{ name: 'A', concurrency: 2 }]);
+    const first = d.bringUp('A');
+    const second = d.request('A');
+    const third = d.request('A');
+    const fourth = d.request('A');
+    expect(admits(second.effects)).toEqual([second.id]);
+    expect(admits(third.effects)).toEqual([]);
+    expect(admits(d.done(first))).toEqual([third.id]);
+    expect(admits(d.done(second.id))).toEqual([fourth.id]);
+  });
+
+  test('serial: one request at a time across models', () => {
+    const d = new Driver({ modelsMax: 4, serial: true }, three);
+    const a = d.bringUp('A');
+    const b = d.request('B');
+    d.settle(b.effects);
+    expect(d.status('B')).toBe('loaded');
+    expect(d.s.view('B')!.refs).toBe(0);
+    expect(admits(d.done(a))).toEqual([b.id]);
+  });
+
+  test('shutdown rejects the queue and stops idle models; busy ones stop when done', () => {
+    const d = new Driver({ modelsMax: 1 }, three);
+    const a = d.bringUp('A');
+    d.done(d.bringUp('B') /* queued behind A */);
+    const q = d.request('C');
+    const eff = d.shutdown();
+    expect(rejects(eff).map((r) => r.id)).toContain(q.id);
+    expect(stops(d.done(a))).toEqual(['A']);
+  });
+});
