@@ -1,0 +1,84 @@
+/**
+ * The router's HTTP face: router-owned routes, and every inference route proxied to the
+ * child of the model the request names. Every answer of ours is OpenAI error JSON.
+ */
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Router } from '../router/router.js';
+import { requireKey } from './auth.js';
+import { RouterError, sendError } from './errors.js';
+import { modelOf } from './model-field.js';
+import { listModels, loadModel, unloadModel } from './models-routes.js';
+import { ModelProxy } from './proxy.js';
+
+export interface AppOptions {
+  apiKey?: string;
+  maxBodyBytes: number;
+}
+
+/** Inference routes: the body names the model; the request goes to that model's child. */
+export const proxiedRoutes = [
+  '/v1/chat/completions',
+  '/v1/completions',
+  '/v1/embeddings',
+  '/v1/responses',
+  '/v1/rerank',
+  '/v1/audio/transcriptions',
+  '/v1/messages',
+  '/completion',
+  '/completions',
+  '/infill',
+  '/tokenize',
+  '/detokenize',
+  '/embedding',
+  '/embeddings',
+  '/rerank',
+  '/reranking',
+];
+
+export function createApp(router: Router, opts: AppOptions): { app: express.Express; proxy: ModelProxy } {
+  const app = express();
+  const proxy = new ModelProxy();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+
+  app.get('/health', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.use(requireKey(opts.apiKey, (req) => req.path === '/health'));
+
+  const raw = express.raw({ type: () => true, limit: opts.maxBodyBytes });
+  app.get(['/v1/models', '/models'], listModels(router));
+  app.post('/models/load', raw, loadModel(router));
+  app.post('/models/unload', raw, unloadModel(router));
+
+  app.post(proxiedRoutes, raw, async (req: Request, res: Response) => {
+    const body: Buffer = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    const ac = new AbortController();
+    const onClose = () => ac.abort();
+    res.once('close', onClose);
+    let release: (() => void) | undefined;
+    try {
+      const name = modelOf(req, body);
+      const spec = router.resolve(name);
+      if (!spec) throw new RouterError('model_not_found', `model '${name}' not found`);
+      const lease = await router.acquire(spec.name, ac.signal);
+      release = lease.release;
+      if (ac.signal.aborted) return;
+      await proxy.forward(req, res, body, lease);
+    } catch (err) {
+      if (!ac.signal.aborted) sendError(res, err);
+    } finally {
+      res.off('close', onClose);
+      release?.();
+    }
+  });
+
+  app.use((req: Request, res: Response) => {
+    sendError(res, new RouterError('not_found', `no route for ${req.method} ${req.path}`));
+  });
+  // express needs the four-argument signature to know this is the error handler.
+  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    sendError(res, err);
+  });
+  return { app, proxy };
+}

@@ -1,0 +1,28 @@
+/** Bearer-key check in constant time; `/health` stays open (load balancers, llama-server parity). */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { NextFunction, Request, Response } from 'express';
+import { RouterError, sendError } from './errors.js';
+
+/** Hash both sides so the comparison takes the same time whatever the lengths. */
+export function sameKey(given: string, expected: string): boolean {
+  const a = createHash('sha256').update(given).digest();
+  const b = createHash('sha256').update(expected).digest();
+  return timingSafeEqual(a, b);
+}
+
+export function keyOf(req: Request): string | undefined {
+  const h = req.headers.authorization;
+  if (h?.startsWith('Bearer ')) return h.slice(7).trim();
+  const x = req.headers['x-api-key'];
+  if (typeof x === 'string') return x;
+  return undefined;
+}
+
+export function requireKey(apiKey: string | undefined, open: (req: Request) => boolean) {
+  return (req: Request, res: Response, next: NextFunction) => {
+    if (!apiKey || open(req)) return next();
+    const given = keyOf(req);
+    if (given !== undefined && sameKey(given, apiKey)) return next();
+    sendError(res, new RouterError('invalid_api_key', given === undefined ? 'missing API key' : 'invalid API key'));
+  };
+}

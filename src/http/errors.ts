@@ -1,0 +1,75 @@
+/**
+ * The one catalogue of errors the router answers itself, each with its HTTP status and
+ * OpenAI error type. Lower-level failures are mapped onto it with `cause`; nothing the
+ * router says is ever plain text or HTML.
+ */
+import type { Response } from 'express';
+
+export const catalogue = {
+  invalid_json: { status: 400, type: 'invalid_request_error' },
+  invalid_model: { status: 400, type: 'invalid_request_error' },
+  model_not_loaded: { status: 400, type: 'invalid_request_error' },
+  invalid_request: { status: 400, type: 'invalid_request_error' },
+  invalid_api_key: { status: 401, type: 'authentication_error' },
+  model_not_found: { status: 404, type: 'invalid_request_error' },
+  not_found: { status: 404, type: 'invalid_request_error' },
+  method_not_allowed: { status: 405, type: 'invalid_request_error' },
+  body_too_large: { status: 413, type: 'invalid_request_error' },
+  unsupported_media_type: { status: 415, type: 'invalid_request_error' },
+  model_too_large: { status: 507, type: 'server_error' },
+  model_invalid: { status: 500, type: 'server_error' },
+  internal_error: { status: 500, type: 'server_error' },
+  upstream_failed: { status: 502, type: 'server_error' },
+  backend_unreachable: { status: 502, type: 'server_error' },
+  queue_full: { status: 503, type: 'server_error' },
+  queue_timeout: { status: 503, type: 'server_error' },
+  model_backoff: { status: 503, type: 'server_error' },
+  model_load_failed: { status: 503, type: 'server_error' },
+  shutting_down: { status: 503, type: 'server_error' },
+  load_timeout: { status: 504, type: 'server_error' },
+} as const;
+
+export type ErrorCode = keyof typeof catalogue;
+
+export class RouterError extends Error {
+  readonly status: number;
+  readonly type: string;
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly extra: { retryAfterS?: number; retryable?: boolean; cause?: unknown } = {},
+  ) {
+    super(message, extra.cause === undefined ? undefined : { cause: extra.cause });
+    this.name = 'RouterError';
+    this.status = catalogue[code].status;
+    this.type = catalogue[code].type;
+  }
+
+  toJSON(): { error: Record<string, unknown> } {
+    const error: Record<string, unknown> = { message: this.message, type: this.type, code: this.code };
+    if (this.extra.retryable !== undefined) error.retryable = this.extra.retryable;
+    return { error };
+  }
+}
+
+/** Map anything thrown onto the catalogue. */
+export function toRouterError(err: unknown): RouterError {
+  if (err instanceof RouterError) return err;
+  const e = err as { type?: string; status?: number; statusCode?: number; message?: string };
+  // body-parser's errors carry a type and a status.
+  if (e?.type === 'entity.too.large') return new RouterError('body_too_large', 'request body too large', { cause: err });
+  if (e?.type === 'entity.parse.failed') return new RouterError('invalid_json', 'malformed JSON body', { cause: err });
+  if (e?.type === 'request.aborted') return new RouterError('invalid_request', 'request aborted', { cause: err });
+  if ((e?.status ?? e?.statusCode) === 400) return new RouterError('invalid_request', e.message ?? 'bad request', { cause: err });
+  return new RouterError('internal_error', e?.message ?? String(err), { cause: err });
+}
+
+export function sendError(res: Response, err: unknown): void {
+  const e = toRouterError(err);
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  if (e.extra.retryAfterS !== undefined) res.setHeader('Retry-After', String(e.extra.retryAfterS));
+  res.status(e.status).json(e.toJSON());
+}

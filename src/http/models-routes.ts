@@ -1,0 +1,81 @@
+/** Router-owned model routes, shaped like llama-server's router mode (`/models`, load, unload). */
+import type { Request, Response } from 'express';
+import type { ModelInfo, Router } from '../router/router.js';
+import { RouterError, sendError } from './errors.js';
+
+export function modelEntry(info: ModelInfo) {
+  const failed = info.status === 'failed';
+  const s = info.spec;
+  return {
+    id: s.name,
+    object: 'model',
+    owned_by: 'router',
+    created: 0,
+    aliases: s.aliases,
+    path: s.modelPath,
+    status: {
+      // llama-server's values; a failed model is unloaded with `failed: true`.
+      value: failed ? 'unloaded' : info.status,
+      args: s.args,
+      failed,
+      exit_code: info.exitCode ?? null,
+      ...(info.lastError ? { error: info.lastError } : {}),
+    },
+    in_flight: info.refs,
+    queued: info.queued,
+    last_used: info.lastUsed || null,
+    ...(info.waitingFor ? { waiting_for: info.waitingFor } : {}),
+    ...(info.memory ? { memory: info.memory } : {}),
+    priority: s.priority,
+    pin: s.pin,
+    ...(s.exclusiveGroup ? { exclusive_group: s.exclusiveGroup } : {}),
+  };
+}
+
+export function listModels(router: Router) {
+  return (_req: Request, res: Response) => {
+    res.json({ object: 'list', data: router.list().map(modelEntry) });
+  };
+}
+
+function modelFromBody(body: Buffer): string {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString('utf8') || '{}');
+  } catch {
+    throw new RouterError('invalid_json', 'request body is not valid JSON');
+  }
+  const model = (parsed as { model?: unknown } | null)?.model;
+  if (typeof model !== 'string' || !model) throw new RouterError('invalid_model', "missing or non-string 'model'");
+  return model;
+}
+
+export function loadModel(router: Router) {
+  return async (req: Request, res: Response) => {
+    const ac = new AbortController();
+    res.once('close', () => ac.abort());
+    try {
+      const name = modelFromBody(req.body as Buffer);
+      const spec = router.resolve(name);
+      if (!spec) throw new RouterError('model_not_found', `model '${name}' not found`);
+      await router.load(spec.name, ac.signal);
+      res.json({ success: true, model: spec.name });
+    } catch (err) {
+      if (!res.writableEnded && !ac.signal.aborted) sendError(res, err);
+    }
+  };
+}
+
+export function unloadModel(router: Router) {
+  return async (req: Request, res: Response) => {
+    try {
+      const name = modelFromBody(req.body as Buffer);
+      const spec = router.resolve(name);
+      if (!spec) throw new RouterError('model_not_found', `model '${name}' not found`);
+      await router.unload(spec.name);
+      res.json({ success: true, model: spec.name });
+    } catch (err) {
+      sendError(res, err);
+    }
+  };
+}

@@ -1,0 +1,100 @@
+/**
+ * Forwards the kept request bytes to a child and streams its answer back unbuffered.
+ * http-proxy-3 sends the request (and destroys it when our client goes away); the response
+ * side is ours, so a child that dies mid-answer ends an SSE stream with an error event
+ * rather than a clean-looking end, and the lease is released exactly once either way.
+ */
+import http from 'node:http';
+import { Readable } from 'node:stream';
+import type { Request, Response } from 'express';
+import { createProxyServer } from 'http-proxy-3';
+import { RouterError, sendError } from './errors.js';
+
+export interface ProxyTarget {
+  target: string;
+  headers: Record<string, string>;
+}
+
+const hopByHop = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+export class ModelProxy {
+  // Keep-alive to children: a fresh TCP connection per request would dominate the overhead.
+  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: Infinity, keepAliveMsecs: 1000 });
+  private readonly proxy = createProxyServer({ agent: this.agent, xfwd: false, selfHandleResponse: true });
+
+  constructor() {
+    this.proxy.on('proxyReq', (proxyReq, req) => {
+      const len = (req as Request & { rawBody?: Buffer }).rawBody?.length ?? 0;
+      proxyReq.removeHeader('transfer-encoding');
+      proxyReq.removeHeader('x-api-key');
+      proxyReq.setHeader('content-length', String(len));
+    });
+    this.proxy.on('proxyRes', (proxyRes, _req, res) => this.relay(proxyRes, res as unknown as Response));
+  }
+
+  /** Proxy `req` (whose body bytes are `body`) to the target; resolves when the client's response is closed. */
+  forward(req: Request, res: Response, body: Buffer, to: ProxyTarget): Promise<void> {
+    (req as Request & { rawBody?: Buffer }).rawBody = body;
+    return new Promise((resolve) => {
+      res.once('close', () => resolve());
+      this.proxy.web(
+        req,
+        res,
+        { target: to.target, headers: to.headers, buffer: Readable.from([body]) },
+        (err: Error) => {
+          if (res.headersSent) return this.breakStream(res, err);
+          sendError(
+            res,
+            new RouterError('upstream_failed', `the model server failed: ${err.message}`, { cause: err }),
+          );
+        },
+      );
+    });
+  }
+
+  close(): void {
+    this.proxy.close();
+    this.agent.destroy();
+  }
+
+  private relay(proxyRes: http.IncomingMessage, res: Response): void {
+    const headers: http.OutgoingHttpHeaders = {};
+    for (const [k, v] of Object.entries(proxyRes.headers)) if (!hopByHop.has(k) && v !== undefined) headers[k] = v;
+    res.writeHead(proxyRes.statusCode ?? 502, headers);
+    const sse = String(proxyRes.headers['content-type'] ?? '').includes('text/event-stream');
+    if (sse) res.flushHeaders();
+    let ended = false;
+    proxyRes.on('end', () => {
+      ended = true;
+      res.end();
+    });
+    proxyRes.on('close', () => {
+      if (!ended && !proxyRes.complete) this.breakStream(res, new Error('the model server closed the connection mid-answer'));
+    });
+    proxyRes.on('error', (err) => {
+      if (!ended) this.breakStream(res, err);
+    });
+    proxyRes.pipe(res, { end: false });
+  }
+
+  /** The child failed after the answer began: say so in-band for SSE, else cut the response. */
+  private breakStream(res: Response, err: Error): void {
+    if (res.writableEnded || res.destroyed) return;
+    const sse = String(res.getHeader('content-type') ?? '').includes('text/event-stream');
+    if (!sse) {
+      res.destroy(err);
+      return;
+    }
+    const body = new RouterError('upstream_failed', `the model server failed mid-stream: ${err.message}`).toJSON();
+    res.end(`event: error\ndata: ${JSON.stringify(body)}\n\n`);
+  }
+}

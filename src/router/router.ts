@@ -1,0 +1,476 @@
+/**
+ * The one owner of runtime state. It feeds the scheduler events, carries out the effects it
+ * returns through the supervisor, and hands the HTTP layer leases on running children.
+ * Every reference a lease takes is given back exactly once.
+ */
+import { EventEmitter } from 'node:events';
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { ModelSpec } from '../catalog/model-spec.js';
+import { Scheduler } from '../scheduler/scheduler.js';
+import type {
+  DeviceBytes,
+  DeviceReading,
+  Effect,
+  ModelPolicy,
+  ModelStatus,
+  Rejection,
+  SchedulerConfig,
+  SchedulerEvent,
+  StopReason,
+} from '../scheduler/types.js';
+import { Child } from '../supervisor/child.js';
+import { RingBuffer } from '../supervisor/ring-buffer.js';
+import { RouterError, type ErrorCode } from '../http/errors.js';
+import { childCommand, type ServerBin } from './child-command.js';
+
+export interface MemoryHooks {
+  /** What a model needs per device before it loads, and where the figure came from. */
+  need(spec: ModelSpec): Promise<{ devices: DeviceBytes; source: string } | undefined>;
+  /** Fresh readings of every device. */
+  readDevices(): Promise<DeviceReading[]>;
+  /** What a running child uses per device (its process group). */
+  usage(spec: ModelSpec, pid: number): Promise<DeviceBytes | undefined>;
+  /** The measured figure is worth keeping for the next load of this configuration. */
+  measured?(spec: ModelSpec, devices: DeviceBytes): void;
+}
+
+export interface RouterOptions {
+  models: ModelSpec[];
+  server: ServerBin;
+  host?: string;
+  loadTimeoutMs: number;
+  stopTimeoutMs: number;
+  scheduler: Partial<SchedulerConfig>;
+  logger: Logger;
+  memory?: MemoryHooks;
+  /** How often timeouts and TTLs are checked. */
+  tickMs?: number;
+  logLines?: number;
+}
+
+export interface Lease {
+  model: string;
+  /** Base URL of the child (or external backend). */
+  target: string;
+  /** Headers the proxy adds (the child's own key). */
+  headers: Record<string, string>;
+  release(): void;
+}
+
+export interface ModelInfo {
+  spec: ModelSpec;
+  status: ModelStatus;
+  refs: number;
+  queued: number;
+  lastUsed: number;
+  failures: number;
+  lastError?: string;
+  exitCode?: number | null;
+  waitingFor?: string;
+  pid?: number;
+  port?: number;
+  memory?: { devices: DeviceBytes; source: string };
+}
+
+export interface RouterEvent {
+  type: 'status_change' | 'load' | 'unload' | 'eviction' | 'failure' | 'ready';
+  model: string;
+  from?: ModelStatus;
+  to?: ModelStatus;
+  reason?: string;
+  detail?: string;
+  at: number;
+}
+
+interface Waiter {
+  model: string;
+  resolve(lease: Lease | undefined): void;
+  reject(err: RouterError): void;
+  kind: 'request' | 'load';
+}
+
+const rejectionCodes: Record<Rejection['kind'], ErrorCode> = {
+  queue_full: 'queue_full',
+  queue_timeout: 'queue_timeout',
+  backoff: 'model_backoff',
+  load_failed: 'model_load_failed',
+  load_timeout: 'load_timeout',
+  not_loaded: 'model_not_loaded',
+  too_large: 'model_too_large',
+  shutting_down: 'shutting_down',
+};
+
+export class Router extends EventEmitter {
+  private readonly scheduler: Scheduler;
+  private readonly specs = new Map<string, ModelSpec>();
+  private readonly aliases = new Map<string, string>();
+  private readonly children = new Map<string, Child>();
+  private readonly keys = new Map<string, string>();
+  private readonly logs = new Map<string, RingBuffer<string>>();
+  private readonly exitCodes = new Map<string, number | null>();
+  private readonly memory = new Map<string, { devices: DeviceBytes; source: string }>();
+  private readonly waiters = new Map<string, Waiter>();
+  private readonly host: string;
+  private seq = 0;
+  private tick?: NodeJS.Timeout;
+  private readTimer?: NodeJS.Timeout;
+  private reading = false;
+  private busy = false;
+  private readonly pending: SchedulerEvent[] = [];
+  /** Children being started or stopped: shutdown waits for them. */
+  private readonly operations = new Set<Promise<unknown>>();
+
+  constructor(private readonly opts: RouterOptions) {
+    super();
+    this.host = opts.host ?? '127.0.0.1';
+    this.scheduler = new Scheduler(opts.scheduler);
+    for (const spec of opts.models) this.addSpec(spec);
+  }
+
+  start(): void {
+    this.tick = setInterval(() => this.handle({ type: 'tick', now: Date.now() }), this.opts.tickMs ?? 500);
+    this.tick.unref();
+    if (this.opts.memory) this.requestReading();
+    for (const spec of this.specs.values()) {
+      if (spec.loadOnStartup) {
+        this.load(spec.name).catch((err: Error) =>
+          this.opts.logger.warn({ model: spec.name, err: err.message }, 'load on startup failed'),
+        );
+      }
+    }
+  }
+
+  resolve(nameOrAlias: string): ModelSpec | undefined {
+    const name = this.specs.has(nameOrAlias) ? nameOrAlias : this.aliases.get(nameOrAlias);
+    return name === undefined ? undefined : this.specs.get(name);
+  }
+
+  /**
+   * Wait until `model` may serve one more request; the lease holds a reference until
+   * released. A client that goes away (signal) leaves the queue at once.
+   */
+  async acquire(model: string, signal?: AbortSignal): Promise<Lease> {
+    const lease = await this.enqueue(model, 'request', signal);
+    return lease!;
+  }
+
+  /** Load a model (or find it loaded); resolves when it is ready. */
+  async load(model: string, signal?: AbortSignal): Promise<void> {
+    await this.enqueue(model, 'load', signal);
+  }
+
+  /** Unload once idle; resolves when the child is gone. */
+  unload(model: string): Promise<void> {
+    const view = this.scheduler.view(model);
+    if (!view || view.status === 'unloaded' || view.status === 'failed') return Promise.resolve();
+    return new Promise((resolve) => {
+      const onStatus = (e: RouterEvent) => {
+        if (e.model === model && (e.to === 'unloaded' || e.to === 'failed')) {
+          this.off('event', onStatus);
+          resolve();
+        }
+      };
+      this.on('event', onStatus);
+      this.handle({ type: 'unload', model, now: Date.now() });
+    });
+  }
+
+  list(): ModelInfo[] {
+    return [...this.specs.values()].map((spec) => this.info(spec.name)!);
+  }
+
+  info(name: string): ModelInfo | undefined {
+    const spec = this.specs.get(name);
+    const v = this.scheduler.view(name);
+    if (!spec || !v) return undefined;
+    const child = this.children.get(name);
+    return {
+      spec,
+      status: v.status,
+      refs: v.refs,
+      queued: v.queued,
+      lastUsed: v.lastUsed,
+      failures: v.failures,
+      lastError: v.lastError,
+      exitCode: this.exitCodes.get(name),
+      waitingFor: v.waitingFor,
+      pid: child?.pid,
+      port: child?.port,
+      memory: v.usage ? { devices: v.usage, source: 'measured' } : this.memory.get(name),
+    };
+  }
+
+  logLines(name: string, n?: number): string[] {
+    const lines = this.logs.get(name)?.toArray() ?? [];
+    return n === undefined ? lines : lines.slice(-n);
+  }
+
+  get inFlight(): number {
+    return this.scheduler.inFlight;
+  }
+
+  get queueLength(): number {
+    return this.scheduler.queueLength;
+  }
+
+  /** Pids of every running child (for orphan checks and metrics). */
+  childPids(): number[] {
+    return [...this.children.values()].map((c) => c.pid).filter((p): p is number => p !== undefined);
+  }
+
+  /**
+   * Stop taking work: queued requests are refused, in-flight ones get `graceMs` to finish,
+   * then every child is stopped. Resolves when no child is left.
+   */
+  async shutdown(graceMs: number): Promise<void> {
+    this.handle({ type: 'shutdown', now: Date.now() });
+    const deadline = Date.now() + graceMs;
+    while (this.scheduler.inFlight > 0 && Date.now() < deadline) await sleep(50);
+    clearInterval(this.tick);
+    clearTimeout(this.readTimer);
+    await Promise.allSettled([...this.operations]);
+    await Promise.allSettled([...this.children.values()].map((c) => c.stop()));
+    await Promise.allSettled([...this.operations]);
+  }
+
+  private addSpec(spec: ModelSpec): void {
+    this.specs.set(spec.name, spec);
+    for (const a of spec.aliases) this.aliases.set(a, spec.name);
+    this.logs.set(spec.name, this.logs.get(spec.name) ?? new RingBuffer<string>(this.opts.logLines ?? 500));
+    this.scheduler.addModel(policyOf(spec));
+  }
+
+  private async enqueue(model: string, kind: 'request' | 'load', signal?: AbortSignal): Promise<Lease | undefined> {
+    const spec = this.resolve(model);
+    if (!spec) throw new RouterError('model_not_found', `model '${model}' not found`);
+    if (signal?.aborted) throw new RouterError('invalid_request', 'client went away');
+    if (this.opts.memory && !this.memory.has(spec.name)) await this.resolveNeed(spec);
+    const id = `${kind}-${++this.seq}`;
+    return new Promise<Lease | undefined>((resolve, reject) => {
+      const onAbort = () => {
+        if (this.waiters.delete(id)) {
+          reject(new RouterError('invalid_request', 'client went away'));
+          this.handle({ type: 'done', id, now: Date.now() });
+        }
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const settle = () => signal?.removeEventListener('abort', onAbort);
+      this.waiters.set(id, {
+        model: spec.name,
+        kind,
+        resolve: (l) => (settle(), resolve(l)),
+        reject: (e) => (settle(), reject(e)),
+      });
+      this.handle({ type: 'request', id, model: spec.name, kind, now: Date.now() });
+    });
+  }
+
+  private async resolveNeed(spec: ModelSpec): Promise<void> {
+    try {
+      const need = await this.opts.memory!.need(spec);
+      if (!need) return;
+      this.memory.set(spec.name, need);
+      this.handle({ type: 'need', model: spec.name, devices: need.devices, now: Date.now() });
+    } catch (err) {
+      this.opts.logger.warn({ model: spec.name, err: (err as Error).message }, 'memory need unknown');
+    }
+  }
+
+  /** Events are handled one at a time, in order, even when an effect causes another. */
+  private handle(event: SchedulerEvent): void {
+    this.pending.push(event);
+    if (this.busy) return;
+    this.busy = true;
+    try {
+      while (this.pending.length) {
+        const e = this.pending.shift()!;
+        for (const effect of this.scheduler.handle(e)) this.perform(effect);
+      }
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private perform(effect: Effect): void {
+    switch (effect.type) {
+      case 'admit': {
+        const w = this.waiters.get(effect.id);
+        if (!w) {
+          // Admitted after its client left: give the reference straight back.
+          this.handle({ type: 'done', id: effect.id, now: Date.now() });
+          return;
+        }
+        this.waiters.delete(effect.id);
+        w.resolve(w.kind === 'load' ? undefined : this.lease(effect.id, effect.model));
+        return;
+      }
+      case 'reject': {
+        const w = this.waiters.get(effect.id);
+        if (!w) return;
+        this.waiters.delete(effect.id);
+        w.reject(
+          new RouterError(rejectionCodes[effect.error.kind], effect.error.message, {
+            retryAfterS: effect.error.retryAfterS,
+          }),
+        );
+        return;
+      }
+      case 'start':
+        this.track(this.startChild(effect.model));
+        return;
+      case 'stop':
+        this.track(this.stopChild(effect.model, effect.reason, effect.detail));
+        return;
+      case 'readDevices':
+        this.requestReading();
+        return;
+      case 'status':
+        this.opts.logger.info(
+          { model: effect.model, from: effect.from, to: effect.to, reason: effect.reason },
+          `${effect.model}: ${effect.from} -> ${effect.to}`,
+        );
+        this.emitEvent({ type: 'status_change', model: effect.model, from: effect.from, to: effect.to, reason: effect.reason });
+        return;
+    }
+  }
+
+  private lease(id: string, model: string): Lease {
+    const child = this.children.get(model);
+    const key = this.keys.get(model);
+    let released = false;
+    return {
+      model,
+      target: `http://${this.host}:${child?.port}`,
+      headers: { authorization: `Bearer ${key}` },
+      release: () => {
+        if (released) return;
+        released = true;
+        this.handle({ type: 'done', id, now: Date.now() });
+      },
+    };
+  }
+
+  private async startChild(model: string): Promise<void> {
+    const spec = this.specs.get(model)!;
+    const apiKey = randomBytes(24).toString('hex');
+    this.keys.set(model, apiKey);
+    const log = this.logs.get(model)!;
+    const cmd = childCommand(spec, { server: this.opts.server, host: this.host, apiKey });
+    const child = new Child({
+      name: model,
+      command: cmd.command,
+      args: cmd.args,
+      env: cmd.env,
+      host: this.host,
+      healthPath: cmd.healthPath,
+      healthHeaders: { authorization: `Bearer ${apiKey}` },
+      loadTimeoutMs: this.opts.loadTimeoutMs,
+      stopTimeoutMs: (spec.stopTimeoutS ?? this.opts.stopTimeoutMs / 1000) * 1000,
+      logLines: 50,
+      onLog: (line) => {
+        log.push(line);
+        this.opts.logger.debug({ model }, `[${model}] ${line}`);
+      },
+    });
+    this.children.set(model, child);
+    let ready = false;
+    child.once('exit', (info: { code: number | null; signal: string | null; expected: boolean; lastLines: string[] }) => {
+      this.exitCodes.set(model, info.code);
+      if (this.children.get(model) === child) this.children.delete(model);
+      if (ready && !info.expected) {
+        const message = `model '${model}' exited unexpectedly (${info.signal ?? `exit code ${info.code}`})`;
+        this.opts.logger.error({ model, code: info.code, signal: info.signal, lastLines: info.lastLines }, message);
+        this.emitEvent({ type: 'failure', model, reason: 'crash', detail: info.lastLines.slice(-5).join('\n') });
+        this.handle({ type: 'exited', model, expected: false, message, now: Date.now() });
+      }
+    });
+    const started = Date.now();
+    this.emitEvent({ type: 'load', model, detail: `${cmd.command} ${cmd.args(0).join(' ')}` });
+    try {
+      await child.start();
+    } catch (err) {
+      const e = err as { reason?: string; exitCode?: number | null; lastLines?: string[]; message: string };
+      if (this.children.get(model) === child) this.children.delete(model);
+      this.exitCodes.set(model, e.exitCode ?? null);
+      const reason = e.reason === 'timeout' ? 'timeout' : e.reason === 'spawn' ? 'spawn' : 'exited';
+      const tail = (e.lastLines ?? []).slice(-5).join(' | ');
+      const message =
+        reason === 'timeout'
+          ? `model '${model}' was not ready after ${Math.round(this.opts.loadTimeoutMs / 1000)} s`
+          : `model '${model}' failed to start: ${e.message}${tail ? ` (last output: ${tail})` : ''}`;
+      this.opts.logger.error({ model, reason, lastLines: e.lastLines }, message);
+      this.emitEvent({ type: 'failure', model, reason, detail: message });
+      this.handle({ type: 'loadFailed', model, reason, message, now: Date.now() });
+      return;
+    }
+    ready = true;
+    this.opts.logger.info({ model, ms: Date.now() - started, port: child.port, pid: child.pid }, `${model} ready`);
+    this.emitEvent({ type: 'ready', model, detail: `${Date.now() - started} ms` });
+    this.handle({ type: 'ready', model, now: Date.now() });
+    if (this.opts.memory && child.pid) void this.measure(spec, child);
+  }
+
+  private async measure(spec: ModelSpec, child: Child): Promise<void> {
+    try {
+      const used = await this.opts.memory!.usage(spec, child.pid!);
+      if (!used || this.children.get(spec.name) !== child) return;
+      this.handle({ type: 'usage', model: spec.name, devices: used, now: Date.now() });
+      this.opts.memory!.measured?.(spec, used);
+    } catch (err) {
+      this.opts.logger.warn({ model: spec.name, err: (err as Error).message }, 'could not measure memory');
+    }
+  }
+
+  private async stopChild(model: string, reason: StopReason, detail: string): Promise<void> {
+    const child = this.children.get(model);
+    this.emitEvent({ type: reason === 'unload' || reason === 'shutdown' ? 'unload' : 'eviction', model, reason, detail });
+    if (child) await child.stop();
+    if (this.children.get(model) === child) this.children.delete(model);
+    this.handle({ type: 'exited', model, expected: true, now: Date.now() });
+  }
+
+  /** Coalesced device reads: at most one in flight, at most every 200 ms. */
+  private requestReading(): void {
+    if (!this.opts.memory || this.reading || this.readTimer) return;
+    this.readTimer = setTimeout(() => {
+      this.readTimer = undefined;
+      this.reading = true;
+      this.opts
+        .memory!.readDevices()
+        .then((readings) => {
+          const now = Date.now();
+          this.handle({ type: 'devices', readings, at: now, now });
+        })
+        .catch((err: Error) => this.opts.logger.warn({ err: err.message }, 'device reading failed'))
+        .finally(() => (this.reading = false));
+    }, 200);
+    this.readTimer.unref();
+  }
+
+  private track(p: Promise<unknown>): void {
+    const q = p.catch((err: Error) => this.opts.logger.error({ err: err.message }, 'child operation failed'));
+    this.operations.add(q);
+    void q.finally(() => this.operations.delete(q));
+  }
+
+  private emitEvent(e: Omit<RouterEvent, 'at'>): void {
+    this.emit('event', { ...e, at: Date.now() } satisfies RouterEvent);
+  }
+}
+
+export function policyOf(spec: ModelSpec): ModelPolicy {
+  return {
+    name: spec.name,
+    priority: spec.priority,
+    pin: spec.pin,
+    group: spec.exclusiveGroup,
+    ttlMs: spec.ttlS === undefined ? undefined : spec.ttlS * 1000,
+    concurrency: spec.concurrency,
+    gpuLock: spec.gpuLock,
+  };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
