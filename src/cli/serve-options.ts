@@ -1,0 +1,60 @@
+/** The `router` command's flags: one validated config, defaults documented in --help. */
+import { Command, Option } from 'commander';
+import { bytes, deviceSizes, integer, oneOf, seconds } from './parse.js';
+
+export interface ServeConfig {
+  modelsDir?: string;
+  modelsPreset?: string;
+  modelsMax: number;
+  modelsAutoload: boolean;
+  host: string;
+  port: number;
+  apiKey?: string;
+  serverBin?: string;
+  loadTimeout: number;
+  stopTimeout: number;
+  queueMax: number;
+  queueTimeout: number;
+  stateDir?: string;
+  maxBody: number;
+  modelsMemoryMargin: number;
+  modelsMemoryMax?: Record<string, number>;
+  modelsTtl?: number;
+  serial: boolean;
+  modelsConcurrency?: number;
+  shutdownGrace: number;
+  logFormat?: 'json' | 'pretty';
+  logLevel: string;
+  watch: boolean;
+  demo: boolean;
+  /** Child flags after `--`, applied to every model (precedence over presets). */
+  childArgs: string[];
+}
+
+export function addServeOptions(cmd: Command): Command {
+  return cmd
+    .option('--models-dir <dir>', 'folder of GGUF models (NAME.gguf, or NAME/ with shards and mmproj)')
+    .option('--models-preset <path>', 'preset INI file, or a folder of per-model NAME.ini files')
+    .option('--models-max <n>', 'most models loaded at once (0 = no count limit)', integer(0), 4)
+    .option('--no-models-autoload', 'do not load a model on request; 400 until POST /models/load')
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--port <port>', 'port to listen on', integer(0, 65535), 8080)
+    .addOption(new Option('--api-key <key>', 'require Authorization: Bearer KEY on every route but /health').env('ROUTER_API_KEY'))
+    .option('--server-bin <path>', 'child inference server (default: llama-server on PATH, else the bundled router-engine)')
+    .option('--load-timeout <s>', 'seconds a child may take to become ready', seconds, 600)
+    .option('--stop-timeout <s>', 'seconds between SIGTERM and SIGKILL when stopping a child', seconds, 10)
+    .option('--queue-max <n>', 'most requests waiting for a model (503 beyond)', integer(0), 256)
+    .option('--queue-timeout <s>', 'seconds a request may wait for its model (503 after)', seconds, 600)
+    .option('--state-dir <dir>', 'where measured memory is kept (default: ~/.cache/model-router)')
+    .option('--max-body <size>', 'largest request body (413 beyond)', bytes, 64 * 2 ** 20)
+    .option('--models-memory-margin <MiB>', 'MiB kept free on every device a load touches (0 = no free-memory check)', integer(0), 1024)
+    .option('--models-memory-max <DEV=SIZE,...>', "cap on what the router's children use per device, e.g. CUDA0=20GiB,CPU=8GiB", deviceSizes)
+    .option('--models-ttl <s>', 'unload a model idle this many seconds (a preset ttl wins)', seconds)
+    .option('--models-concurrency <n>', 'most requests in flight per model (a preset concurrency wins)', integer(1))
+    .option('--serial', 'one request at a time across all models (a global GPU lock)', false)
+    .option('--shutdown-grace <s>', 'seconds in-flight requests get to finish on SIGTERM/SIGINT', seconds, 30)
+    .addOption(new Option('--log-format <format>', 'router log format (default: pretty on a terminal, else json)').argParser(oneOf(['json', 'pretty'] as const)))
+    .addOption(new Option('--log-level <level>', 'router log level').choices(['trace', 'debug', 'info', 'warn', 'error']).default('info'))
+    .option('--watch', 'reload when the models folder or preset files change', false)
+    .option('--demo', 'make three tiny demo models in --models-dir when it has none', false);
+}

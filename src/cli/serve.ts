@@ -1,0 +1,148 @@
+/** `router` itself: load the catalogue, start the router and its HTTP server, stop cleanly. */
+import http from 'node:http';
+import { mkdir, readdir } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { assertValid, loadCatalog } from '../catalog/index.js';
+import { createApp } from '../http/app.js';
+import { Router } from '../router/router.js';
+import { createLogger } from './logger.js';
+import { chooseServerBin } from './server-bin.js';
+import type { ServeConfig } from './serve-options.js';
+import { makeDemoModels } from './demo.js';
+
+const MiB = 2 ** 20;
+
+export function defaultStateDir(): string {
+  const base = process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
+  return join(base, 'model-router');
+}
+
+export async function serve(config: ServeConfig): Promise<void> {
+  const logger = createLogger(config.logFormat, config.logLevel);
+  if (config.demo) {
+    config.modelsDir ??= 'demo-models';
+    await mkdir(config.modelsDir, { recursive: true });
+    const has = (await readdir(config.modelsDir)).some((f) => f.endsWith('.gguf'));
+    if (!has) {
+      logger.info({ dir: config.modelsDir }, 'making demo models (first start)');
+      await makeDemoModels(config.modelsDir);
+    }
+  }
+  if (!config.modelsDir && !config.modelsPreset) {
+    throw new UsageError('give --models-dir DIR and/or --models-preset PATH');
+  }
+  const catalog = await loadCatalog({
+    modelsDir: config.modelsDir,
+    presetPath: config.modelsPreset,
+    childArgs: config.childArgs,
+  });
+  assertValid(catalog);
+  const models = catalog.models.map((m) =>
+    m.concurrency === undefined && config.modelsConcurrency !== undefined ? { ...m, concurrency: config.modelsConcurrency } : m,
+  );
+
+  const router = new Router({
+    models,
+    server: chooseServerBin(config.serverBin),
+    loadTimeoutMs: config.loadTimeout * 1000,
+    stopTimeoutMs: config.stopTimeout * 1000,
+    logger,
+    scheduler: {
+      modelsMax: config.modelsMax,
+      queueMax: config.queueMax,
+      queueTimeoutMs: config.queueTimeout * 1000,
+      autoload: config.modelsAutoload,
+      marginBytes: config.modelsMemoryMargin > 0 ? config.modelsMemoryMargin * MiB : null,
+      caps: config.modelsMemoryMax ?? {},
+      serial: config.serial,
+      ttlMs: config.modelsTtl === undefined ? undefined : config.modelsTtl * 1000,
+    },
+  });
+  const { app, proxy } = createApp(router, { apiKey: config.apiKey, maxBodyBytes: config.maxBody });
+  const server = http.createServer(app);
+  // Slow clients may not hold a connection open forever by trickling headers.
+  server.headersTimeout = 15_000;
+  server.requestTimeout = 120_000;
+  server.keepAliveTimeout = 5_000;
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  router.start();
+  const addr = server.address() as { port: number };
+  const url = `http://${config.host}:${addr.port}`;
+  logger.info({ url, models: models.map((m) => m.name) }, `router listening on ${url} with ${models.length} models`);
+  if (config.demo) printDemoHelp(url, models[0]?.name ?? 'MODEL', config.apiKey);
+
+  installSignals(logger, async (graceMs) => {
+    server.close();
+    await router.shutdown(graceMs);
+    server.closeAllConnections();
+    proxy.close();
+  }, () => router.childPids(), config.shutdownGrace * 1000);
+}
+
+function installSignals(logger: Logger, stop: (graceMs: number) => Promise<void>, pids: () => number[], graceMs: number): void {
+  let stopping = false;
+  const killNow = () => {
+    for (const pid of pids()) {
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }
+  };
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (stopping) {
+      logger.warn({ signal: sig }, 'second signal: stopping children now and exiting');
+      killNow();
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info({ signal: sig, graceMs }, 'shutting down: finishing in-flight requests');
+    stop(graceMs)
+      .then(() => {
+        logger.info('stopped');
+        process.exit(0);
+      })
+      .catch((err: Error) => {
+        logger.error({ err: err.message }, 'shutdown failed');
+        killNow();
+        process.exit(1);
+      });
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  // Last resort on any exit path: no child outlives us (setpriv covers SIGKILL of the router).
+  process.on('exit', killNow);
+}
+
+function printDemoHelp(url: string, model: string, key?: string): void {
+  const auth = key ? ` -H "Authorization: Bearer ${key}"` : '';
+  process.stdout.write(
+    [
+      '',
+      `The router is up on ${url}. Try:`,
+      `  curl -s ${url}/v1/models${auth}`,
+      `  curl -s ${url}/v1/chat/completions${auth} -H 'Content-Type: application/json' \\`,
+      `    -d '{"model":"${model}","messages":[{"role":"user","content":"Hello"}],"max_tokens":32}'`,
+      '',
+      'or with the openai client:',
+      `  import OpenAI from 'openai';`,
+      `  const client = new OpenAI({ baseURL: '${url}/v1', apiKey: '${key ?? 'none'}' });`,
+      `  const r = await client.chat.completions.create({ model: '${model}', messages: [{ role: 'user', content: 'Hello' }] });`,
+      '',
+      'Ctrl-C stops the router and every model it started.',
+      '',
+    ].join('\n'),
+  );
+}
+
+export class UsageError extends Error {}
