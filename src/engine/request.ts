@@ -1,0 +1,200 @@
+/**
+ * Validation of OpenAI request bodies into the engine's own shapes. Every rejection is a 400 naming the field,
+ * so a client learns what it got wrong instead of receiving a 500 from deep inside generation.
+ */
+import { badRequest } from './errors.js';
+
+export interface SamplingParams {
+  /** undefined = generate until end of generation or the slot's context is full. */
+  maxTokens?: number;
+  temperature: number;
+  topP: number;
+  topK: number;
+  minP: number;
+  seed?: number;
+  stop: string[];
+  /** llama-server extension: never stop on an end-of-generation token; produce exactly maxTokens tokens. */
+  ignoreEos: boolean;
+  presencePenalty?: number;
+  frequencyPenalty?: number;
+  repeatPenalty?: number;
+}
+
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant';
+  content: string;
+}
+
+export interface ChatRequest {
+  messages: ChatMessage[];
+  sampling: SamplingParams;
+  stream: boolean;
+  includeUsage: boolean;
+}
+
+export interface CompletionRequest {
+  prompt: string;
+  sampling: SamplingParams;
+  stream: boolean;
+  includeUsage: boolean;
+  echo: boolean;
+}
+
+export interface EmbeddingRequest {
+  inputs: string[];
+  encodingFormat: 'float' | 'base64';
+}
+
+// llama-server's sampling defaults, so answers look alike whichever engine serves them.
+const DEFAULTS = { temperature: 0.8, topP: 0.95, topK: 40, minP: 0.05 };
+
+type Body = Record<string, unknown>;
+
+export function asObject(body: unknown): Body {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw badRequest('Request body must be a JSON object');
+  }
+  return body as Body;
+}
+
+function optionalNumber(body: Body, key: string, { min, max, integer }: { min?: number; max?: number; integer?: boolean } = {}): number | undefined {
+  const v = body[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw badRequest(`"${key}" must be a number`, key);
+  if (integer && !Number.isInteger(v)) throw badRequest(`"${key}" must be an integer`, key);
+  if (min !== undefined && v < min) throw badRequest(`"${key}" must be >= ${min}`, key);
+  if (max !== undefined && v > max) throw badRequest(`"${key}" must be <= ${max}`, key);
+  return v;
+}
+
+function optionalBoolean(body: Body, key: string): boolean | undefined {
+  const v = body[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'boolean') throw badRequest(`"${key}" must be a boolean`, key);
+  return v;
+}
+
+function parseStop(body: Body): string[] {
+  const v = body.stop;
+  if (v === undefined || v === null) return [];
+  if (typeof v === 'string') return v === '' ? [] : [v];
+  if (Array.isArray(v) && v.every((s) => typeof s === 'string')) return (v as string[]).filter((s) => s !== '');
+  throw badRequest('"stop" must be a string or an array of strings', 'stop');
+}
+
+export function parseSampling(body: Body): SamplingParams {
+  // The three spellings of the token budget: OpenAI's old and new names, and llama-server's own.
+  let maxTokens: number | undefined;
+  for (const key of ['max_completion_tokens', 'max_tokens', 'n_predict']) {
+    const n = optionalNumber(body, key, { integer: true });
+    if (n !== undefined && maxTokens === undefined) maxTokens = n;
+  }
+  // llama-server reads n_predict = -1 as "no limit"; 0 would produce nothing, which OpenAI rejects.
+  if (maxTokens !== undefined && maxTokens < 0) maxTokens = undefined;
+  if (maxTokens === 0) throw badRequest('"max_tokens" must be at least 1', 'max_tokens');
+
+  const n = optionalNumber(body, 'n', { integer: true, min: 1 });
+  if (n !== undefined && n > 1) throw badRequest('only "n": 1 is supported', 'n');
+
+  const seed = optionalNumber(body, 'seed', { integer: true });
+  const ignoreEos = optionalBoolean(body, 'ignore_eos') ?? false;
+  return {
+    maxTokens,
+    temperature: optionalNumber(body, 'temperature', { min: 0, max: 2 }) ?? DEFAULTS.temperature,
+    topP: optionalNumber(body, 'top_p', { min: 0, max: 1 }) ?? DEFAULTS.topP,
+    topK: optionalNumber(body, 'top_k', { integer: true, min: 0 }) ?? DEFAULTS.topK,
+    minP: optionalNumber(body, 'min_p', { min: 0, max: 1 }) ?? DEFAULTS.minP,
+    // A negative seed means "random" in llama-server (-1 is its default).
+    seed: seed !== undefined && seed >= 0 ? seed : undefined,
+    stop: parseStop(body),
+    ignoreEos,
+    presencePenalty: optionalNumber(body, 'presence_penalty', { min: -2, max: 2 }),
+    frequencyPenalty: optionalNumber(body, 'frequency_penalty', { min: -2, max: 2 }),
+    repeatPenalty: optionalNumber(body, 'repeat_penalty', { min: 0 }),
+  };
+}
+
+function parseStreamFlags(body: Body): { stream: boolean; includeUsage: boolean } {
+  const stream = optionalBoolean(body, 'stream') ?? false;
+  const so = body.stream_options;
+  let includeUsage = false;
+  if (so !== undefined && so !== null) {
+    if (typeof so !== 'object' || Array.isArray(so)) throw badRequest('"stream_options" must be an object', 'stream_options');
+    includeUsage = optionalBoolean(so as Body, 'include_usage') ?? false;
+  }
+  return { stream, includeUsage };
+}
+
+function messageContent(content: unknown, index: number): string {
+  if (typeof content === 'string') return content;
+  if (content === null || content === undefined) return '';
+  if (Array.isArray(content)) {
+    // Content parts: text only; this engine has no vision or audio.
+    return content
+      .map((part, j) => {
+        if (part && typeof part === 'object' && (part as Body).type === 'text' && typeof (part as Body).text === 'string') {
+          return (part as Body).text as string;
+        }
+        const type = part && typeof part === 'object' ? String((part as Body).type) : typeof part;
+        throw badRequest(`messages[${index}].content[${j}]: unsupported content part "${type}" (text only)`, 'messages');
+      })
+      .join('');
+  }
+  throw badRequest(`messages[${index}].content must be a string or an array of content parts`, 'messages');
+}
+
+export function parseChatRequest(raw: unknown): ChatRequest {
+  const body = asObject(raw);
+  const messages = body.messages;
+  if (!Array.isArray(messages) || messages.length === 0) {
+    throw badRequest('"messages" must be a non-empty array', 'messages');
+  }
+  const parsed: ChatMessage[] = messages.map((m, i) => {
+    if (!m || typeof m !== 'object' || Array.isArray(m)) throw badRequest(`messages[${i}] must be an object`, 'messages');
+    const role = (m as Body).role;
+    const content = messageContent((m as Body).content, i);
+    switch (role) {
+      case 'system':
+      case 'developer':
+        return { role: 'system', content };
+      case 'user':
+        return { role: 'user', content };
+      case 'assistant':
+        return { role: 'assistant', content };
+      case 'tool':
+      case 'function':
+        // No tool calling here; keep the result visible to the model as user text rather than refusing.
+        return { role: 'user', content };
+      default:
+        throw badRequest(`messages[${i}].role must be one of system, developer, user, assistant, tool`, 'messages');
+    }
+  });
+  return { messages: parsed, sampling: parseSampling(body), ...parseStreamFlags(body) };
+}
+
+export function parseCompletionRequest(raw: unknown): CompletionRequest {
+  const body = asObject(raw);
+  let prompt = body.prompt;
+  // OpenAI allows a one-element array of strings; more would mean several choices, which we do not serve.
+  if (Array.isArray(prompt) && prompt.length === 1 && typeof prompt[0] === 'string') prompt = prompt[0];
+  if (typeof prompt !== 'string') throw badRequest('"prompt" must be a string', 'prompt');
+  return {
+    prompt,
+    sampling: parseSampling(body),
+    ...parseStreamFlags(body),
+    echo: optionalBoolean(body, 'echo') ?? false,
+  };
+}
+
+export function parseEmbeddingRequest(raw: unknown): EmbeddingRequest {
+  const body = asObject(raw);
+  // llama-server also reads "content"; accept it as a fallback.
+  const input = body.input ?? body.content;
+  let inputs: string[];
+  if (typeof input === 'string') inputs = [input];
+  else if (Array.isArray(input) && input.length > 0 && input.every((s) => typeof s === 'string')) inputs = input as string[];
+  else throw badRequest('"input" must be a string or a non-empty array of strings', 'input');
+  const fmt = body.encoding_format ?? 'float';
+  if (fmt !== 'float' && fmt !== 'base64') throw badRequest('"encoding_format" must be "float" or "base64"', 'encoding_format');
+  return { inputs, encodingFormat: fmt };
+}
