@@ -1,0 +1,274 @@
+import { EventEmitter } from 'node:events';
+import { ChildStartError } from './errors.js';
+import { freePort, isBindFailure, portInUse } from './port.js';
+import { waitUntilHealthy, type HealthTarget } from './readiness.js';
+import { RingBuffer } from './ring-buffer.js';
+import { SpawnedProcess, type ProcessExit } from './spawn.js';
+import { stopOnce } from './stop.js';
+import type { ChildOptions, ChildStartReason, ChildState, ExitInfo } from './types.js';
+
+/** Lines carried by ExitInfo and ChildStartError. */
+const REPORT_LINES = 50;
+/** After the group is gone, how long to wait for the pipes to deliver the last lines. */
+const OUTPUT_GRACE_MS = 200;
+
+type Outcome = 'ready' | 'exited' | 'timeout' | 'stopped';
+
+/**
+ * One child inference server's life: spawn on a free port, wait for health, run, stop. A Child is started once
+ * and ends once; to restart a model, make a new Child.
+ *
+ * States: 'starting' from construction until ready (or until start() fails), 'ready', 'stopping' (stop() asked,
+ * or the child died and its process group is being cleaned up), 'exited'. 'exit' is emitted exactly once, when
+ * the direct child and its whole process group are gone, whatever the path: stop(), crash, or a failed start
+ * (then just before start() rejects, with expected=false unless stop() asked).
+ *
+ * Also emits 'retry' ({attempt, port}) when a start attempt lost its port and another port is tried.
+ */
+export class Child extends EventEmitter {
+  readonly name: string;
+  readonly #opts: ChildOptions;
+  readonly #host: string;
+  readonly #healthPath: string;
+  readonly #portRetries: number;
+  readonly #log: RingBuffer<string>;
+  #state: ChildState = 'starting';
+  #port: number | undefined;
+  #proc: SpawnedProcess | undefined;
+  /** The process that reached ready, if any. */
+  #readyProc: SpawnedProcess | undefined;
+  #startPromise: Promise<void> | undefined;
+  #stopPromise: Promise<ExitInfo> | undefined;
+  #stopRequested = false;
+  /** Aborted by stop(): interrupts readiness polling at once. */
+  readonly #stopController = new AbortController();
+  #exitInfo: ExitInfo | undefined;
+  readonly #finished: Promise<ExitInfo>;
+  #resolveFinished!: (info: ExitInfo) => void;
+
+  constructor(opts: ChildOptions) {
+    super();
+    if (!opts.name) throw new TypeError('Child: name is required');
+    if (!opts.command) throw new TypeError(`Child ${opts.name}: command is required`);
+    for (const key of ['loadTimeoutMs', 'stopTimeoutMs'] as const) {
+      if (!Number.isFinite(opts[key]) || opts[key] < 0) throw new TypeError(`Child ${opts.name}: ${key} must be a non-negative number`);
+    }
+    this.name = opts.name;
+    this.#opts = opts;
+    this.#host = opts.host ?? '127.0.0.1';
+    this.#healthPath = opts.healthPath ?? '/health';
+    this.#portRetries = Math.max(0, opts.portRetries ?? 3);
+    this.#log = new RingBuffer(opts.logLines ?? 500);
+    this.#finished = new Promise((resolve) => (this.#resolveFinished = resolve));
+  }
+
+  /** The port of the current (or last) attempt. */
+  get port(): number | undefined {
+    return this.#port;
+  }
+
+  /** The direct child's pid, which is also its process group id; kept after exit for reports. */
+  get pid(): number | undefined {
+    return this.#proc?.pid;
+  }
+
+  get state(): ChildState {
+    return this.#state;
+  }
+
+  /** The newest n lines of output (all kept lines if n is omitted), oldest first. */
+  lastLines(n?: number): string[] {
+    return this.#log.last(n);
+  }
+
+  /** Resolves when the child answers 200 on its health path. Calling it again returns the same promise. */
+  start(): Promise<void> {
+    this.#startPromise ??= this.#start();
+    return this.#startPromise;
+  }
+
+  /**
+   * SIGTERM to the process group, SIGKILL after stopTimeoutMs; resolves when the child and its group are gone.
+   * Idempotent; safe in any state (during start it aborts the start, which rejects with reason 'stopped').
+   */
+  stop(): Promise<ExitInfo> {
+    this.#stopPromise ??= this.#stop();
+    return this.#stopPromise;
+  }
+
+  async #stop(): Promise<ExitInfo> {
+    if (this.#exitInfo) return this.#exitInfo;
+    this.#stopRequested = true;
+    this.#state = 'stopping';
+    this.#stopController.abort();
+    if (!this.#startPromise) {
+      // Never started: nothing to kill. A later start() rejects with 'stopped'.
+      return this.#finish(undefined, true);
+    }
+    // While starting, the start loop sees the abort, stops its process and finishes. Once ready, the exit watcher
+    // set up in #start finishes when the process is gone; we only have to make it go.
+    if (this.#proc && this.#readyProc === this.#proc) void stopOnce(this.#proc, this.#opts.stopTimeoutMs);
+    return this.#finished;
+  }
+
+  async #start(): Promise<void> {
+    const deadline = Date.now() + this.#opts.loadTimeoutMs;
+    for (let attempt = 0; ; attempt++) {
+      if (this.#stopRequested) throw this.#fail('stopped', undefined);
+      let port: number;
+      try {
+        port = await (this.#opts.pickPort ?? freePort)(this.#host);
+      } catch (err) {
+        throw this.#fail('spawn', undefined, `no free port on ${this.#host}: ${(err as Error).message}`, err);
+      }
+      if (this.#stopRequested) throw this.#fail('stopped', undefined);
+      this.#port = port;
+
+      let bindFailure = false;
+      let proc: SpawnedProcess;
+      try {
+        proc = new SpawnedProcess({
+          command: this.#opts.command,
+          args: this.#opts.args(port),
+          env: this.#opts.env,
+          onLine: (line, stream) => {
+            if (!bindFailure && isBindFailure(line)) bindFailure = true;
+            this.#onLine(line, stream);
+          },
+        });
+      } catch (err) {
+        throw this.#fail('spawn', undefined, `could not run ${this.#opts.command}: ${(err as Error).message}`, err);
+      }
+      this.#proc = proc;
+
+      let outcome = await this.#waitForOutcome(proc, port, deadline);
+      if (outcome === 'ready' && this.#stopRequested) outcome = 'stopped';
+      if (outcome === 'ready') {
+        this.#state = 'ready';
+        this.#readyProc = proc;
+        void proc.exited.then(() => this.#onExitAfterReady(proc));
+        return;
+      }
+
+      // Every other outcome ends this process: make sure it and its group are gone before deciding anything.
+      await this.#cleanUp(proc);
+      const exit = proc.exit;
+      if (outcome === 'exited' && !this.#stopRequested) {
+        if (proc.spawnError) {
+          throw this.#fail('spawn', exit, `could not run ${this.#opts.command}: ${proc.spawnError.message}`, proc.spawnError);
+        }
+        // The port race: another process took the port between get-port and the child's bind. The child says so
+        // (bindFailure), or, if it died without a recognisable message, the port is now somebody else's.
+        const portLost = bindFailure || (await portInUse(port, this.#host));
+        if (portLost && attempt < this.#portRetries && Date.now() < deadline && !this.#stopRequested) {
+          this.emit('retry', { attempt: attempt + 1, port });
+          continue;
+        }
+      }
+      if (this.#stopRequested) throw this.#fail('stopped', exit);
+      throw this.#fail(outcome === 'timeout' ? 'timeout' : 'exited', exit);
+    }
+  }
+
+  /** The first of: health 200, early exit, load timeout, stop(). Clears its timer and aborts polling on every path. */
+  async #waitForOutcome(proc: SpawnedProcess, port: number, deadline: number): Promise<Outcome> {
+    const polling = new AbortController();
+    const target: HealthTarget = { host: this.#host, port, path: this.#healthPath, headers: this.#opts.healthHeaders };
+    let timer: NodeJS.Timeout | undefined;
+    let onStop: (() => void) | undefined;
+    try {
+      return await new Promise<Outcome>((resolve) => {
+        waitUntilHealthy(target, polling.signal).then(
+          () => resolve('ready'),
+          () => {}, // aborted: another outcome won
+        );
+        // An early exit is noticed at once, not at the next poll.
+        void proc.exited.then(() => resolve('exited'));
+        timer = setTimeout(() => resolve('timeout'), Math.max(0, deadline - Date.now()));
+        onStop = () => resolve('stopped');
+        if (this.#stopController.signal.aborted) onStop();
+        else this.#stopController.signal.addEventListener('abort', onStop, { once: true });
+      });
+    } finally {
+      clearTimeout(timer);
+      polling.abort();
+      if (onStop) this.#stopController.signal.removeEventListener('abort', onStop);
+    }
+  }
+
+  async #onExitAfterReady(proc: SpawnedProcess): Promise<void> {
+    // Decided when the process exits: a crash stays a crash even if stop() is called during the cleanup.
+    const expected = this.#stopRequested;
+    this.#state = 'stopping';
+    await this.#cleanUp(proc);
+    this.#finish(proc.exit, expected);
+  }
+
+  /** Stop what is left of the process group (everything, if the child is still running) and collect the last lines. */
+  async #cleanUp(proc: SpawnedProcess): Promise<void> {
+    await stopOnce(proc, this.#opts.stopTimeoutMs);
+    await proc.outputEnded(OUTPUT_GRACE_MS);
+    proc.destroyStdio();
+  }
+
+  #onLine(line: string, stream: 'stdout' | 'stderr'): void {
+    this.#log.push(line);
+    try {
+      this.#opts.onLog?.(line, stream);
+    } catch {
+      // A failing log sink must not break supervision of the child.
+    }
+  }
+
+  #finish(exit: ProcessExit | undefined, expected: boolean): ExitInfo {
+    if (this.#exitInfo) return this.#exitInfo;
+    this.#exitInfo = {
+      code: exit?.code ?? null,
+      signal: exit?.signal ?? null,
+      expected,
+      lastLines: this.lastLines(REPORT_LINES),
+    };
+    this.#state = 'exited';
+    this.#resolveFinished(this.#exitInfo);
+    try {
+      this.emit('exit', this.#exitInfo);
+    } catch (err) {
+      // A throwing listener is the listener's bug; report it like Node would, without leaving us half-finished.
+      process.nextTick(() => {
+        throw err;
+      });
+    }
+    return this.#exitInfo;
+  }
+
+  /** Ends the child's life (emitting 'exit') and builds the error start() rejects with. */
+  #fail(reason: ChildStartReason, exit: ProcessExit | undefined, detail?: string, cause?: unknown): ChildStartError {
+    const info = this.#finish(exit, this.#stopRequested);
+    const where = this.#port === undefined ? '' : ` on ${this.#host}:${this.#port}`;
+    const how = info.signal ? `signal ${info.signal}` : info.code !== null ? `exit code ${info.code}` : undefined;
+    const lastLine = info.lastLines.findLast((l) => l.trim() !== '');
+    let message: string;
+    switch (reason) {
+      case 'timeout':
+        message = `model ${this.name} was not ready within ${this.#opts.loadTimeoutMs} ms (GET ${this.#healthPath}${where} never answered 200)`;
+        break;
+      case 'exited':
+        message = `model ${this.name} exited before it was ready${how ? ` (${how})` : ''}${lastLine ? `: ${lastLine}` : ''}`;
+        break;
+      case 'spawn':
+        message = `model ${this.name}: ${detail ?? `could not run ${this.#opts.command}`}`;
+        break;
+      case 'stopped':
+        message = `model ${this.name} was stopped before it was ready`;
+        break;
+    }
+    return new ChildStartError(message, {
+      model: this.name,
+      reason,
+      exitCode: info.code,
+      signal: info.signal,
+      lastLines: info.lastLines,
+      cause,
+    });
+  }
+}

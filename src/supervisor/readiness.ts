@@ -1,0 +1,87 @@
+import http from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export interface HealthTarget {
+  host: string;
+  port: number;
+  path: string;
+  headers?: Record<string, string>;
+}
+
+/**
+ * One GET of the health endpoint. Resolves with the status code, or undefined when there was no answer
+ * (connection refused while the child is still starting, reset, per-request timeout). Rejects only when `signal`
+ * aborts. No agent: each poll gets its own socket, closed when the answer ends (`Connection: close`), so nothing
+ * lingers after the child is ready or gone.
+ */
+export function probeHealth(target: HealthTarget, signal: AbortSignal, timeoutMs: number): Promise<number | undefined> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    let settled = false;
+    const finish = (status: number | undefined, err?: unknown) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+      if (err !== undefined) reject(err);
+      else resolve(status);
+    };
+    const req = http.get({
+      hostname: target.host,
+      port: target.port,
+      path: target.path,
+      headers: target.headers,
+      agent: false,
+    });
+    const onAbort = () => {
+      req.destroy();
+      finish(undefined, signal.reason);
+    };
+    // A child that accepts the connection but never answers (stuck loading) must not stall polling.
+    const timer = setTimeout(() => {
+      req.destroy();
+      finish(undefined);
+    }, timeoutMs);
+    signal.addEventListener('abort', onAbort, { once: true });
+    req.on('response', (res) => {
+      const status = res.statusCode;
+      // Drain the body so the socket closes; we only want the status.
+      res.resume();
+      res.on('end', () => finish(status));
+      res.on('error', () => finish(status));
+      res.on('close', () => finish(status));
+    });
+    req.on('error', () => finish(undefined));
+  });
+}
+
+export interface ReadinessOptions {
+  /** First wait before polling, then each wait grows by `factor` up to maxDelayMs. */
+  initialDelayMs?: number;
+  maxDelayMs?: number;
+  factor?: number;
+  /** Per-request timeout. */
+  requestTimeoutMs?: number;
+}
+
+/**
+ * Polls until the health endpoint answers 200. Resolves then; rejects with `signal.reason` when the caller aborts
+ * (child exited, load timeout, stop). The backoff starts small because a small model is ready in well under a
+ * second, and caps at half a second so a 2-minute load costs ~240 requests, not thousands.
+ */
+export async function waitUntilHealthy(target: HealthTarget, signal: AbortSignal, opts: ReadinessOptions = {}): Promise<void> {
+  let delay = opts.initialDelayMs ?? 25;
+  const maxDelay = opts.maxDelayMs ?? 500;
+  const factor = opts.factor ?? 1.5;
+  const requestTimeoutMs = opts.requestTimeoutMs ?? 2000;
+  for (;;) {
+    // timers/promises clears its timer when the signal aborts, so no timer outlives the wait.
+    await sleep(delay, undefined, { signal });
+    const status = await probeHealth(target, signal, requestTimeoutMs);
+    if (status === 200) return;
+    delay = Math.min(maxDelay, Math.round(delay * factor));
+  }
+}
