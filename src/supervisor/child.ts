@@ -200,8 +200,12 @@ export class Child extends EventEmitter {
     // Decided when the process exits: a crash stays a crash even if stop() is called during the cleanup.
     const expected = this.#stopRequested;
     this.#state = 'stopping';
-    await this.#cleanUp(proc);
-    this.#finish(proc.exit, expected);
+    try {
+      await this.#cleanUp(proc);
+    } finally {
+      // Nothing in the cleanup is meant to throw; if it ever does, 'exit' must still come, or the router waits for ever.
+      this.#finish(proc.exit, expected);
+    }
   }
 
   /** Stop what is left of the process group (everything, if the child is still running) and collect the last lines. */

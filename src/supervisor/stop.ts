@@ -8,14 +8,16 @@ const POLL_MS = 20;
 /** After SIGKILL, how long to wait for the kernel to finish (a process in uninterruptible sleep, e.g. in a GPU driver call, dies only when the call returns). */
 const KILL_WAIT_MS = 10_000;
 
-/** Signal every process of group `pgid`. False if the group has no member left (ESRCH). */
+/**
+ * Signal every process of group `pgid`. False if no member could be signalled: ESRCH (the group is empty) or
+ * EPERM (a member changed credentials, e.g. a setuid helper). Never throws: stop() must always get to its wait.
+ */
 export function signalGroup(pgid: number, signal: NodeJS.Signals): boolean {
   try {
     process.kill(-pgid, signal);
     return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
-    throw err;
+  } catch {
+    return false;
   }
 }
 
