@@ -6,7 +6,16 @@ import os from 'node:os';
 import path from 'node:path';
 
 import type { ModelSpec } from './model-spec.js';
-import { DOWNLOAD_SOURCES, fail, renderFlag, routerValue, type Origin, type RouterKey, type RouterValues, type Setting } from './settings.js';
+import {
+  DOWNLOAD_SOURCES,
+  fail,
+  renderFlag,
+  routerValue,
+  type Origin,
+  type RouterKey,
+  type RouterValues,
+  type Setting,
+} from './settings.js';
 
 export type PathKind = 'file' | 'dir' | undefined;
 
@@ -41,6 +50,8 @@ export function buildSpec(
   };
   const origin = (key: RouterKey): Origin => router.get(key)!.origin;
 
+  // How the model runs: llama-server (default), a command (`cmd`, whose ${MODEL} is the model file, else the
+  // model's name, e.g. a Hugging Face id for vLLM), or an external server (`url`).
   const cmd = get('cmd');
   const url = get('url');
   if (cmd !== undefined && url !== undefined) {
@@ -70,7 +81,8 @@ export function buildSpec(
   const spawnsLlamaServer = cmd === undefined && url === undefined;
   if (!spawnsLlamaServer) {
     const own = flags.find((f) => f.origin.layer === 'model');
-    if (own) fail(own.origin, `llama-server option --${own.flag.name} has no effect on a ${cmd !== undefined ? 'cmd' : 'url'} model; put it in cmd`);
+    const kind = cmd !== undefined ? 'cmd' : 'url';
+    if (own) fail(own.origin, `llama-server option --${own.flag.name} has no effect on a ${kind} model; put it in cmd`);
   }
 
   if (spawnsLlamaServer && modelPath === undefined) {
@@ -83,9 +95,8 @@ export function buildSpec(
       `model ${name} has no model file: set model = /path/to/file.gguf, or cmd, or url${hint}`,
     );
   }
-  // A cmd's ${MODEL} is the model file, else the model's name (e.g. a Hugging Face id for vLLM).
-
-  // ctx-size = auto: the router picks the context at load time, within ctx-min/ctx-max.
+  // ctx-size = auto: the router picks the context at load time, within ctx-min/ctx-max. Bounds inherited from [*]
+  // by a model with a fixed ctx-size are ignored; bounds in its own section are a mistake.
   const ctxFlag = flags.find((f) => f.id === 'ctx-size');
   const ctxIsAuto = spawnsLlamaServer && ctxFlag?.value === 'auto';
   let ctxAuto: ModelSpec['ctxAuto'];
@@ -101,9 +112,10 @@ export function buildSpec(
     }
   }
 
-  const args = spawnsLlamaServer ? flags.filter((f) => !(ctxIsAuto && f.id === 'ctx-size')).flatMap((f) => renderFlag(f.flag, f.value)) : [];
+  const rendered = flags.filter((f) => !(ctxIsAuto && f.id === 'ctx-size'));
+  const args = spawnsLlamaServer ? rendered.flatMap((f) => renderFlag(f.flag, f.value)) : [];
   // `no-mmproj = true` turns off a projector models-dir found.
-  if (flags.some((f) => f.id === 'mmproj-auto' && f.value === false)) mmprojPath = undefined;
+  if (spawnsLlamaServer && flags.some((f) => f.id === 'mmproj-auto' && f.value === false)) mmprojPath = undefined;
 
   const aliases = (get('alias') ?? []).filter((a) => a !== name);
   const spec: ModelSpec = {

@@ -36,7 +36,9 @@ export function parseChildArgs(argv: readonly string[]): Setting[] {
       i += n;
     }
     // Router keys (model, alias, mmproj) are per model: not for every child.
-    if (['model', 'alias', 'mmproj'].includes(flag.name)) fail(origin, 'is set per model (preset or models-dir), not for every child');
+    if (['model', 'alias', 'mmproj'].includes(flag.name)) {
+      fail(origin, 'is set per model (preset or models-dir), not for every child');
+    }
     const key = negated ? flag.negNames[0]! : flag.names[flag.names.length - 1]!;
     const s = toSetting(key, value, origin);
     if (s) out.push(s);

@@ -1,5 +1,5 @@
 import { assertValid, loadCatalog, type Catalog } from '../../src/catalog/index.js';
-import { useTempDirs, type TempDir } from './helpers.js';
+import { useTempDirs } from './helpers.js';
 
 const tmp = useTempDirs();
 const GiB = 2 ** 30;
@@ -17,12 +17,6 @@ function spec(catalog: Catalog, name: string) {
   const s = catalog.models.find((m) => m.name === name);
   if (!s) throw new Error(`no valid model ${name}; invalid: ${catalog.invalid.map((i) => i.error.message).join('; ')}`);
   return s;
-}
-
-function errorOf(catalog: Catalog, name: string) {
-  const e = catalog.invalid.find((i) => i.name === name);
-  if (!e) throw new Error(`model ${name} is not invalid`);
-  return e.error;
 }
 
 describe('catalogue from models-dir alone', () => {
