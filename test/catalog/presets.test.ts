@@ -259,6 +259,13 @@ describe('router keys', () => {
     expect(spec(catalog, 'b')).toMatchObject({ ctxAuto: {}, args: [] });
   });
 
+  it('ctx bounds in [*] apply to auto models and are ignored by fixed ones', async () => {
+    const { catalog } = await catalogOf('[*]\nctx-min = 1024\n[a]\nc = auto\n[b]\nc = 4096\n', { models: ['a', 'b'] });
+    expect(spec(catalog, 'a').ctxAuto).toEqual({ min: 1024 });
+    expect(spec(catalog, 'b')).toMatchObject({ args: ['--ctx-size', '4096'] });
+    expect(spec(catalog, 'b').ctxAuto).toBeUndefined();
+  });
+
   it('a command-line -c overrides ctx-size = auto', async () => {
     const { catalog } = await catalogOf('[a]\nctx-size = auto\n', { models: ['a'], childArgs: ['-c', '8192'] });
     expect(spec(catalog, 'a').ctxAuto).toBeUndefined();
