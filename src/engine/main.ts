@@ -8,6 +8,7 @@ import type { Server } from 'node:http';
 import path from 'node:path';
 import type { Llama } from 'node-llama-cpp';
 import { dryRun } from './dry-run.js';
+import { shuttingDown } from './errors.js';
 import { parseFlags, USAGE, type EngineOptions } from './flags.js';
 import { openLlama } from './llama.js';
 import { log } from './log.js';
@@ -71,8 +72,8 @@ async function serve(options: EngineOptions): Promise<void> {
       log(`stopping (${why})`);
       state.phase = 'stopping';
       loadAbort.abort(new Error(`stopped while loading (${why})`));
-      state.stopping.abort(new Error('server is shutting down'));
-      state.runtime?.pool.close(new Error('server is shutting down'));
+      state.stopping.abort(shuttingDown());
+      state.runtime?.pool.close(shuttingDown());
       setTimeout(() => {
         log(`stop took longer than ${STOP_DEADLINE_MS} ms; exiting anyway`);
         process.exit(process.exitCode ?? 0);
