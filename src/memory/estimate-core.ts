@@ -16,16 +16,26 @@ import { cacheTypeBytes, headsKvOfLayer, kvBytesPerTokenOfLayer, padCells, type 
  *    the total shared by all slots (llama-server). See `ctxScope`.
  *  - compute buffer: llama.cpp reserves, per device with work, one graph's intermediates for a ubatch
  *    of n_ub tokens (default 512); its allocator reuses memory between layers, so the peak is the largest
- *    of one layer's tensors, not their sum. Formula, all f32:
- *        4 × n_ub × max( n_head × cells_per_seq + 2·n_embd   (attention scores; 0 + 2·n_embd with flash attention)
- *                       , 3·n_ff + 2·n_embd                    (feed-forward)
+ *    single-layer working set, not a sum, plus the attention mask that lives through the whole graph:
+ *        4 × n_ub × max( n_head × cells_per_seq + 7·n_embd   (attention scores, f32; without flash attention)
+ *                       , 3·n_ff + 3·n_embd                    (feed-forward)
  *                       , n_vocab + n_embd  if the output layer is here )
- *    A CPU with no layers still holds the input embeddings: 4 × n_ub × n_embd.
- *    Cross-check: Llama-2-7B at ctx 4096 gives 272 MiB; llama.cpp reports ~270-290 MiB there.
+ *      + cells_per_seq × n_ub × (4, or 2 with flash attention)  (the KQ mask)
+ *    With flash attention the score matrix is gone (the first term drops to 7·n_embd). A CPU with no
+ *    layers still holds the input embeddings: 4 × n_ub × n_embd. The 7·n_embd and 3·n_embd terms are
+ *    fitted on llama.cpp's own "CPU compute buffer size" (node-llama-cpp 3.22.1) for tiny llama models
+ *    of 0.9/51/199 MB × ctx 2048×1, 8192×2, 4096×4 slots × flash attention off/on: 17 of 18 within
+ *    0.02 MiB, the last (a 4 MiB buffer) 1.1 MiB over. Only that architecture was measured (head_dim
+ *    32/64, n_ff = 2·n_embd, 262-token vocabulary); the dominant terms for real models (scores, logits)
+ *    are first principles, not fits.
+ *    Note the buffer is allocated, not touched: RSS only shows it after a long prompt. Counted whole,
+ *    because the scheduler must plan for that prompt.
  *  - the logits buffer on the host: 4 × n_vocab × parallel.
- *  - a runtime base: `cpuBaseBytes` for the process itself (default 90 MiB: our engine measured 87-88 MiB
- *    with node-llama-cpp loaded and no model), `gpuBaseBytes` per GPU used (default 256 MiB for the
- *    CUDA/HIP context and BLAS workspace: a common figure, NOT measured here for lack of a GPU).
+ *  - a runtime base: `cpuBaseBytes` for the process itself (default 120 MiB: our engine holds 88 MiB with
+ *    node-llama-cpp loaded and no model, and a further 30-40 MiB once a model is loaded and a request was
+ *    served (JS heap, HTTP server, thread stacks), measured on 0.9-200 MB models), `gpuBaseBytes` per GPU
+ *    used (default 256 MiB for the CUDA/HIP context and BLAS workspace: a common figure, NOT measured
+ *    here for lack of a GPU). llama-server's own base is smaller; pass it when known.
  *
  * Not modelled (all make this an over-estimate, the safe side): sliding-window layers (gemma, ...) keep
  * less KV; recurrent layers (mamba) keep a state instead; MoE compute is bounded by experts used.
@@ -60,7 +70,10 @@ export interface EstimateOptions {
   mainGpu?: number;
   cacheTypeK?: string;
   cacheTypeV?: string;
-  /** Flash attention removes the attention-score matrix from the compute buffer. Default false (the larger figure). */
+  /**
+   * Flash attention removes the attention-score matrix from the compute buffer. Default false: our engine
+   * creates contexts without it (node-llama-cpp's default), and it is the larger, safe figure.
+   */
   flashAttention?: boolean;
   /** --ubatch-size; default 512. */
   ubatchSize?: number;
@@ -70,7 +83,7 @@ export interface EstimateOptions {
   devices: string[];
   /** Free bytes per GPU: the default split when tensorSplit is not given (llama.cpp splits by free memory). */
   deviceFree?: Record<string, number>;
-  /** Default 90 MiB. */
+  /** The process itself on the host; default 120 MiB (our engine, measured). */
   cpuBaseBytes?: number;
   /** Per GPU holding anything; default 256 MiB. */
   gpuBaseBytes?: number;
@@ -97,7 +110,7 @@ export interface Estimate {
 }
 
 const MiB = 1024 * 1024;
-export const DEFAULT_CPU_BASE = 90 * MiB;
+export const DEFAULT_CPU_BASE = 120 * MiB;
 export const DEFAULT_GPU_BASE = 256 * MiB;
 
 /** Which device holds each layer, llama.cpp's rule (llama_model::load_tensors). */
@@ -178,15 +191,16 @@ export function estimateFromShape(shape: ModelShape, opts: EstimateOptions): Est
 
   // Compute buffers.
   const n = shape.embeddingLength;
-  const attention = (opts.flashAttention ? 0 : shape.headCount * cellsPerSeq) + 2 * n;
-  const ffn = 3 * shape.feedForwardLength + 2 * n;
+  const attention = (opts.flashAttention ? 0 : shape.headCount * cellsPerSeq) + 7 * n;
+  const ffn = 3 * shape.feedForwardLength + 3 * n;
+  const mask = cellsPerSeq * ubatch * (opts.flashAttention ? 2 : 4);
   const logits = shape.vocabSize + n;
   const withLayers = new Set(layers);
   for (const dev of new Set([...withLayers, output, 'CPU'])) {
     const terms: number[] = [n];
     if (withLayers.has(dev)) terms.push(attention, ffn);
     if (dev === output) terms.push(logits);
-    part(dev).compute += 4 * ubatch * Math.max(...terms);
+    part(dev).compute += 4 * ubatch * Math.max(...terms) + (withLayers.has(dev) ? mask : 0);
   }
   part('CPU').compute += 4 * shape.vocabSize * parallel; // host logits buffer
 

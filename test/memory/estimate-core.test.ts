@@ -106,17 +106,18 @@ describe('estimateFromShape', () => {
     const weights = shape.tensors.reduce((a, t) => a + t.bytes, 0);
     expect(e.parts.CPU!.weights).toBe(weights);
     expect(e.parts.CPU!.kv).toBe(512 * 4096 * 1024); // 2 GiB
-    // Attention scores dominate: 4 × 512 × (32 × 4096 + 2 × 4096) = 272 MiB; plus host logits 4 × 32000.
-    expect(e.parts.CPU!.compute).toBe(4 * 512 * (32 * 4096 + 2 * 4096) + 4 * 32000);
-    expect(e.parts.CPU!.base).toBe(90 * MiB);
-    expect(e.devices.CPU).toBe(weights + e.parts.CPU!.kv + e.parts.CPU!.compute + 90 * MiB);
+    // Attention scores dominate: 4 × 512 × (32 × 4096 + 7 × 4096) = 312 MiB; the f32 mask 4096 × 512 × 4
+    // = 8 MiB; host logits 4 × 32000.
+    expect(e.parts.CPU!.compute).toBe(4 * 512 * (32 * 4096 + 7 * 4096) + 4096 * 512 * 4 + 4 * 32000);
+    expect(e.parts.CPU!.base).toBe(120 * MiB);
+    expect(e.devices.CPU).toBe(weights + e.parts.CPU!.kv + e.parts.CPU!.compute + 120 * MiB);
     expect(Object.keys(e.devices)).toEqual(['CPU']);
   });
 
   test('flash attention drops the score matrix', () => {
     const shape = llama7b();
     const fa = estimateFromShape(shape, { ctxSize: 4096, devices: [], flashAttention: true });
-    expect(fa.parts.CPU!.compute).toBe(4 * 512 * (3 * 11008 + 2 * 4096) + 4 * 32000);
+    expect(fa.parts.CPU!.compute).toBe(4 * 512 * (3 * 11008 + 3 * 4096) + 4096 * 512 * 2 + 4 * 32000);
   });
 
   test('full offload: CPU keeps token embeddings, GPU holds layers, output, KV', () => {
