@@ -1,0 +1,9 @@
+/** The memory room: how much a model needs per device. Imports gguf/ and devices/ only. */
+export { resolveNeed, type Need, type NeedRequest, type NeedSource } from './resolve.js';
+export { estimateFromGguf, estimateFromHeader, estimateOptionsFromArgs, kvBytesPerToken, shapeFromGguf } from './estimate.js';
+export { assignLayers, estimateFromShape, DEFAULT_CPU_BASE, DEFAULT_GPU_BASE } from './estimate-core.js';
+export type { Estimate, EstimateOptions, ModelShape, DevicePart } from './estimate-core.js';
+export { cacheTypeBytes, CACHE_TYPE_BYTES } from './kv.js';
+export { MemoryLedger, type LedgerEntry, type LedgerOptions, type ModelFileIdentity } from './ledger.js';
+export { memoryArgs } from './args.js';
+export { runProbe, parseProbeOutput, ProbeError, type ProbeOptions, type ProbeResult } from './probe.js';
