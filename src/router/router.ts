@@ -83,6 +83,18 @@ export interface RouterEvent {
   at: number;
 }
 
+/** Emitted as 'admitted' when a request is let through (queue wait for /metrics). */
+export interface AdmittedEvent {
+  model: string;
+  waitMs: number;
+}
+
+/** Emitted as 'log' for each line a child prints (for following logs). */
+export interface LogEvent {
+  model: string;
+  line: string;
+}
+
 interface Waiter {
   model: string;
   resolve(lease: Lease | undefined): void;
@@ -120,6 +132,8 @@ export class Router extends EventEmitter {
   private readonly pending: SchedulerEvent[] = [];
   /** Children being started or stopped: shutdown waits for them. */
   private readonly operations = new Set<Promise<unknown>>();
+  /** The last device reading, kept for the dashboard and /metrics (operability). */
+  private lastReading?: { readings: DeviceReading[]; at: number };
 
   constructor(private readonly opts: RouterOptions) {
     super();
@@ -151,7 +165,10 @@ export class Router extends EventEmitter {
    * released. A client that goes away (signal) leaves the queue at once.
    */
   async acquire(model: string, signal?: AbortSignal): Promise<Lease> {
+    const started = Date.now();
     const lease = await this.enqueue(model, 'request', signal);
+    // For the queue-wait histogram in /metrics: how long this request waited to be admitted.
+    this.emit('admitted', { model: lease!.model, waitMs: Date.now() - started } satisfies AdmittedEvent);
     return lease!;
   }
 
@@ -204,6 +221,19 @@ export class Router extends EventEmitter {
   logLines(name: string, n?: number): string[] {
     const lines = this.logs.get(name)?.toArray() ?? [];
     return n === undefined ? lines : lines.slice(-n);
+  }
+
+  /**
+   * The last device reading (empty before the first, or with no memory hooks) and the memory
+   * policy it is judged by, for the dashboard and /metrics.
+   */
+  devices(): { readings: DeviceReading[]; at: number | null; marginBytes: number | null; caps: DeviceBytes } {
+    return {
+      readings: this.lastReading?.readings ?? [],
+      at: this.lastReading?.at ?? null,
+      marginBytes: this.opts.scheduler.marginBytes ?? null,
+      caps: this.opts.scheduler.caps ?? {},
+    };
   }
 
   get inFlight(): number {
@@ -370,6 +400,8 @@ export class Router extends EventEmitter {
       logLines: 50,
       onLog: (line) => {
         log.push(line);
+        // For `GET /logs/:model?follow=1`: listeners get each line as it arrives.
+        this.emit('log', { model, line } satisfies LogEvent);
         this.opts.logger.debug({ model }, `[${model}] ${line}`);
       },
     });
@@ -440,6 +472,7 @@ export class Router extends EventEmitter {
         .memory!.readDevices()
         .then((readings) => {
           const now = Date.now();
+          this.lastReading = { readings, at: now };
           this.handle({ type: 'devices', readings, at: now, now });
         })
         .catch((err: Error) => this.opts.logger.warn({ err: err.message }, 'device reading failed'))
