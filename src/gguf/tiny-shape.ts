@@ -59,9 +59,7 @@ export function planShape(r: ShapeRequest): TinyShape {
   const ctx = r.ctx ?? 2048;
   const target = r.sizeMb !== undefined ? r.sizeMb * MiB : undefined;
 
-  // ~0.47 n^3 bytes (F16) when layers ~ n / 51 and ff ~ 8n/3: invert for n, then round to whole heads.
-  const embd =
-    r.embd ?? (target === undefined ? 128 : clamp(Math.round(Math.cbrt(target / (0.235 * bpe)) / HEAD_DIM) * HEAD_DIM, HEAD_DIM, 8192));
+  const embd = r.embd ?? (target === undefined ? 128 : chooseEmbd(target, bpe, r.layers));
   const defaultFf = roundTo((8 * embd) / 3, 32);
   const fixed = fixedBytes(embd, bpe);
   const perLayer = (ff: number) => layerBytes(embd, ff, bpe);
@@ -105,6 +103,20 @@ export function tensorShapes(s: TinyShape): TensorShape[] {
 /** Data bytes of all tensors (without header and padding). */
 export function shapeDataBytes(s: TinyShape): number {
   return tensorShapes(s).reduce((sum, t) => sum + tensorBytes(t.dims, t.type)!, 0);
+}
+
+/**
+ * With free layers: ~0.47 n^3 bytes (F16) when layers ~ n / 51 and ff ~ 8n/3, inverted for n and rounded to whole
+ * heads. With the layers given: the width whose default-ff model is nearest the target.
+ */
+function chooseEmbd(target: number, bpe: number, layers: number | undefined): number {
+  if (layers === undefined) return clamp(Math.round(Math.cbrt(target / (0.235 * bpe)) / HEAD_DIM) * HEAD_DIM, HEAD_DIM, 8192);
+  let best = HEAD_DIM;
+  for (let n = HEAD_DIM; n <= 8192; n += HEAD_DIM) {
+    const bytes = (n: number) => fixedBytes(n, bpe) + layers * layerBytes(n, roundTo((8 * n) / 3, 32), bpe);
+    if (Math.abs(bytes(n) - target) < Math.abs(bytes(best) - target)) best = n;
+  }
+  return best;
 }
 
 function fixedBytes(embd: number, bpe: number): number {
