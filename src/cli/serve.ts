@@ -11,6 +11,7 @@ import { createLogger } from './logger.js';
 import { chooseServerBin } from './server-bin.js';
 import type { ServeConfig } from './serve-options.js';
 import { makeDemoModels } from './demo.js';
+import { memoryHooks } from './memory-hooks.js';
 
 const MiB = 2 ** 20;
 
@@ -43,9 +44,13 @@ export async function serve(config: ServeConfig): Promise<void> {
     m.concurrency === undefined && config.modelsConcurrency !== undefined ? { ...m, concurrency: config.modelsConcurrency } : m,
   );
 
+  const server = chooseServerBin(config.serverBin);
+  const bundled = server.prefix.length > 0;
+  const memory = memoryHooks({ stateDir: config.stateDir ?? defaultStateDir(), server, bundled, logger });
   const router = new Router({
     models,
-    server: chooseServerBin(config.serverBin),
+    server,
+    memory: memory.hooks,
     loadTimeoutMs: config.loadTimeout * 1000,
     stopTimeoutMs: config.stopTimeout * 1000,
     logger,
@@ -61,29 +66,29 @@ export async function serve(config: ServeConfig): Promise<void> {
     },
   });
   const { app, proxy } = createApp(router, { apiKey: config.apiKey, maxBodyBytes: config.maxBody });
-  const server = http.createServer(app);
+  const httpServer = http.createServer(app);
   // Slow clients may not hold a connection open forever by trickling headers.
-  server.headersTimeout = 15_000;
-  server.requestTimeout = 120_000;
-  server.keepAliveTimeout = 5_000;
+  httpServer.headersTimeout = 15_000;
+  httpServer.requestTimeout = 120_000;
+  httpServer.keepAliveTimeout = 5_000;
 
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => {
-      server.off('error', reject);
+    httpServer.once('error', reject);
+    httpServer.listen(config.port, config.host, () => {
+      httpServer.off('error', reject);
       resolve();
     });
   });
   router.start();
-  const addr = server.address() as { port: number };
+  const addr = httpServer.address() as { port: number };
   const url = `http://${config.host}:${addr.port}`;
   logger.info({ url, models: models.map((m) => m.name) }, `router listening on ${url} with ${models.length} models`);
   if (config.demo) printDemoHelp(url, models[0]?.name ?? 'MODEL', config.apiKey);
 
   installSignals(logger, async (graceMs) => {
-    server.close();
+    httpServer.close();
     await router.shutdown(graceMs);
-    server.closeAllConnections();
+    httpServer.closeAllConnections();
     proxy.close();
   }, () => router.childPids(), config.shutdownGrace * 1000);
 }

@@ -132,6 +132,7 @@ export class Router extends EventEmitter {
   private readonly pending: SchedulerEvent[] = [];
   /** Children being started or stopped: shutdown waits for them. */
   private readonly operations = new Set<Promise<unknown>>();
+  private readonly measuredAfterUse = new WeakSet<Child>();
   /** The last device reading, kept for the dashboard and /metrics (operability). */
   private lastReading?: { readings: DeviceReading[]; at: number };
 
@@ -377,6 +378,11 @@ export class Router extends EventEmitter {
         if (released) return;
         released = true;
         this.handle({ type: 'done', id, now: Date.now() });
+        // Memory right after load is lower than under load: measure again after the first request.
+        if (child && this.opts.memory && !this.measuredAfterUse.has(child)) {
+          this.measuredAfterUse.add(child);
+          void this.measure(this.specs.get(model)!, child);
+        }
       },
     };
   }
