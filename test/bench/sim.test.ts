@@ -1,0 +1,185 @@
+/**
+ * The policy simulator: the engine's rules hold for every policy on every trace, runs are
+ * deterministic, and our scheduler keeps the starvation trace's wait bounded. Which policy
+ * wins is reported by `bench/sim/main`, not asserted here.
+ */
+import { simulate, type SimResult } from '../../bench/sim/engine.js';
+import { POLICIES, runSimulations } from '../../bench/sim/run.js';
+import { allTraces, makeTrace } from '../../bench/sim/traces.js';
+import { ours } from '../../bench/sim/policies/ours.js';
+import { GiB, type Policy, type PolicyContext, type Trace } from '../../bench/sim/types.js';
+
+const traces = allTraces({ quick: true });
+
+describe('every policy on every trace keeps the engine rules', () => {
+  const cases = traces.flatMap((t) => POLICIES.map((p) => [t.name, p.name, t, p] as const));
+
+  test.each(cases)('%s / %s', (_t, _p, trace, policy) => {
+    const r = simulate(trace, policy.factory());
+    expect(r.violations).toEqual([]);
+    // Answered exactly once: nothing left pending or half-done, and the engine saw no second answer.
+    expect(r.stuck).toBe(0);
+    expect(r.records).toHaveLength(trace.requests.length);
+    for (const rec of r.records) {
+      expect(['completed', 'failed', 'rejected']).toContain(rec.outcome);
+      expect(rec.endAt).toBeDefined();
+      if (rec.outcome === 'completed') {
+        expect(rec.admitAt!).toBeGreaterThanOrEqual(rec.arrival);
+        expect(rec.startAt!).toBeGreaterThanOrEqual(rec.admitAt!);
+        expect(rec.endAt!).toBe(rec.startAt! + rec.service);
+      }
+    }
+    // Capacity: never more children alive than models-max, never more memory than the budget.
+    expect(r.maxAlive).toBeLessThanOrEqual(trace.capacity.modelsMax);
+    expect(r.maxResidentBytes).toBeLessThanOrEqual(trace.capacity.memoryBytes);
+  });
+});
+
+describe('the engine enforces the rules on a policy that breaks them', () => {
+  const tiny: Trace = {
+    name: 'tiny',
+    seed: 0,
+    models: [
+      { name: 'A', loadMs: 1000, unloadMs: 500, memBytes: 6 * GiB },
+      { name: 'B', loadMs: 1000, unloadMs: 500, memBytes: 6 * GiB },
+    ],
+    capacity: { modelsMax: 1, memoryBytes: 8 * GiB },
+    parallel: 1,
+    requests: [
+      { id: 'r1', model: 'A', arrival: 0, service: 5000 },
+      { id: 'r2', model: 'A', arrival: 100, service: 1000 },
+      { id: 'r3', model: 'B', arrival: 200, service: 1000 },
+    ],
+  };
+
+  /** Does whatever it is told to, with no regard for state or capacity. */
+  const reckless = (script: (ctx: PolicyContext, event: string, arg: string) => void) => (ctx: PolicyContext): Policy => ({
+    name: 'reckless',
+    onArrival: (req) => script(ctx, 'arrival', req.id),
+    onReady: (m) => script(ctx, 'ready', m),
+    onExited: (m) => script(ctx, 'exited', m),
+    onDone: (id) => script(ctx, 'done', id),
+  });
+
+  test('admitting to a child that is not loaded is a violation, and nothing is served', () => {
+    const r = simulate(tiny, reckless((ctx, ev, id) => ev === 'arrival' && ctx.admit(id, tiny.requests.find((q) => q.id === id)!.model)), {
+      horizonMs: 60_000,
+    });
+    expect(r.violations).toHaveLength(3);
+    expect(r.violations[0]).toMatch(/admit r1 to A while unloaded/);
+    expect(r.stuck).toBe(3);
+  });
+
+  test('starting past models-max and the memory budget are violations', () => {
+    const r = simulate(tiny, reckless((ctx, ev, id) => {
+      if (ev === 'arrival' && id === 'r1') ctx.start('A');
+      if (ev === 'arrival' && id === 'r3') ctx.start('B');
+      if (ev === 'arrival' && id !== 'r3') ctx.reject(id, 'no');
+      if (ev === 'arrival' && id === 'r3') ctx.reject(id, 'no');
+    }));
+    expect(r.violations.join('\n')).toMatch(/2 children alive, models-max 1/);
+    expect(r.violations.join('\n')).toMatch(/12\.0 GiB resident, budget 8\.0 GiB/);
+    expect(r.maxAlive).toBe(2);
+  });
+
+  test('answering a request twice is a violation', () => {
+    const r = simulate(tiny, reckless((ctx, ev, id) => {
+      if (ev === 'arrival') {
+        ctx.reject(id, 'first');
+        ctx.reject(id, 'second');
+      }
+    }));
+    expect(r.violations).toHaveLength(3);
+    expect(r.violations[0]).toMatch(/reject r1: already rejected/);
+    expect(r.records.every((x) => x.outcome === 'rejected' && x.reason === 'first')).toBe(true);
+  });
+
+  test('stopping a busy child kills what it holds: those requests fail, the rest run', () => {
+    const r = simulate(tiny, reckless((ctx, ev, arg) => {
+      if (ev === 'arrival' && arg === 'r1') ctx.start('A');
+      if (ev === 'ready' && arg === 'A') {
+        ctx.admit('r1', 'A');
+        ctx.admit('r2', 'A'); // waits in the child behind r1 (parallel 1)
+        ctx.stop('A');
+      }
+      if (ev === 'exited' && arg === 'A') ctx.start('B');
+      if (ev === 'ready' && arg === 'B') ctx.admit('r3', 'B');
+    }));
+    expect(r.violations).toEqual([]);
+    const by = Object.fromEntries(r.records.map((x) => [x.id, x]));
+    expect(by.r1!.outcome).toBe('failed');
+    expect(by.r2!.outcome).toBe('failed');
+    expect(by.r3!.outcome).toBe('completed');
+    expect(by.r3!.endAt).toBe(1000 + 500 + 1000 + 1000); // load A, unload A, load B, serve
+    expect(r.loads).toBe(2);
+  });
+
+  test('a child runs `parallel` requests at once and queues the rest in order', () => {
+    const two: Trace = { ...tiny, parallel: 2, requests: tiny.requests.map((q) => ({ ...q, model: 'A', service: 1000 })) };
+    const r = simulate(two, ours());
+    const start = Object.fromEntries(r.records.map((x) => [x.id, x.startAt]));
+    expect(start).toEqual({ r1: 1000, r2: 1000, r3: 2000 });
+  });
+});
+
+describe('traces', () => {
+  test('are deterministic for a seed and differ between seeds', () => {
+    for (const t of traces) {
+      expect(makeTrace(t.name as Parameters<typeof makeTrace>[0], { quick: true })).toEqual(t);
+    }
+    expect(makeTrace('zipf10', { quick: true, seed: 7 }).requests).not.toEqual(makeTrace('zipf10', { quick: true }).requests);
+  });
+
+  test('arrive in order, name known models, and fit their device one model at a time', () => {
+    for (const t of traces) {
+      const names = new Set(t.models.map((m) => m.name));
+      t.requests.forEach((r, i) => {
+        expect(names.has(r.model)).toBe(true);
+        if (i > 0) expect(r.arrival).toBeGreaterThanOrEqual(t.requests[i - 1]!.arrival);
+      });
+      for (const m of t.models) expect(m.memBytes).toBeLessThanOrEqual(t.capacity.memoryBytes);
+    }
+  });
+
+  test('bursty sends runs of 20-50 requests to one model', () => {
+    const reqs = makeTrace('bursty', { quick: true }).requests;
+    const runs: number[] = [];
+    for (const r of reqs) {
+      if (runs.length && reqs[reqs.indexOf(r) - 1]!.model === r.model) runs[runs.length - 1]!++;
+      else runs.push(1);
+    }
+    expect(Math.min(...runs)).toBeGreaterThanOrEqual(20);
+    expect(Math.max(...runs)).toBeLessThanOrEqual(50);
+  });
+});
+
+describe('runSimulations', () => {
+  test('is deterministic: same seed, same table', () => {
+    const a = runSimulations({ quick: true });
+    const b = runSimulations({ quick: true });
+    expect(b.markdown).toBe(a.markdown);
+    expect(a.rows).toHaveLength(traces.length * POLICIES.length);
+    expect(a.markdown).toMatch(/\| trace \| capacity \| policy \| loads \| wait p50 \| wait p99 \| wait max \|/);
+    expect(runSimulations({ quick: true, seed: 99 }).markdown).not.toBe(a.markdown);
+  });
+});
+
+describe('steady-vs-one: a steady stream for A cannot starve B under our scheduler', () => {
+  const maxWait = (r: SimResult) => Math.max(...r.records.map((x) => (x.admitAt ?? Infinity) - x.arrival));
+
+  test('the longest wait stays bounded however long the stream runs', () => {
+    const short = simulate(makeTrace('steady-vs-one', { quick: true }), ours());
+    const long = simulate(makeTrace('steady-vs-one'), ours());
+    for (const r of [short, long]) {
+      expect(r.violations).toEqual([]);
+      expect(r.records.every((x) => x.outcome === 'completed')).toBe(true);
+    }
+    // One swap each way: drain A (3 s), unload, load B (<= 8 s), serve B (3 s), unload, load A.
+    expect(maxWait(short)).toBeLessThan(30_000);
+    expect(maxWait(long)).toBeLessThan(30_000);
+    // Every B request is served within that bound, not at the end of the stream.
+    const b = long.records.filter((x) => x.model === 'm1');
+    expect(b.length).toBeGreaterThan(5);
+    for (const x of b) expect(x.admitAt! - x.arrival).toBeLessThan(30_000);
+  });
+});
