@@ -149,13 +149,16 @@ function fillUnknownSizes(tensors: GgufTensorInfo[], dataBytes: number): void {
 
 async function count(r: ByteReader, what: string, cap: number, minBytesEach: number): Promise<number> {
   const n = await r.u64(what);
-  if (n > BigInt(cap) || Number(n) * minBytesEach > r.remaining) r.fail(`${what} ${n} is absurd for a file of ${r.size} bytes`);
+  if (n > BigInt(cap)) r.fail(`${what} ${n} is absurd (at most ${cap})`);
+  const least = Number(n) * minBytesEach;
+  if (least > r.remaining) r.fail(`truncated or corrupt: ${what} ${n} needs at least ${least} bytes, ${r.remaining} left in the file`);
   return Number(n);
 }
 
 async function str(r: ByteReader, what: string): Promise<string> {
   const len = await r.u64(`${what} length`);
-  if (len > BigInt(LIMITS.string) || len > BigInt(r.remaining)) r.fail(`${what}: string length ${len} is absurd (${r.remaining} bytes left)`);
+  if (len > BigInt(LIMITS.string)) r.fail(`${what}: string length ${len} is absurd (at most ${LIMITS.string})`);
+  if (len > BigInt(r.remaining)) r.fail(`truncated or corrupt: ${what} needs ${len} bytes, ${r.remaining} left in the file`);
   return (await r.bytes(Number(len), what)).toString('utf8');
 }
 
