@@ -25,7 +25,7 @@ beforeAll(async () => {
       'tokenizer.ggml.scores': gv.f32s([0, 0, 0]),
     },
     tensors: [
-      { name: 'token_embd.weight', dims: [32, 3], type: GgmlType.F16, fillRow: (_r, out) => out.fill(1) },
+      { name: 'token_embd.weight', dims: [32, 3], type: GgmlType.F16, fillRow: (_r, out) => void out.fill(1) },
       { name: 'output_norm.weight', dims: [32], type: GgmlType.F32, fillRow: () => {} },
     ],
   });

@@ -126,7 +126,7 @@ describe('writeGguf / readGgufHeader round trip', () => {
               for (let i = 0; i < wide; i++) out.writeFloatLE(row * wide + i, i * 4);
             },
           },
-          { name: 'many', dims: [5, 4000], type: GgmlType.F16, fillRow: (row, out) => out.writeUInt16LE(row & 0xffff, 0) },
+          { name: 'many', dims: [5, 4000], type: GgmlType.F16, fillRow: (row, out) => void out.writeUInt16LE(row & 0xffff, 0) },
         ],
       },
       { chunkBytes: 8192 },
