@@ -26,6 +26,9 @@ export const POLICIES: { name: string; factory: () => PolicyFactory }[] = [
   { name: 'ours', factory: () => ours() },
   { name: 'llama-server', factory: () => llamaServer() },
   { name: 'llama-swap', factory: () => llamaSwap() },
+  // The same scheduler with its 429 guard configured out (`concurrencyLimit` very high):
+  // on bursts the default limit of 10 rejects most requests, which flatters its waits.
+  { name: 'llama-swap (no 429)', factory: () => llamaSwap({ concurrencyLimit: Number.MAX_SAFE_INTEGER }) },
   { name: 'ollama', factory: () => ollama() },
 ];
 
@@ -33,7 +36,7 @@ export function runSimulations(opts: RunOptions = {}): RunResult {
   const traces = allTraces({ quick: opts.quick, seed: opts.seed ?? DEFAULT_SEED });
   const rows: Row[] = [];
   for (const trace of traces) {
-    for (const p of POLICIES) rows.push(summarize(simulate(trace, p.factory())));
+    for (const p of POLICIES) rows.push({ ...summarize(simulate(trace, p.factory())), policy: p.name });
   }
   return { rows, markdown: render(rows, traces, opts) };
 }
@@ -44,6 +47,8 @@ function render(rows: Row[], traces: Trace[], opts: RunOptions): string {
     `Simulated ${opts.quick ? '(quick) ' : ''}with seed ${opts.seed ?? DEFAULT_SEED}; times in seconds. ` +
       'wait = arrival -> admitted at a child; to slot = arrival -> running in a child slot; ' +
       'starvation = longest time a model had a waiting request while another model was served.',
+    'capacity = models-max / memory budget; (count N) = the models-max that always fits the budget, given to the ' +
+      'count-only routers (llama-server --models-max, llama-swap swap groups). ours and ollama get both limits.',
     '',
     '| trace | capacity | policy | loads | wait p50 | wait p99 | wait max | to slot p99 | worst starvation | completed | failed | rejected |',
     '|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
