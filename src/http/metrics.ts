@@ -1,0 +1,239 @@
+/**
+ * `GET /metrics`: Prometheus text from a Registry of this app's own (never prom-client's
+ * global one, so two routers in one process, as in tests, do not mix).
+ *
+ * Counters and histograms are fed by router events as they happen; gauges (in flight,
+ * queued, state, memory) are read from the router at scrape time, so they can never drift.
+ */
+import type { NextFunction, Request, Response } from 'express';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { AdmittedEvent, Router, RouterEvent } from '../router/router.js';
+import { sendError } from './errors.js';
+
+const STATES = ['unloaded', 'loading', 'loaded', 'unloading', 'failed'] as const;
+
+/** Label for requests whose model could not be resolved (kept out of per-name cardinality). */
+export const UNKNOWN_MODEL = '(unknown)';
+
+export interface MetricsSources {
+  /** Open SSE clients and log followers, so a leak shows on a graph (and in tests). */
+  sseClients?: () => number;
+  logFollowers?: () => number;
+}
+
+export class RouterMetrics {
+  readonly registry = new Registry();
+  private readonly requests: Counter<'model' | 'code'>;
+  private readonly queueWait: Histogram<'model'>;
+  private readonly loadDuration: Histogram<'model'>;
+  private readonly loads: Counter<'model'>;
+  private readonly evictions: Counter<'model' | 'reason'>;
+  private readonly unloads: Counter<'model' | 'reason'>;
+  private readonly failures: Counter<'model' | 'reason'>;
+  /** Model -> when its current load began. */
+  private readonly loadStarted = new Map<string, number>();
+
+  constructor(
+    private readonly router: Router,
+    sources: MetricsSources = {},
+  ) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, prefix: 'router_process_' });
+
+    this.requests = new Counter({
+      name: 'router_requests_total',
+      help: 'Inference requests answered, by model and HTTP status (499: the client left before an answer).',
+      labelNames: ['model', 'code'],
+      registers,
+    });
+    this.queueWait = new Histogram({
+      name: 'router_queue_wait_seconds',
+      help: 'Time a request waited before its model could take it (load and queue included).',
+      labelNames: ['model'],
+      buckets: [0.005, 0.025, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600],
+      registers,
+    });
+    this.loadDuration = new Histogram({
+      name: 'router_load_duration_seconds',
+      help: 'Time from starting a child to its being ready.',
+      labelNames: ['model'],
+      buckets: [0.5, 1, 2, 3, 5, 10, 20, 30, 60, 120, 300, 600],
+      registers,
+    });
+    this.loads = new Counter({ name: 'router_loads_total', help: 'Children started, by model.', labelNames: ['model'], registers });
+    this.evictions = new Counter({
+      name: 'router_evictions_total',
+      help: 'Models stopped to make room, by reason (lru, memory, group, ttl).',
+      labelNames: ['model', 'reason'],
+      registers,
+    });
+    this.unloads = new Counter({
+      name: 'router_unloads_total',
+      help: 'Models stopped on request or at shutdown, by reason (unload, shutdown).',
+      labelNames: ['model', 'reason'],
+      registers,
+    });
+    this.failures = new Counter({
+      name: 'router_failures_total',
+      help: 'Children that failed to start or exited unexpectedly, by reason (timeout, exited, spawn, crash).',
+      labelNames: ['model', 'reason'],
+      registers,
+    });
+
+    const models = () => router.list();
+    new Gauge({
+      name: 'router_requests_in_flight',
+      help: 'Requests admitted and not yet finished, by model.',
+      labelNames: ['model'],
+      registers,
+      collect() {
+        for (const m of models()) this.set({ model: m.spec.name }, m.refs);
+      },
+    });
+    new Gauge({
+      name: 'router_queued_requests',
+      help: 'Requests waiting for their model, by model.',
+      labelNames: ['model'],
+      registers,
+      collect() {
+        for (const m of models()) this.set({ model: m.spec.name }, m.queued);
+      },
+    });
+    new Gauge({
+      name: 'router_queue_length',
+      help: 'Requests waiting for any model.',
+      registers,
+      collect() {
+        this.set(router.queueLength);
+      },
+    });
+    new Gauge({
+      name: 'router_model_state',
+      help: '1 for the state each model is in, 0 for the others.',
+      labelNames: ['model', 'state'],
+      registers,
+      collect() {
+        for (const m of models()) for (const s of STATES) this.set({ model: m.spec.name, state: s }, m.status === s ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'router_model_memory_bytes',
+      help: 'Memory a model uses (measured) or needs (estimate, probe, override) per device.',
+      labelNames: ['model', 'device', 'source'],
+      registers,
+      collect() {
+        this.reset();
+        for (const m of models()) {
+          for (const [device, bytes] of Object.entries(m.memory?.devices ?? {})) {
+            this.set({ model: m.spec.name, device, source: m.memory!.source }, bytes);
+          }
+        }
+      },
+    });
+    new Gauge({
+      name: 'router_device_memory_total_bytes',
+      help: 'Total memory of each device at the last reading.',
+      labelNames: ['device'],
+      registers,
+      collect() {
+        this.reset();
+        for (const d of router.devices().readings) this.set({ device: d.name }, d.total);
+      },
+    });
+    new Gauge({
+      name: 'router_device_memory_free_bytes',
+      help: 'Free memory of each device at the last reading.',
+      labelNames: ['device'],
+      registers,
+      collect() {
+        this.reset();
+        for (const d of router.devices().readings) this.set({ device: d.name }, d.free);
+      },
+    });
+    new Gauge({
+      name: 'router_sse_clients',
+      help: 'Open /models/sse streams.',
+      registers,
+      collect() {
+        this.set(sources.sseClients?.() ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'router_log_followers',
+      help: 'Open /logs/:model?follow=1 streams.',
+      registers,
+      collect() {
+        this.set(sources.logFollowers?.() ?? 0);
+      },
+    });
+
+    // Zero series for every model, so rate() and increase() see the first event.
+    for (const m of models()) {
+      this.loads.inc({ model: m.spec.name }, 0);
+    }
+    router.on('event', this.onEvent);
+    router.on('admitted', this.onAdmitted);
+  }
+
+  private readonly onEvent = (e: RouterEvent): void => {
+    const reason = e.reason ?? 'unknown';
+    switch (e.type) {
+      case 'load':
+        this.loads.inc({ model: e.model });
+        this.loadStarted.set(e.model, e.at);
+        return;
+      case 'ready': {
+        const started = this.loadStarted.get(e.model);
+        this.loadStarted.delete(e.model);
+        if (started !== undefined) this.loadDuration.observe({ model: e.model }, (e.at - started) / 1000);
+        return;
+      }
+      case 'eviction':
+        this.evictions.inc({ model: e.model, reason });
+        return;
+      case 'unload':
+        this.unloads.inc({ model: e.model, reason });
+        return;
+      case 'failure':
+        this.loadStarted.delete(e.model);
+        this.failures.inc({ model: e.model, reason });
+        return;
+      default:
+        return;
+    }
+  };
+
+  private readonly onAdmitted = (e: AdmittedEvent): void => {
+    this.queueWait.observe({ model: e.model }, e.waitMs / 1000);
+  };
+
+  /**
+   * Middleware for inference routes: counts each request once, when it is answered or its
+   * client leaves. The route handler names the model in `res.locals.model`.
+   */
+  readonly countRequests = (_req: Request, res: Response, next: NextFunction): void => {
+    let counted = false;
+    const count = () => {
+      if (counted) return;
+      counted = true;
+      const model = typeof res.locals.model === 'string' ? res.locals.model : UNKNOWN_MODEL;
+      // Closed before any answer: nginx's 499 (client closed request).
+      const code = res.headersSent ? String(res.statusCode) : '499';
+      this.requests.inc({ model, code });
+    };
+    res.once('finish', count);
+    res.once('close', count);
+    next();
+  };
+
+  readonly handler = async (_req: Request, res: Response): Promise<void> => {
+    try {
+      const text = await this.registry.metrics();
+      res.setHeader('Content-Type', this.registry.contentType);
+      res.setHeader('Cache-Control', 'no-store');
+      res.send(text);
+    } catch (err) {
+      sendError(res, err);
+    }
+  };
+}
