@@ -1,0 +1,469 @@
+// Model router dashboard. Plain browser JavaScript, no build step, no dependencies.
+//
+// Live data: GET /models/sse read with fetch() as a stream (not EventSource), so the API key
+// travels in the Authorization header, never in a URL. The key is asked for once, on the
+// first 401, and kept in sessionStorage (this tab only). Every `snapshot` event carries the
+// whole picture (models as GET /models shows them, plus device readings); the other events
+// (status_change, load, ready, eviction, unload, failure) feed the event list.
+'use strict';
+
+const KEY_STORAGE = 'model-router.api-key';
+const COLORS = ['#2563eb', '#16a34a', '#9333ea', '#ea580c', '#0891b2', '#db2777', '#65a30d', '#ca8a04', '#4f46e5', '#0d9488'];
+const MAX_EVENTS = 100;
+
+const $ = (id) => document.getElementById(id);
+const state = { snapshot: null, colors: new Map(), cards: new Map(), busy: new Map(), openLogs: new Set(), retryMs: 1000 };
+
+// ---------- small helpers ----------
+
+/** Create an element; attributes starting with "on" are listeners; children may be strings. */
+function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+    else if (k === 'class') el.className = v;
+    // Styles through CSSOM, which the page's Content-Security-Policy allows (style attributes it does not).
+    else if (k === 'style') for (const [p, val] of Object.entries(v)) el.style.setProperty(p, val);
+    else el.setAttribute(k, v === true ? '' : String(v));
+  }
+  for (const c of children.flat()) if (c !== undefined && c !== null && c !== false) el.append(c instanceof Node ? c : String(c));
+  return el;
+}
+
+function bytes(n) {
+  if (n === undefined || n === null || !Number.isFinite(n)) return '–';
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  let v = Math.abs(n);
+  while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
+  const digits = v >= 100 || i === 0 ? 0 : v >= 10 ? 1 : 2;
+  return `${(Math.sign(n) * v).toFixed(digits)} ${units[i]}`;
+}
+
+function ago(ms) {
+  if (!ms) return 'never';
+  const s = Math.max(0, Math.round((Date.now() - ms) / 1000));
+  if (s < 5) return 'just now';
+  if (s < 60) return `${s} s ago`;
+  if (s < 3600) return `${Math.round(s / 60)} min ago`;
+  if (s < 86400) return `${Math.round(s / 3600)} h ago`;
+  return new Date(ms).toLocaleDateString();
+}
+
+function clock(ms) {
+  return new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+}
+
+function colorOf(name) {
+  if (!state.colors.has(name)) state.colors.set(name, COLORS[state.colors.size % COLORS.length]);
+  return state.colors.get(name);
+}
+
+/** A model's state as the dashboard shows it: llama-server's value, or failed. */
+function stateOf(m) {
+  return m.status && m.status.failed ? 'failed' : (m.status && m.status.value) || 'unknown';
+}
+
+/** Models that hold (or are about to hold) memory. */
+function resident(m) {
+  const s = stateOf(m);
+  return s === 'loaded' || s === 'loading' || s === 'unloading';
+}
+
+function toast(text, isError) {
+  const t = $('toast');
+  t.textContent = text;
+  t.className = isError ? 'toast error' : 'toast';
+  t.hidden = false;
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => (t.hidden = true), isError ? 7000 : 3500);
+}
+
+// ---------- API ----------
+
+function authHeaders() {
+  const key = sessionStorage.getItem(KEY_STORAGE);
+  return key ? { Authorization: `Bearer ${key}` } : {};
+}
+
+async function api(method, path, body) {
+  const res = await fetch(path, {
+    method,
+    headers: { ...authHeaders(), ...(body ? { 'Content-Type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+    cache: 'no-store',
+  });
+  if (res.status === 401) {
+    askForKey('The API key was refused. Enter it again.');
+    throw new Error('API key required');
+  }
+  const type = res.headers.get('content-type') || '';
+  const data = type.includes('json') ? await res.json() : await res.text();
+  if (!res.ok) throw new Error((data && data.error && data.error.message) || `HTTP ${res.status}`);
+  return data;
+}
+
+// ---------- live stream ----------
+
+let stream;
+
+async function connect() {
+  if (stream) stream.abort();
+  const ac = new AbortController();
+  stream = ac;
+  setConn('connecting');
+  try {
+    const res = await fetch('/models/sse', { headers: { ...authHeaders(), Accept: 'text/event-stream' }, signal: ac.signal, cache: 'no-store' });
+    if (res.status === 401) {
+      setConn('offline', 'needs API key');
+      askForKey(sessionStorage.getItem(KEY_STORAGE) ? 'The API key was refused. Enter it again.' : undefined);
+      return;
+    }
+    if (!res.ok || !res.body) throw new Error(`HTTP ${res.status}`);
+    setConn('live');
+    state.retryMs = 1000;
+    const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buf = '';
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buf += value;
+      let cut;
+      while ((cut = buf.search(/\r?\n\r?\n/)) >= 0) {
+        const block = buf.slice(0, cut);
+        buf = buf.slice(cut + (buf[cut] === '\r' ? 4 : 2));
+        dispatch(block);
+      }
+    }
+    throw new Error('stream ended');
+  } catch (err) {
+    if (ac.signal.aborted) return;
+    setConn('offline', 'reconnecting');
+    setTimeout(() => stream === ac && connect(), state.retryMs);
+    state.retryMs = Math.min(state.retryMs * 2, 10000);
+  }
+}
+
+function dispatch(block) {
+  let event = 'message';
+  const data = [];
+  for (const line of block.split(/\r?\n/)) {
+    if (!line || line.startsWith(':')) continue;
+    const i = line.indexOf(':');
+    const field = i < 0 ? line : line.slice(0, i);
+    const value = i < 0 ? '' : line.slice(i + 1).replace(/^ /, '');
+    if (field === 'event') event = value;
+    else if (field === 'data') data.push(value);
+  }
+  if (!data.length) return;
+  let payload;
+  try { payload = JSON.parse(data.join('\n')); } catch { return; }
+  if (event === 'snapshot') {
+    state.snapshot = payload;
+    render();
+  } else {
+    addEvent(event, payload);
+  }
+}
+
+function setConn(s, text) {
+  const el = $('conn');
+  el.dataset.state = s;
+  el.textContent = text || s;
+}
+
+// ---------- API key ----------
+
+function askForKey(message) {
+  if (message) $('key-message').textContent = message;
+  $('key-form').hidden = false;
+  $('key-input').focus();
+}
+
+$('key-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const key = $('key-input').value.trim();
+  if (!key) return;
+  sessionStorage.setItem(KEY_STORAGE, key);
+  $('key-input').value = '';
+  $('key-form').hidden = true;
+  $('forget-key').hidden = false;
+  connect();
+});
+
+$('forget-key').addEventListener('click', () => {
+  sessionStorage.removeItem(KEY_STORAGE);
+  $('forget-key').hidden = true;
+  if (stream) stream.abort();
+  setConn('offline', 'needs API key');
+  askForKey('Key forgotten. Enter an API key to reconnect.');
+});
+
+// ---------- rendering ----------
+
+function render() {
+  const snap = state.snapshot;
+  if (!snap) return;
+  renderTotals(snap);
+  renderDevices(snap);
+  renderModels(snap);
+}
+
+function renderTotals(snap) {
+  const models = snap.data;
+  const loaded = models.filter((m) => stateOf(m) === 'loaded').length;
+  const inFlight = models.reduce((n, m) => n + (m.in_flight || 0), 0);
+  const queued = models.reduce((n, m) => n + (m.queued || 0), 0);
+  $('totals').replaceChildren(
+    h('span', {}, h('b', {}, `${loaded}`), ` of ${models.length} loaded`),
+    h('span', {}, h('b', {}, `${inFlight}`), ' in flight'),
+    h('span', {}, h('b', {}, `${queued}`), ' queued'),
+  );
+}
+
+/** Device rows: readings when the router has them, else the models' own figures. */
+function deviceRows(snap) {
+  const readings = (snap.devices && snap.devices.data) || [];
+  const margin = snap.devices ? snap.devices.memory_margin : null;
+  const names = new Set(readings.map((d) => d.name));
+  for (const m of snap.data) for (const d of Object.keys((m.memory && m.memory.devices) || {})) names.add(d);
+  return [...names].sort(deviceOrder).map((name) => {
+    const reading = readings.find((d) => d.name === name);
+    const parts = snap.data
+      .filter((m) => resident(m) && m.memory && m.memory.devices && m.memory.devices[name] > 0)
+      .map((m) => ({ model: m.id, bytes: m.memory.devices[name], source: m.memory.source, pending: stateOf(m) === 'loading' }));
+    return { name, label: reading && reading.label, reading, margin, parts };
+  });
+}
+
+function deviceOrder(a, b) {
+  // GPUs first, CPU last: the scarce memory is the interesting one.
+  const cpu = (n) => (n === 'CPU' ? 1 : 0);
+  return cpu(a) - cpu(b) || a.localeCompare(b, undefined, { numeric: true });
+}
+
+function renderDevices(snap) {
+  const rows = deviceRows(snap);
+  const box = $('devices');
+  if (!rows.length) {
+    box.replaceChildren(h('div', { class: 'card empty' }, 'No memory figures yet: they appear when the router reads its devices or a model reports what it needs.'));
+    return;
+  }
+  box.replaceChildren(...rows.map(deviceCard));
+}
+
+function deviceCard(row) {
+  const used = row.parts.reduce((n, p) => n + p.bytes, 0);
+  const legend = [];
+  const segs = [];
+  let total;
+  let figures;
+  for (const p of row.parts) {
+    segs.push({ cls: `seg model${p.pending ? ' pending' : ''}`, bytes: p.bytes, color: colorOf(p.model), model: p.model, title: `${p.model}: ${bytes(p.bytes)} (${p.source}${p.pending ? ', loading' : ''})` });
+    legend.push(h('li', {}, h('span', { class: 'swatch', style: { background: colorOf(p.model) } }), `${p.model} `, h('b', {}, bytes(p.bytes))));
+  }
+  if (row.reading) {
+    const r = row.reading;
+    total = r.total;
+    const other = Math.max(0, r.total - r.free - used);
+    const margin = Math.min(row.margin || 0, r.free);
+    const free = Math.max(0, r.free - margin);
+    segs.push({ cls: 'seg other', bytes: other, title: `other processes: ${bytes(other)}` });
+    segs.push({ cls: 'seg free', bytes: free, title: `free: ${bytes(r.free)}` });
+    if (margin > 0) segs.push({ cls: 'seg margin', bytes: margin, title: `margin kept free: ${bytes(margin)}` });
+    legend.push(h('li', {}, h('span', { class: 'swatch other' }), 'other ', h('b', {}, bytes(other))));
+    legend.push(h('li', {}, h('span', { class: 'swatch free' }), 'free ', h('b', {}, bytes(r.free))));
+    if (row.margin) legend.push(h('li', {}, h('span', { class: 'swatch margin' }), 'margin ', h('b', {}, bytes(row.margin))));
+    figures = `${bytes(r.total - r.free)} used of ${bytes(r.total)}`;
+  } else {
+    total = used;
+    figures = used ? `models: ${bytes(used)} (no device reading)` : 'no device reading';
+  }
+  const bar = h('div', { class: 'bar', role: 'img', 'aria-label': `${row.name}: ${figures}` },
+    segs.filter((s) => s.bytes > 0 && total > 0).map((s) =>
+      h('div', { class: s.cls, 'data-model': s.model, title: s.title, style: { flex: `0 0 ${(100 * s.bytes) / total}%`, ...(s.color ? { 'background-color': s.color } : {}) } })));
+  // Small models on a big device are slivers: a second bar shows the models' shares alone.
+  const zoom = row.reading && used > 0 && used / total < 0.15
+    ? h('div', { class: 'zoom' },
+      h('span', { class: 'zoom-label' }, `models: ${bytes(used)}`),
+      h('div', { class: 'bar thin', role: 'img', 'aria-label': `models' shares of ${bytes(used)}` },
+        row.parts.map((p) => h('div', { class: `seg model${p.pending ? ' pending' : ''}`, 'data-model': p.model, title: `${p.model}: ${bytes(p.bytes)}`, style: { flex: `0 0 ${(100 * p.bytes) / used}%`, 'background-color': colorOf(p.model) } }))))
+    : '';
+  return h('article', { class: 'card device', 'data-device': row.name },
+    h('div', { class: 'device-head' }, h('h3', {}, row.name, row.label ? h('span', { class: 'muted' }, ` · ${row.label}`) : ''), h('span', { class: 'figures' }, figures)),
+    bar,
+    zoom,
+    h('ul', { class: 'legend' }, legend.length ? legend : h('li', {}, 'no model holds memory here')));
+}
+
+function renderModels(snap) {
+  const box = $('models');
+  const seen = new Set();
+  for (const m of snap.data) {
+    seen.add(m.id);
+    let card = state.cards.get(m.id);
+    if (!card) {
+      card = modelCard(m.id);
+      state.cards.set(m.id, card);
+    }
+    updateCard(card, m, snap);
+  }
+  for (const [id, card] of state.cards) {
+    if (!seen.has(id)) { card.root.remove(); state.cards.delete(id); }
+  }
+  const order = snap.data.map((m) => state.cards.get(m.id).root);
+  if (order.some((el, i) => box.children[i] !== el)) box.replaceChildren(...order);
+}
+
+function modelCard(id) {
+  const c = {};
+  c.name = h('h3', {}, id);
+  c.state = h('span', { class: 'state' });
+  c.chips = h('div', { class: 'chips' });
+  c.inFlight = h('dd');
+  c.queued = h('dd');
+  c.lastUsed = h('dd');
+  c.mem = h('div', { class: 'mem' });
+  c.note = h('div', { class: 'note', hidden: true });
+  c.load = h('button', { type: 'button', class: 'load', onclick: () => act('load', id) }, 'Load');
+  c.unload = h('button', { type: 'button', class: 'unload danger', onclick: () => act('unload', id) }, 'Unload');
+  c.logsBtn = h('button', { type: 'button', class: 'ghost small logs-toggle', onclick: () => toggleLogs(id) }, 'Logs');
+  c.logs = h('pre', { class: 'logs', hidden: true });
+  c.root = h('article', { class: 'card model', 'data-model': id, style: { '--swatch': colorOf(id) } },
+    h('div', { class: 'model-head' }, c.name, c.state),
+    c.chips,
+    h('dl', { class: 'stats' },
+      h('div', {}, h('dt', {}, 'in flight'), c.inFlight),
+      h('div', {}, h('dt', {}, 'queued'), c.queued),
+      h('div', {}, h('dt', {}, 'last used'), c.lastUsed)),
+    c.mem,
+    c.note,
+    h('div', { class: 'actions' }, c.load, c.unload, h('span', { class: 'spacer' }), c.logsBtn),
+    c.logs);
+  return c;
+}
+
+function updateCard(c, m, snap) {
+  const s = stateOf(m);
+  c.root.dataset.state = s;
+  c.state.dataset.state = s;
+  c.state.textContent = s;
+  const chips = [];
+  for (const a of m.aliases || []) chips.push(h('span', { class: 'chip', title: 'alias' }, a));
+  if (m.pin) chips.push(h('span', { class: 'chip' }, 'pinned'));
+  if (m.priority) chips.push(h('span', { class: 'chip' }, `priority ${m.priority}`));
+  if (m.exclusive_group) chips.push(h('span', { class: 'chip' }, `group ${m.exclusive_group}`));
+  c.chips.replaceChildren(...chips);
+  c.chips.hidden = chips.length === 0;
+  c.inFlight.textContent = String(m.in_flight || 0);
+  c.queued.textContent = String(m.queued || 0);
+  c.lastUsed.textContent = ago(m.last_used);
+  c.lastUsed.title = m.last_used ? new Date(m.last_used).toLocaleString() : '';
+
+  const readings = (snap.devices && snap.devices.data) || [];
+  const devices = Object.entries((m.memory && m.memory.devices) || {}).sort((a, b) => deviceOrder(a[0], b[0]));
+  if (!devices.length) {
+    c.mem.replaceChildren(h('span', { class: 'source' }, 'memory: not known yet'));
+  } else {
+    // Bars compare models with each other (the largest figure on the device is full width);
+    // the share of the device itself is given in words, as it is often a sliver.
+    const largest = (dev) => Math.max(...snap.data.map((x) => (x.memory && x.memory.devices && x.memory.devices[dev]) || 0));
+    const share = (dev, b) => {
+      const r = readings.find((d) => d.name === dev);
+      if (!r || !r.total) return '';
+      const pct = (100 * b) / r.total;
+      return ` · ${pct < 1 ? pct.toFixed(1) : Math.round(pct)}% of ${dev}`;
+    };
+    const held = resident(m);
+    c.mem.replaceChildren(
+      ...devices.map(([dev, b]) =>
+        h('div', { class: 'mem-row', 'data-device': dev },
+          h('span', { class: 'name' }, dev),
+          h('div', { class: `mem-bar${held ? '' : ' estimate'}`, title: `${bytes(b)}${share(dev, b)}` },
+            h('span', { style: { width: `${Math.max(2, Math.min(100, (100 * b) / (largest(dev) || b)))}%` } })),
+          h('span', { class: 'value', title: share(dev, b).slice(3) }, bytes(b)))),
+      h('span', { class: 'source' }, `${held ? 'uses' : 'needs'} · ${m.memory.source}${devices.length === 1 ? share(devices[0][0], devices[0][1]) : ''}`));
+  }
+
+  let note = '';
+  let error = false;
+  if (m.waiting_for) note = `waiting for ${m.waiting_for}`;
+  if (s === 'failed') {
+    error = true;
+    note = m.status.error || `failed (exit code ${m.status.exit_code ?? '?'})`;
+  }
+  c.note.textContent = note;
+  c.note.className = error ? 'note error' : 'note';
+  c.note.hidden = !note;
+
+  const busy = state.busy.get(m.id);
+  c.load.disabled = Boolean(busy) || s === 'loaded' || s === 'loading';
+  c.load.textContent = busy === 'load' || s === 'loading' ? 'Loading…' : 'Load';
+  c.unload.disabled = Boolean(busy) || s === 'unloaded' || s === 'failed' || s === 'unloading';
+  c.unload.textContent = busy === 'unload' || s === 'unloading' ? 'Unloading…' : 'Unload';
+}
+
+async function act(action, model) {
+  state.busy.set(model, action);
+  render();
+  const started = performance.now();
+  try {
+    await api('POST', `/models/${action}`, { model });
+    const secs = ((performance.now() - started) / 1000).toFixed(1);
+    toast(`${model} ${action === 'load' ? 'loaded' : 'unloaded'} in ${secs} s`);
+  } catch (err) {
+    toast(`${action} ${model}: ${err.message}`, true);
+  } finally {
+    state.busy.delete(model);
+    render();
+  }
+}
+
+async function toggleLogs(model) {
+  const c = state.cards.get(model);
+  if (!c) return;
+  if (state.openLogs.has(model)) {
+    state.openLogs.delete(model);
+    c.logs.hidden = true;
+    c.logsBtn.textContent = 'Logs';
+    return;
+  }
+  state.openLogs.add(model);
+  c.logsBtn.textContent = 'Hide logs';
+  c.logs.hidden = false;
+  c.logs.textContent = 'loading…';
+  try {
+    const data = await api('GET', `/logs/${encodeURIComponent(model)}?format=json&n=200`);
+    c.logs.textContent = data.lines.length ? data.lines.join('\n') : '(no output yet)';
+    c.logs.scrollTop = c.logs.scrollHeight;
+  } catch (err) {
+    c.logs.textContent = `could not read logs: ${err.message}`;
+  }
+}
+
+// ---------- events ----------
+
+function addEvent(type, e) {
+  const list = $('events');
+  const placeholder = list.querySelector('.empty');
+  if (placeholder) placeholder.remove();
+  let what = e.model;
+  if (type === 'status_change') what += `: ${e.from} → ${e.to}`;
+  if (e.reason) what += ` (${e.reason})`;
+  if (type === 'ready' && e.detail) what += ` in ${e.detail}`;
+  if (type === 'failure' && e.detail) what += `: ${e.detail}`;
+  list.prepend(h('li', { 'data-type': type },
+    h('time', { datetime: new Date(e.at || Date.now()).toISOString() }, clock(e.at || Date.now())),
+    h('span', { class: 'type', 'data-type': type }, type.replace('_', ' ')),
+    h('span', { class: 'what' }, what)));
+  while (list.children.length > MAX_EVENTS) list.lastElementChild.remove();
+}
+
+// ---------- start ----------
+
+$('events').append(h('li', { class: 'empty' }, 'Nothing has happened since this page opened.'));
+if (sessionStorage.getItem(KEY_STORAGE)) $('forget-key').hidden = false;
+// "last used" ages without events.
+setInterval(() => state.snapshot && renderModels(state.snapshot), 10000);
+connect();
