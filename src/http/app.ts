@@ -9,10 +9,17 @@ import { RouterError, sendError } from './errors.js';
 import { modelOf } from './model-field.js';
 import { listModels, loadModel, unloadModel } from './models-routes.js';
 import { ModelProxy } from './proxy.js';
+import { dashboardRoutes } from './dashboard/routes.js';
+import { ModelEvents, type EventsOptions } from './events-routes.js';
+import { LogFollowers } from './logs-routes.js';
+import { RouterMetrics } from './metrics.js';
+import { listDevices } from './snapshot.js';
 
 export interface AppOptions {
   apiKey?: string;
   maxBodyBytes: number;
+  /** `/models/sse` timings (tests shorten the 15 s heartbeat). */
+  events?: EventsOptions;
 }
 
 /** Inference routes: the body names the model; the request goes to that model's child. */
@@ -44,14 +51,24 @@ export function createApp(router: Router, opts: AppOptions): { app: express.Expr
   app.get('/health', (_req, res) => {
     res.json({ status: 'ok' });
   });
+  // Operability (dashboard, events, metrics, logs). The dashboard's files hold no data and
+  // are served before the key check; the page sends the key on its data requests.
+  app.use(dashboardRoutes());
   app.use(requireKey(opts.apiKey, (req) => req.path === '/health'));
+  const events = new ModelEvents(router, opts.events);
+  const logs = new LogFollowers(router);
+  const metrics = new RouterMetrics(router, { sseClients: () => events.size, logFollowers: () => logs.size });
+  app.get('/models/sse', events.handler);
+  app.get('/metrics', metrics.handler);
+  app.get('/logs/:model', logs.handler);
+  app.get('/devices', listDevices(router));
 
   const raw = express.raw({ type: () => true, limit: opts.maxBodyBytes });
   app.get(['/v1/models', '/models'], listModels(router));
   app.post('/models/load', raw, loadModel(router));
   app.post('/models/unload', raw, unloadModel(router));
 
-  app.post(proxiedRoutes, raw, async (req: Request, res: Response) => {
+  app.post(proxiedRoutes, metrics.countRequests, raw, async (req: Request, res: Response) => {
     const body: Buffer = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const ac = new AbortController();
     const onClose = () => ac.abort();
@@ -61,6 +78,7 @@ export function createApp(router: Router, opts: AppOptions): { app: express.Expr
       const name = modelOf(req, body);
       const spec = router.resolve(name);
       if (!spec) throw new RouterError('model_not_found', `model '${name}' not found`);
+      res.locals.model = spec.name; // the request counter's label (metrics.ts)
       const lease = await router.acquire(spec.name, ac.signal);
       release = lease.release;
       if (ac.signal.aborted) return;
