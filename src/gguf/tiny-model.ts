@@ -16,8 +16,8 @@ import { HEAD_DIM, planShape, tensorShapes, type ShapeRequest, type TinyShape } 
 import { ROPE_FREQ_BASE, rowFiller } from './tiny-weights.js';
 import { tokenizerMetadata } from './tiny-vocab.js';
 
-/** Bump when the bytes produced for the same options change (caches key on it). */
-export const TINY_MODEL_FORMAT = 1;
+/** Bump when the bytes produced for the same options change (caches key on it). 2: xorshift32 weights. */
+export const TINY_MODEL_FORMAT = 2;
 
 export interface TinyModelOptions {
   /** Aim for a file of about this many MiB (within 20%, usually ~1%). Default: 128 x 2 layers, ~1 MiB. */

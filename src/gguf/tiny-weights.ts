@@ -14,7 +14,7 @@
  * All other weights are uniform random, with reads of dims 0-2 and writes to them zeroed.
  */
 import { f32ToF16Bits } from './f16.js';
-import { deriveSeed, mulberry32, uniform, type Rng } from './prng.js';
+import { deriveSeed, xorshift32, uniform, type Rng } from './prng.js';
 import { GgmlType } from './types.js';
 import { HEAD_DIM, type TensorShape, type TinyShape } from './tiny-shape.js';
 import { EOS_TOKEN, isPrintableByteToken, isTurnMarker } from './tiny-vocab.js';
@@ -49,7 +49,7 @@ export type RowFiller = (row: number, out: Buffer) => void;
 
 /** The row producer for one tensor of the tiny model. */
 export function rowFiller(t: TensorShape, s: TinyShape, seed: number): RowFiller {
-  const rng = mulberry32(deriveSeed(seed, t.name));
+  const rng = xorshift32(deriveSeed(seed, t.name));
   const w = new RowWriter(t.dims[0]!, t.type);
   const n = s.embd;
   const invSqrtL = 1 / Math.sqrt(s.layers);
