@@ -1,0 +1,3 @@
+/** Subcommands that control a running router (status, load, unload, logs). */
+export { addControlCommands } from './commands.js';
+export { ControlError } from './client.js';
