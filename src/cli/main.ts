@@ -3,6 +3,7 @@
 import { Command, CommanderError } from 'commander';
 import { CatalogError } from '../catalog/model-spec.js';
 import { addServeOptions, type ServeConfig } from './serve-options.js';
+import { addControlCommands, ControlError } from './control/index.js';
 import { serve, UsageError } from './serve.js';
 
 export function buildProgram(): Command {
@@ -17,6 +18,10 @@ export function buildProgram(): Command {
     .exitOverride()
     .configureOutput({ outputError: (str, write) => write(str) });
   addServeOptions(program);
+  // `router status|load|unload|logs` talk to a running router. Positional options: flags
+  // after a subcommand's name are its own (both `router` and `router status` take --api-key).
+  program.enablePositionalOptions();
+  addControlCommands(program);
   program.action(async (childArgs: string[], opts: Omit<ServeConfig, 'childArgs'>) => {
     if (childArgs.length > 0 && !process.argv.includes('--')) {
       throw new UsageError(`unexpected argument '${childArgs[0]}' (child flags go after --)`);
@@ -36,6 +41,10 @@ export async function main(argv = process.argv): Promise<void> {
         process.exit(0);
       }
       process.exit(2);
+    }
+    if (err instanceof ControlError) {
+      process.stderr.write(`error: ${err.message}\n`);
+      process.exit(err.exitCode);
     }
     if (err instanceof UsageError) {
       process.stderr.write(`error: ${err.message}\n(run \`router --help\` for usage)\n`);
