@@ -22,6 +22,8 @@ export interface CapacityInput {
 }
 
 export interface Shortage {
+  /** What ran out: the count limit, a device's cap, or a device's free memory. */
+  kind: 'count' | 'cap' | 'free';
   device: string;
   need: number;
   available: number;
@@ -39,20 +41,20 @@ export function shortages(
 ): Shortage[] {
   const out: Shortage[] = [];
   if (input.modelsMax > 0 && remaining.length + 1 > input.modelsMax) {
-    out.push({ device: 'count', need: 1, available: input.modelsMax - remaining.length });
+    out.push({ kind: 'count', device: 'count', need: 1, available: input.modelsMax - remaining.length });
   }
   for (const [device, bytes] of Object.entries(need)) {
     if (!(bytes > 0)) continue;
     const cap = input.caps[device];
     if (cap !== undefined) {
       const held = sum(remaining, device, 'hold');
-      if (held + bytes > cap) out.push({ device, need: bytes, available: cap - held });
+      if (held + bytes > cap) out.push({ kind: 'cap', device, need: bytes, available: cap - held });
     }
     const reading = input.readings.get(device);
     if (input.marginBytes !== null && reading) {
       const available =
         reading.free + sum(freed, device, 'hold') - sum(remaining, device, 'pending') - input.marginBytes;
-      if (bytes > available) out.push({ device, need: bytes, available });
+      if (bytes > available) out.push({ kind: 'free', device, need: bytes, available });
     }
   }
   return out;

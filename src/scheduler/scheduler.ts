@@ -92,6 +92,8 @@ export class Scheduler {
   /** Device -> when a child holding memory on it last went away. */
   private readonly unloadedAt = new Map<string, number>();
   private shuttingDown = false;
+  /** Waiter id -> the models chosen to make room for it; kept until its load starts. */
+  private readonly reservations = new Map<string, string[]>();
   private effects: Effect[] = [];
   private readonly config: SchedulerConfig;
 
@@ -308,7 +310,9 @@ export class Scheduler {
       const m = this.entry(w.model);
       const name = w.model;
       if (m.status === 'loaded') {
-        if (m.pendingUnload || draining.has(name)) {
+        // Requests that queued while the model was loading are all served in its first turn
+        // (no thrash); only later arrivals wait behind a drain.
+        if (m.pendingUnload || (draining.has(name) && w.at > m.loadedAt)) {
           m.waitingFor ??= m.pendingUnload ? 'unloading' : 'draining for another model';
           continue;
         }
@@ -341,7 +345,7 @@ export class Scheduler {
         m.waitingFor ??= 'behind an earlier load';
         continue;
       }
-      const plan = this.planLoad(name, now);
+      const plan = this.planLoad(name, now, w.id);
       switch (plan.kind) {
         case 'start':
           this.setStatus(name, 'loading');
@@ -365,13 +369,16 @@ export class Scheduler {
       }
     }
     this.queue = snapshot.filter((w) => !answered.has(w));
+    for (const id of this.reservations.keys()) {
+      if (!this.queue.some((w) => w.id === id && this.entry(w.model).status !== 'loading')) this.reservations.delete(id);
+    }
 
     // A load nobody waits for any more still completes (its child is already starting),
     // and then it is an ordinary idle model: evictable, never stranded in `loading`.
   }
 
   /** What it takes to start `name` now. */
-  private planLoad(name: string, now: number): Plan {
+  private planLoad(name: string, now: number, waiterId: string): Plan {
     const target = this.entry(name);
     const need = target.need ?? {};
     const input: CapacityInput = {
@@ -428,8 +435,9 @@ export class Scheduler {
     if (stale.length > 0) {
       return { kind: 'wait', drain: [], why: `waiting for a fresh memory reading of ${stale.join(', ')}`, readDevices: true };
     }
+    // Only a reading can lag behind an unload; caps and counts are our own bookkeeping.
     const recovering = nowShort.some(
-      (s) => now - (this.unloadedAt.get(s.device) ?? -Infinity) < this.config.recoverMs,
+      (s) => s.kind === 'free' && now - (this.unloadedAt.get(s.device) ?? -Infinity) < this.config.recoverMs,
     );
 
     const base = [...unloading, ...forced.filter((r) => r.status !== 'unloading')];
@@ -470,8 +478,13 @@ export class Scheduler {
     }
 
     // Not enough idle room: some busy models must drain first. Pick them by the same rule,
-    // counting busy ones too, and stop new requests to them until they are idle.
-    const allVictims = chooseVictims(candidates, helps, fitsWithout);
+    // counting busy ones too, and stop new requests to them until they are idle. Once chosen,
+    // the victims stay chosen while they still make room: re-picking by recency after one
+    // drains would throw that drain away and start another.
+    const reserved = this.reservations.get(waiterId);
+    const kept = reserved ? candidates.filter((c) => reserved.includes(c.name)) : [];
+    const allVictims = reserved && kept.length === reserved.length && fitsWithout(kept) ? kept : chooseVictims(candidates, helps, fitsWithout);
+    if (allVictims) this.reservations.set(waiterId, allVictims.map((v) => v.name));
     if (!allVictims && forcedBusy.length === 0) {
       const pinned = residents.filter((r) => this.entry(r.name).policy.pin).map((r) => r.name);
       return {

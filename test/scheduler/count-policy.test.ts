@@ -292,3 +292,41 @@ describe('pins, groups, ttl, concurrency, serial, shutdown', () => {
     expect(stops(d.done(a))).toEqual(['A']);
   });
 });
+
+describe('found by the policy simulator', () => {
+  test('requests that queued while a model loaded are all served when it is ready', () => {
+    const d = new Driver({ modelsMax: 1 }, three);
+    const a1 = d.request('A');
+    d.request('B');
+    const a2 = d.request('A');
+    expect(admits(d.ready('A')).sort()).toEqual([a1.id, a2.id].sort());
+    // ... but a request arriving after the turn waits behind B.
+    expect(admits(d.request('A').effects)).toEqual([]);
+  });
+
+  test('the model drained for a waiter stays its victim once idle, even with new waiters', () => {
+    const d = new Driver({ modelsMax: 2 }, three);
+    const a = d.bringUp('A');
+    const b = d.bringUp('B'); // A used less recently than B
+    d.request('C'); // waits for A to drain
+    expect(d.s.view('C')!.waitingFor).toMatch(/busy: A/);
+    const a2 = d.request('A'); // queued behind C: A is draining
+    expect(admits(a2.effects)).toEqual([]);
+    expect(stops(d.done(a))).toEqual(['A']);
+    expect(d.status('B')).toBe('loaded');
+    void b;
+  });
+
+  test('a cap shortage is not blamed on memory being released', () => {
+    const d = new Driver({ modelsMax: 0, caps: { GPU: 10 } }, three);
+    for (const m of ['A', 'B', 'C']) d.need(m, { GPU: 6 });
+    d.done(d.bringUp('A'));
+    const b = d.request('B');
+    expect(stops(b.effects)).toEqual(['A']);
+    d.exited('A');
+    d.ready('B');
+    d.done(b.id);
+    // C right after: B is idle and must go now, not after a recovery wait.
+    expect(stops(d.request('C').effects)).toEqual(['B']);
+  });
+});
