@@ -57,3 +57,9 @@ test('the 50 MB model loads and replies the same way', async () => {
   console.log(`50 MB model: load ${result.loadMs} ms, replies ${result.replies.map((r) => `${r.tokens} tokens in ${r.ms} ms`).join('; ')}`);
   for (const r of result.replies) expectReadableStop(r);
 });
+
+(process.env.ROUTER_LONG_TESTS === '1' ? test : test.skip)('the 500 MB model loads and replies (ROUTER_LONG_TESTS=1)', async () => {
+  const result = await chat(await tinyModel({ sizeMb: 500 }));
+  console.log(`500 MB model: load ${result.loadMs} ms, replies ${result.replies.map((r) => `${r.tokens} tokens in ${r.ms} ms`).join('; ')}`);
+  for (const r of result.replies) expectReadableStop(r);
+}, 120_000);
