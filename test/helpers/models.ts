@@ -7,7 +7,7 @@
  * make the same model at once each rename a complete, byte-identical file into place.
  */
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readGgufHeader } from '../../src/gguf/reader.js';
@@ -24,6 +24,7 @@ export function tinyModel(opts: TinyModelOptions = {}): Promise<string> {
   const path = join(MODEL_CACHE_DIR, `${modelName(opts)}.gguf`);
   let pending = made.get(path);
   if (!pending) {
+    if (made.size === 0) pruneStale();
     pending = ensure(path, opts);
     made.set(path, pending);
     pending.catch(() => made.delete(path));
@@ -65,4 +66,27 @@ function generatorHash(): string {
   }
   hash = h.digest('hex').slice(0, 8);
   return hash;
+}
+
+/**
+ * Models of other generator versions pile up (a 500 MB one per change); remove those unused for a day. A day, not
+ * at once, so two checkouts of different versions testing at the same time do not delete each other's files.
+ */
+function pruneStale(): void {
+  const current = `tiny-f${TINY_MODEL_FORMAT}-${generatorHash()}-`;
+  let names: string[];
+  try {
+    names = readdirSync(MODEL_CACHE_DIR);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith('tiny-') || name.startsWith(current)) continue;
+    try {
+      const path = join(MODEL_CACHE_DIR, name);
+      if (Date.now() - statSync(path).mtimeMs > 24 * 3600 * 1000) rmSync(path, { force: true });
+    } catch {
+      /* raced with another process: fine */
+    }
+  }
 }
