@@ -52,7 +52,7 @@ function ago(ms) {
 }
 
 function clock(ms) {
-  return new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  return new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' });
 }
 
 function colorOf(name) {
@@ -205,6 +205,8 @@ $('forget-key').addEventListener('click', () => {
 function render() {
   const snap = state.snapshot;
   if (!snap) return;
+  // Colours by the models' order, so a model keeps its colour across reloads.
+  for (const m of snap.data) colorOf(m.id);
   renderTotals(snap);
   renderDevices(snap);
   renderModels(snap);
@@ -272,7 +274,7 @@ function deviceCard(row) {
     segs.push({ cls: 'seg other', bytes: other, title: `other processes: ${bytes(other)}` });
     segs.push({ cls: 'seg free', bytes: free, title: `free: ${bytes(r.free)}` });
     if (margin > 0) segs.push({ cls: 'seg margin', bytes: margin, title: `margin kept free: ${bytes(margin)}` });
-    legend.push(h('li', {}, h('span', { class: 'swatch other' }), 'other ', h('b', {}, bytes(other))));
+    legend.push(h('li', { title: 'used by everything but the models' }, h('span', { class: 'swatch other' }), 'other processes ', h('b', {}, bytes(other))));
     legend.push(h('li', {}, h('span', { class: 'swatch free' }), 'free ', h('b', {}, bytes(r.free))));
     if (row.margin) legend.push(h('li', {}, h('span', { class: 'swatch margin' }), 'margin ', h('b', {}, bytes(row.margin))));
     figures = `${bytes(r.total - r.free)} used of ${bytes(r.total)}`;
@@ -350,7 +352,7 @@ function updateCard(c, m, snap) {
   c.state.dataset.state = s;
   c.state.textContent = s;
   const chips = [];
-  for (const a of m.aliases || []) chips.push(h('span', { class: 'chip', title: 'alias' }, a));
+  for (const a of m.aliases || []) chips.push(h('span', { class: 'chip alias', title: `alias: requests for ${a} go to ${m.id}` }, a));
   if (m.pin) chips.push(h('span', { class: 'chip' }, 'pinned'));
   if (m.priority) chips.push(h('span', { class: 'chip' }, `priority ${m.priority}`));
   if (m.exclusive_group) chips.push(h('span', { class: 'chip' }, `group ${m.exclusive_group}`));
