@@ -2,7 +2,8 @@
  * --dry-run: the memory this engine would use for a model and flags, per device, without reading the weights.
  * The router's memory probe runs it before deciding what fits, so it must track real use closely: model and
  * context come from node-llama-cpp's own estimator (GgufInsights, the figures it uses to size contexts), plus the
- * resident memory of this process's runtime itself (Node + llama.cpp loaded, no model), measured.
+ * resident memory of this process's runtime itself (Node + llama.cpp loaded, no model) and a fixed per-model
+ * overhead, both measured.
  */
 import type { Llama } from 'node-llama-cpp';
 import type { EngineOptions } from './flags.js';
@@ -11,17 +12,28 @@ import { readModelInfo } from './model-file.js';
 import { resolveContextSize, resolveGpuLayers } from './runtime.js';
 
 /**
- * Resident memory of an engine process with node-llama-cpp's CPU backend loaded and no model: measured as the
- * VmRSS of `router-engine` after getLlama() on Node 20.20 / linux-x64 (two runs: 87.4 MB and 88.1 MB).
- * Added to the CPU figure because the router compares these numbers with what processes really hold.
+ * Resident memory of an engine process listening, with node-llama-cpp's CPU backend loaded and no model:
+ * VmRSS measured on Node 20.20 / linux-x64, six runs, 91.4-95.4 MB.
  */
-export const RUNTIME_BASE_BYTES = 88 * 1024 * 1024;
+export const RUNTIME_BASE_BYTES = 93 * 1024 * 1024;
+
+/**
+ * What loading any model costs beyond node-llama-cpp's model and context estimates (llama.cpp backend and
+ * graph buffers, thread stacks, the JS side of the GGUF metadata and tokenizer). Calibrated against VmRSS after
+ * /health 200 and one request, engine at -t 1 (MiB, RSS vs base + model + context estimates):
+ *   0.9 MB model: 124 vs 100;  50 MB: 194 vs 175;  200 MB: 375 vs 360;  50 MB -c 8192: 247 vs 235;
+ *   50 MB -np 4: 245 vs 229.
+ * 24 MiB makes the figure meet or exceed the measured RSS in every case: a memory probe should err high,
+ * and real use still grows as the KV cache fills.
+ */
+export const MODEL_OVERHEAD_BYTES = 24 * 1024 * 1024;
 
 export interface DryRunReport {
   devices: Record<string, number>;
   model: number;
   context: number;
   runtime: number;
+  overhead: number;
   ctx_size: number;
   parallel: number;
   gpu_layers: number;
@@ -37,7 +49,7 @@ export async function dryRun(llama: Llama, options: EngineOptions): Promise<DryR
     modelGpuLayers: gpuLayers,
     sequences: options.parallel,
   });
-  const devices: Record<string, number> = { CPU: RUNTIME_BASE_BYTES + model.cpuRam + context.cpuRam };
+  const devices: Record<string, number> = { CPU: RUNTIME_BASE_BYTES + MODEL_OVERHEAD_BYTES + model.cpuRam + context.cpuRam };
   const gpu = gpuDeviceName(llama);
   const vram = model.gpuVram + context.gpuVram;
   if (gpu && vram > 0) devices[gpu] = vram;
@@ -46,6 +58,7 @@ export async function dryRun(llama: Llama, options: EngineOptions): Promise<DryR
     model: model.cpuRam + model.gpuVram,
     context: context.cpuRam + context.gpuVram,
     runtime: RUNTIME_BASE_BYTES,
+    overhead: MODEL_OVERHEAD_BYTES,
     ctx_size: ctxSize,
     parallel: options.parallel,
     gpu_layers: gpuLayers,

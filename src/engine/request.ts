@@ -2,6 +2,7 @@
  * Validation of OpenAI request bodies into the engine's own shapes. Every rejection is a 400 naming the field,
  * so a client learns what it got wrong instead of receiving a 500 from deep inside generation.
  */
+import { randomInt } from 'node:crypto';
 import { badRequest } from './errors.js';
 
 export interface SamplingParams {
@@ -11,7 +12,7 @@ export interface SamplingParams {
   topP: number;
   topK: number;
   minP: number;
-  seed?: number;
+  seed: number;
   stop: string[];
   /** llama-server extension: never stop on an end-of-generation token; produce exactly maxTokens tokens. */
   ignoreEos: boolean;
@@ -104,8 +105,9 @@ export function parseSampling(body: Body): SamplingParams {
     topP: optionalNumber(body, 'top_p', { min: 0, max: 1 }) ?? DEFAULTS.topP,
     topK: optionalNumber(body, 'top_k', { integer: true, min: 0 }) ?? DEFAULTS.topK,
     minP: optionalNumber(body, 'min_p', { min: 0, max: 1 }) ?? DEFAULTS.minP,
-    // A negative seed means "random" in llama-server (-1 is its default).
-    seed: seed !== undefined && seed >= 0 ? seed : undefined,
+    // A negative or missing seed means "random" in llama-server (-1 is its default). node-llama-cpp would reuse
+    // one fixed seed, making every unseeded answer the same.
+    seed: seed !== undefined && seed >= 0 ? seed : randomInt(0x7fffffff),
     stop: parseStop(body),
     ignoreEos,
     presencePenalty: optionalNumber(body, 'presence_penalty', { min: -2, max: 2 }),
