@@ -1,0 +1,131 @@
+/**
+ * Start the real `router` command as a child process for integration tests, and check that
+ * nothing it started outlives it.
+ */
+import { execa, type ResultPromise } from 'execa';
+import getPort from 'get-port';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const ROUTER_BIN = join(ROOT, 'bin', 'router.js');
+
+export interface RunningRouter {
+  url: string;
+  port: number;
+  proc: ResultPromise;
+  /** Everything the router printed so far (stderr + stdout). */
+  output(): string;
+  /** JSON log records so far. */
+  logs(): Record<string, unknown>[];
+  /** SIGTERM and wait; returns the exit code. */
+  stop(): Promise<number | undefined>;
+}
+
+export async function startRouter(args: string[], opts: { env?: Record<string, string>; waitReady?: boolean } = {}): Promise<RunningRouter> {
+  const port = await getPort({ host: '127.0.0.1' });
+  let out = '';
+  const proc = execa(process.execPath, [ROUTER_BIN, '--port', String(port), '--log-format', 'json', ...args], {
+    env: { ...opts.env },
+    reject: false,
+    buffer: false,
+    stdin: 'ignore',
+  });
+  proc.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  const url = `http://127.0.0.1:${port}`;
+  const r: RunningRouter = {
+    url,
+    port,
+    proc,
+    output: () => out,
+    logs: () =>
+      out
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .flatMap((l) => {
+          try {
+            return [JSON.parse(l) as Record<string, unknown>];
+          } catch {
+            return [];
+          }
+        }),
+    stop: async () => {
+      if (proc.exitCode === null) proc.kill('SIGTERM');
+      const res = await proc;
+      return res.exitCode;
+    },
+  };
+  if (opts.waitReady !== false) {
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      if (proc.exitCode !== null) throw new Error(`router exited ${proc.exitCode}:\n${out}`);
+      try {
+        const res = await fetch(`${url}/health`);
+        if (res.ok) break;
+      } catch {
+        /* not up yet */
+      }
+      if (Date.now() > deadline) throw new Error(`router not healthy:\n${out}`);
+      await new Promise((res) => setTimeout(res, 50));
+    }
+  }
+  return r;
+}
+
+/** Pids of live (non-zombie) processes whose command line mentions `marker`. */
+export function processesMentioning(marker: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      if (!cmd.includes(marker)) continue;
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+      if (state !== 'Z' && state !== 'X') pids.push(Number(entry));
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return pids;
+}
+
+export async function waitFor<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 15_000): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v as NonNullable<T>;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export async function json(res: Response): Promise<any> {
+  const text = await res.text();
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new Error(`not JSON (${res.status}): ${text.slice(0, 200)}`);
+  }
+}
+
+export async function models(url: string, key?: string): Promise<any[]> {
+  const res = await fetch(`${url}/models`, { headers: key ? { authorization: `Bearer ${key}` } : {} });
+  return (await json(res)).data;
+}
+
+export async function statusOf(url: string, model: string, key?: string): Promise<string> {
+  const m = (await models(url, key)).find((x) => x.id === model);
+  return m?.status?.failed ? 'failed' : m?.status?.value;
+}
+
+export function chat(url: string, model: string, extra: Record<string, unknown> = {}, init: RequestInit = {}): Promise<Response> {
+  return fetch(`${url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(init.headers as Record<string, string>) },
+    body: JSON.stringify({ model, messages: [{ role: 'user', content: 'Hi' }], max_tokens: 8, ...extra }),
+    signal: init.signal,
+  });
+}
