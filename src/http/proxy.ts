@@ -71,6 +71,7 @@ export class ModelProxy {
     for (const [k, v] of Object.entries(proxyRes.headers)) if (!hopByHop.has(k) && v !== undefined) headers[k] = v;
     res.writeHead(proxyRes.statusCode ?? 502, headers);
     const sse = String(proxyRes.headers['content-type'] ?? '').includes('text/event-stream');
+    res.locals.sse = sse;
     if (sse) res.flushHeaders();
     let ended = false;
     proxyRes.on('end', () => {
@@ -89,8 +90,7 @@ export class ModelProxy {
   /** The child failed after the answer began: say so in-band for SSE, else cut the response. */
   private breakStream(res: Response, err: Error): void {
     if (res.writableEnded || res.destroyed) return;
-    const sse = String(res.getHeader('content-type') ?? '').includes('text/event-stream');
-    if (!sse) {
+    if (!res.locals.sse) {
       res.destroy(err);
       return;
     }

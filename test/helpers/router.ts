@@ -31,6 +31,8 @@ export async function startRouter(args: string[], opts: { env?: Record<string, s
     reject: false,
     buffer: false,
     stdin: 'ignore',
+    // execa would SIGKILL 5 s after our SIGTERM: graceful shutdown must be allowed its time.
+    forceKillAfterDelay: false,
   });
   proc.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   proc.stderr?.on('data', (d: Buffer) => (out += d.toString()));
