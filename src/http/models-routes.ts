@@ -21,6 +21,7 @@ export function modelEntry(info: ModelInfo) {
       exit_code: info.exitCode ?? null,
       ...(info.lastError ? { error: info.lastError } : {}),
     },
+    ...(info.pid ? { pid: info.pid } : {}),
     in_flight: info.refs,
     queued: info.queued,
     last_used: info.lastUsed || null,
