@@ -76,6 +76,25 @@ describe('engine process', () => {
     await engine.stop();
   });
 
+  it('serves --parallel N requests at once and queues the rest', async () => {
+    const engine = await startEngine(['-m', model, '-np', '2']);
+    await engine.waitReady();
+    const slots = (await (await fetch(`${engine.url}/slots`)).json()) as Array<{ id: number }>;
+    expect(slots.map((s) => s.id)).toEqual([0, 1]);
+    const answers = await Promise.all(
+      Array.from({ length: 5 }, (_, i) =>
+        postJson(`${engine.url}/v1/completions`, { prompt: `request ${i}`, max_tokens: 30, ignore_eos: true }),
+      ),
+    );
+    for (const a of answers) {
+      expect(a.status).toBe(200);
+      expect(a.json.usage.completion_tokens).toBe(30);
+    }
+    const stats = (await (await fetch(`${engine.url}/stats`)).json()) as Record<string, number>;
+    expect(stats).toEqual({ in_flight: 0, max_in_flight: 2, queued: 0, served: 5 });
+    await engine.stop();
+  });
+
   it('enforces --api-key on every route but /health', async () => {
     const engine = await startEngine(['-m', model, '--api-key', 'sekret']);
     await engine.waitReady();

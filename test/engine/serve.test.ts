@@ -168,6 +168,9 @@ describe('engine over HTTP', () => {
       expect(json.error.type).toBe('invalid_request_error');
       expect(typeof json.error.message).toBe('string');
     }
+    const tooLong = await postJson(`${engine.url}/v1/completions`, { prompt: 'z'.repeat(9000), max_tokens: 4 });
+    expect(tooLong.status).toBe(400);
+    expect(tooLong.json.error.type).toBe('exceed_context_size_error');
     const res = await fetch(`${engine.url}/v1/nothing`);
     expect(res.status).toBe(404);
     expect(res.headers.get('content-type')).toMatch(/json/);
