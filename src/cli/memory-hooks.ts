@@ -32,8 +32,11 @@ export function memoryHooks(opts: { stateDir: string; server: ServerBin; bundled
     }
   };
 
+  // Probes start processes: one at a time, in the background.
+  let probeChain: Promise<unknown> = Promise.resolve();
+
   const hooks: MemoryHooks = {
-    async need(spec) {
+    async need(spec, refine) {
       const gpus = (await monitor.read()).filter((d) => d.name !== 'CPU').map((d) => d.name);
       // The bundled engine can say what it would take without loading weights (its --dry-run).
       const probe =
@@ -41,19 +44,29 @@ export function memoryHooks(opts: { stateDir: string; server: ServerBin; bundled
         (opts.bundled && spec.modelPath && !spec.cmd
           ? [opts.server.command, ...opts.server.prefix, '--model', spec.modelPath, ...spec.args, '--dry-run']
           : undefined);
-      const need = await resolveNeed({
+      const request = {
         override: spec.memory,
         ledger,
         ledgerKey: await ledgerKey(spec),
-        probe,
         probeCache,
         gguf: spec.modelPath,
         // llama-server shares -c across its -np slots; the bundled engine gives each slot -c.
         estimate: estimateOptionsFromArgs(spec.args, { devices: gpus, ctxScope: opts.bundled ? 'per-sequence' : 'total' }),
-        logger: (msg) => opts.logger.warn({ model: spec.name }, msg),
-      });
-      if (need.source === 'unknown') return undefined;
-      return { devices: need.devices, source: need.source };
+        logger: (msg: string) => opts.logger.warn({ model: spec.name }, msg),
+      };
+      // The fast answer first (override, measured, or the header estimate, in milliseconds) ...
+      const quick = await resolveNeed(request);
+      // ... then the probe, when it would be more trusted than what we have.
+      if (probe && (quick.source === 'estimate' || quick.source === 'unknown')) {
+        const probed = probeChain.then(() => resolveNeed({ ...request, probe }));
+        probeChain = probed.catch(() => undefined);
+        const slow = () =>
+          probed.then((n) => (n.source === 'probe' ? { devices: n.devices, source: n.source } : undefined));
+        if (quick.source === 'unknown' || !refine) return slow();
+        void slow().then((n) => n && refine(n));
+      }
+      if (quick.source === 'unknown') return undefined;
+      return { devices: quick.devices, source: quick.source };
     },
     async readDevices() {
       monitor.invalidate();

@@ -26,7 +26,14 @@ import { childCommand, type ServerBin } from './child-command.js';
 
 export interface MemoryHooks {
   /** What a model needs per device before it loads, and where the figure came from. */
-  need(spec: ModelSpec): Promise<{ devices: DeviceBytes; source: string } | undefined>;
+  /**
+   * What a model needs per device, answered fast (override, measured, estimate); a slower,
+   * better answer (a probe) may follow later through `refine`.
+   */
+  need(
+    spec: ModelSpec,
+    refine?: (need: { devices: DeviceBytes; source: string }) => void,
+  ): Promise<{ devices: DeviceBytes; source: string } | undefined>;
   /** Fresh readings of every device. */
   readDevices(): Promise<DeviceReading[]>;
   /** What a running child uses per device (its process group). */
@@ -133,6 +140,7 @@ export class Router extends EventEmitter {
   /** Children being started or stopped: shutdown waits for them. */
   private readonly operations = new Set<Promise<unknown>>();
   private readonly measuredAfterUse = new WeakSet<Child>();
+  private readonly needs = new Map<string, Promise<void>>();
   /** The last device reading, kept for the dashboard and /metrics (operability). */
   private lastReading?: { readings: DeviceReading[]; at: number };
 
@@ -146,7 +154,11 @@ export class Router extends EventEmitter {
   start(): void {
     this.tick = setInterval(() => this.handle({ type: 'tick', now: Date.now() }), this.opts.tickMs ?? 500);
     this.tick.unref();
-    if (this.opts.memory) this.requestReading();
+    if (this.opts.memory) {
+      this.requestReading();
+      // Figures for every model up front, so /models and the dashboard show them before any load.
+      for (const spec of this.specs.values()) void this.resolveNeed(spec);
+    }
     for (const spec of this.specs.values()) {
       if (spec.loadOnStartup) {
         this.load(spec.name).catch((err: Error) =>
@@ -297,15 +309,22 @@ export class Router extends EventEmitter {
     });
   }
 
-  private async resolveNeed(spec: ModelSpec): Promise<void> {
-    try {
-      const need = await this.opts.memory!.need(spec);
-      if (!need) return;
+  /** One resolution per model at a time; later callers share it. */
+  private resolveNeed(spec: ModelSpec): Promise<void> {
+    const running = this.needs.get(spec.name);
+    if (running) return running;
+    const set = (need: { devices: DeviceBytes; source: string }) => {
+      if (this.specs.get(spec.name) !== spec) return; // replaced by a reload meanwhile
       this.memory.set(spec.name, need);
       this.handle({ type: 'need', model: spec.name, devices: need.devices, now: Date.now() });
-    } catch (err) {
-      this.opts.logger.warn({ model: spec.name, err: (err as Error).message }, 'memory need unknown');
-    }
+    };
+    const p = this.opts
+      .memory!.need(spec, set)
+      .then((need) => need && set(need))
+      .catch((err: Error) => this.opts.logger.warn({ model: spec.name, err: err.message }, 'memory need unknown'))
+      .finally(() => this.needs.delete(spec.name));
+    this.needs.set(spec.name, p);
+    return p;
   }
 
   /** Events are handled one at a time, in order, even when an effect causes another. */
