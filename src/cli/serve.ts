@@ -4,7 +4,8 @@ import { mkdir, readdir } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { assertValid, loadCatalog } from '../catalog/index.js';
+import { assertValid } from '../catalog/index.js';
+import { readCatalog, reloader, watchCatalog, type CatalogSource } from './reload.js';
 import { createApp } from '../http/app.js';
 import { Router } from '../router/router.js';
 import { createLogger } from './logger.js';
@@ -34,15 +35,17 @@ export async function serve(config: ServeConfig): Promise<void> {
   if (!config.modelsDir && !config.modelsPreset) {
     throw new UsageError('give --models-dir DIR and/or --models-preset PATH');
   }
-  const catalog = await loadCatalog({
+  const source: CatalogSource = {
     modelsDir: config.modelsDir,
-    presetPath: config.modelsPreset,
+    modelsPreset: config.modelsPreset,
     childArgs: config.childArgs,
-  });
+    adjust: (m) =>
+      m.concurrency === undefined && config.modelsConcurrency !== undefined ? { ...m, concurrency: config.modelsConcurrency } : m,
+  };
+  const catalog = await readCatalog(source);
+  // At start every preset must be right; on reload a bad one only marks that model.
   assertValid(catalog);
-  const models = catalog.models.map((m) =>
-    m.concurrency === undefined && config.modelsConcurrency !== undefined ? { ...m, concurrency: config.modelsConcurrency } : m,
-  );
+  const models = catalog.models.map(source.adjust);
 
   const server = chooseServerBin(config.serverBin);
   const bundled = server.prefix.length > 0;
@@ -65,7 +68,13 @@ export async function serve(config: ServeConfig): Promise<void> {
       ttlMs: config.modelsTtl === undefined ? undefined : config.modelsTtl * 1000,
     },
   });
-  const { app, proxy } = createApp(router, { apiKey: config.apiKey, maxBodyBytes: config.maxBody });
+  const reload = reloader(router, source, logger);
+  const { app, proxy } = createApp(router, { apiKey: config.apiKey, maxBodyBytes: config.maxBody, reload });
+  process.on('SIGHUP', () => {
+    logger.info('SIGHUP: reloading the catalogue');
+    void reload().catch(() => undefined);
+  });
+  const unwatch = config.watch ? watchCatalog(source, reload, logger) : () => {};
   const httpServer = http.createServer(app);
   // Slow clients may not hold a connection open forever by trickling headers.
   httpServer.headersTimeout = 15_000;
@@ -86,6 +95,7 @@ export async function serve(config: ServeConfig): Promise<void> {
   if (config.demo) printDemoHelp(url, models[0]?.name ?? 'MODEL', config.apiKey);
 
   installSignals(logger, async (graceMs) => {
+    unwatch();
     httpServer.close();
     await router.shutdown(graceMs);
     httpServer.closeAllConnections();

@@ -3,7 +3,7 @@
  * child of the model the request names. Every answer of ours is OpenAI error JSON.
  */
 import express, { type NextFunction, type Request, type Response } from 'express';
-import type { Router } from '../router/router.js';
+import type { ReloadSummary, Router } from '../router/router.js';
 import { requireKey } from './auth.js';
 import { RouterError, sendError } from './errors.js';
 import { modelOf } from './model-field.js';
@@ -20,6 +20,8 @@ export interface AppOptions {
   maxBodyBytes: number;
   /** `/models/sse` timings (tests shorten the 15 s heartbeat). */
   events?: EventsOptions;
+  /** Re-read the catalogue (POST /models/reload, GET /models?reload=1). */
+  reload?: () => Promise<ReloadSummary>;
 }
 
 /** Inference routes: the body names the model; the request goes to that model's child. */
@@ -41,6 +43,15 @@ export const proxiedRoutes = [
   '/rerank',
   '/reranking',
 ];
+
+async function reloadOrFail(opts: AppOptions): Promise<ReloadSummary> {
+  if (!opts.reload) throw new RouterError('not_found', 'reload is not available');
+  try {
+    return await opts.reload();
+  } catch (err) {
+    throw new RouterError('invalid_request', `reload failed, the running catalogue is kept: ${(err as Error).message}`, { cause: err });
+  }
+}
 
 export function createApp(router: Router, opts: AppOptions): { app: express.Express; proxy: ModelProxy } {
   const app = express();
@@ -64,7 +75,24 @@ export function createApp(router: Router, opts: AppOptions): { app: express.Expr
   app.get('/devices', listDevices(router));
 
   const raw = express.raw({ type: () => true, limit: opts.maxBodyBytes });
-  app.get(['/v1/models', '/models'], listModels(router));
+  app.get(['/v1/models', '/models'], async (req: Request, res: Response, next: NextFunction) => {
+    // llama-server's way to ask for a reload; a bad catalogue answers with its error.
+    if (req.query.reload === '1' || req.query.reload === 'true') {
+      try {
+        await reloadOrFail(opts);
+      } catch (err) {
+        return sendError(res, err);
+      }
+    }
+    next();
+  }, listModels(router));
+  app.post('/models/reload', async (_req: Request, res: Response) => {
+    try {
+      res.json({ success: true, ...(await reloadOrFail(opts)) });
+    } catch (err) {
+      sendError(res, err);
+    }
+  });
   app.post('/models/load', raw, loadModel(router));
   app.post('/models/unload', raw, unloadModel(router));
 
@@ -76,8 +104,7 @@ export function createApp(router: Router, opts: AppOptions): { app: express.Expr
     let release: (() => void) | undefined;
     try {
       const name = modelOf(req, body);
-      const spec = router.resolve(name);
-      if (!spec) throw new RouterError('model_not_found', `model '${name}' not found`);
+      const spec = router.require(name);
       res.locals.model = spec.name; // the request counter's label (metrics.ts)
       const lease = await router.acquire(spec.name, ac.signal);
       release = lease.release;

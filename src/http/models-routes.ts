@@ -35,7 +35,15 @@ export function modelEntry(info: ModelInfo) {
 
 export function listModels(router: Router) {
   return (_req: Request, res: Response) => {
-    res.json({ object: 'list', data: router.list().map(modelEntry) });
+    const invalid = router.invalidModels().map((m) => ({
+      id: m.name,
+      object: 'model',
+      owned_by: 'router',
+      created: 0,
+      aliases: [],
+      status: { value: 'unloaded', args: [], failed: true, invalid: true, exit_code: null, error: m.error },
+    }));
+    res.json({ object: 'list', data: [...router.list().map(modelEntry), ...invalid] });
   };
 }
 
@@ -57,8 +65,7 @@ export function loadModel(router: Router) {
     res.once('close', () => ac.abort());
     try {
       const name = modelFromBody(req.body as Buffer);
-      const spec = router.resolve(name);
-      if (!spec) throw new RouterError('model_not_found', `model '${name}' not found`);
+      const spec = router.require(name);
       await router.load(spec.name, ac.signal);
       res.json({ success: true, model: spec.name });
     } catch (err) {
@@ -71,8 +78,7 @@ export function unloadModel(router: Router) {
   return async (req: Request, res: Response) => {
     try {
       const name = modelFromBody(req.body as Buffer);
-      const spec = router.resolve(name);
-      if (!spec) throw new RouterError('model_not_found', `model '${name}' not found`);
+      const spec = router.require(name);
       await router.unload(spec.name);
       res.json({ success: true, model: spec.name });
     } catch (err) {

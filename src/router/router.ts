@@ -6,6 +6,7 @@
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
+import { diffCatalogs } from '../catalog/diff.js';
 import type { ModelSpec } from '../catalog/model-spec.js';
 import { Scheduler } from '../scheduler/scheduler.js';
 import type {
@@ -56,6 +57,14 @@ export interface RouterOptions {
   logLines?: number;
 }
 
+export interface ReloadSummary {
+  added: string[];
+  removed: string[];
+  changed: string[];
+  unchanged: string[];
+  invalid: string[];
+}
+
 export interface Lease {
   model: string;
   /** Base URL of the child (or external backend). */
@@ -81,7 +90,7 @@ export interface ModelInfo {
 }
 
 export interface RouterEvent {
-  type: 'status_change' | 'load' | 'unload' | 'eviction' | 'failure' | 'ready';
+  type: 'status_change' | 'load' | 'unload' | 'eviction' | 'failure' | 'ready' | 'reload';
   model: string;
   from?: ModelStatus;
   to?: ModelStatus;
@@ -141,6 +150,7 @@ export class Router extends EventEmitter {
   private readonly operations = new Set<Promise<unknown>>();
   private readonly measuredAfterUse = new WeakSet<Child>();
   private readonly needs = new Map<string, Promise<void>>();
+  private readonly invalid = new Map<string, string>();
   /** The last device reading, kept for the dashboard and /metrics (operability). */
   private lastReading?: { readings: DeviceReading[]; at: number };
 
@@ -171,6 +181,15 @@ export class Router extends EventEmitter {
   resolve(nameOrAlias: string): ModelSpec | undefined {
     const name = this.specs.has(nameOrAlias) ? nameOrAlias : this.aliases.get(nameOrAlias);
     return name === undefined ? undefined : this.specs.get(name);
+  }
+
+  /** The model a client named, or the catalogue error that says why there is none. */
+  require(nameOrAlias: string): ModelSpec {
+    const spec = this.resolve(nameOrAlias);
+    if (spec) return spec;
+    const invalid = this.invalid.get(nameOrAlias);
+    if (invalid) throw new RouterError('model_invalid', `model '${nameOrAlias}' has a bad preset: ${invalid}`);
+    throw new RouterError('model_not_found', `model '${nameOrAlias}' not found`);
   }
 
   /**
@@ -277,6 +296,53 @@ export class Router extends EventEmitter {
     await Promise.allSettled([...this.operations]);
   }
 
+  /** Models whose preset is broken since the last reload, with the error; they serve nothing. */
+  invalidModels(): { name: string; error: string }[] {
+    return [...this.invalid].map(([name, error]) => ({ name, error }));
+  }
+
+  /**
+   * Hot reload: new models appear; removed ones stop taking requests and unload once idle;
+   * a changed preset restarts that model once idle (the next request starts it with the new
+   * arguments); unchanged models keep running untouched; a bad preset marks only that model.
+   */
+  applyCatalog(next: ModelSpec[], invalid: { name: string; error: string }[]): ReloadSummary {
+    const diff = diffCatalogs({ models: [...this.specs.values()] }, { models: next });
+    const byName = new Map(next.map((m) => [m.name, m]));
+    this.invalid.clear();
+    for (const i of invalid) this.invalid.set(i.name, i.error);
+    for (const name of diff.removed) {
+      this.specs.delete(name);
+      this.memory.delete(name);
+      this.retire(name);
+    }
+    this.aliases.clear();
+    for (const name of [...diff.added, ...diff.changed]) {
+      const spec = byName.get(name)!;
+      this.memory.delete(name);
+      this.addSpec(spec);
+      if (diff.changed.includes(name)) this.handle({ type: 'unload', model: name, now: Date.now() });
+      if (this.opts.memory) void this.resolveNeed(spec);
+    }
+    for (const spec of this.specs.values()) for (const a of spec.aliases) this.aliases.set(a, spec.name);
+    const summary = { ...diff, invalid: invalid.map((i) => i.name) };
+    this.opts.logger.info(summary, 'catalogue reloaded');
+    this.emitEvent({ type: 'reload', model: '*', detail: JSON.stringify(summary) });
+    return summary;
+  }
+
+  /** A model gone from the catalogue: unload it once idle, then forget it. */
+  private retire(name: string): void {
+    if (this.scheduler.removeModel(name)) return;
+    const onStatus = (e: RouterEvent) => {
+      if (e.model !== name || (e.to !== 'unloaded' && e.to !== 'failed')) return;
+      if (this.specs.has(name)) return this.off('event', onStatus); // came back meanwhile
+      if (this.scheduler.removeModel(name)) this.off('event', onStatus);
+    };
+    this.on('event', onStatus);
+    this.handle({ type: 'unload', model: name, now: Date.now() });
+  }
+
   private addSpec(spec: ModelSpec): void {
     this.specs.set(spec.name, spec);
     for (const a of spec.aliases) this.aliases.set(a, spec.name);
@@ -285,8 +351,7 @@ export class Router extends EventEmitter {
   }
 
   private async enqueue(model: string, kind: 'request' | 'load', signal?: AbortSignal): Promise<Lease | undefined> {
-    const spec = this.resolve(model);
-    if (!spec) throw new RouterError('model_not_found', `model '${model}' not found`);
+    const spec = this.require(model);
     if (signal?.aborted) throw new RouterError('invalid_request', 'client went away');
     if (this.opts.memory && !this.memory.has(spec.name)) await this.resolveNeed(spec);
     const id = `${kind}-${++this.seq}`;
@@ -407,7 +472,12 @@ export class Router extends EventEmitter {
   }
 
   private async startChild(model: string): Promise<void> {
-    const spec = this.specs.get(model)!;
+    const spec = this.specs.get(model);
+    if (!spec) {
+      // Removed by a reload between the decision and now.
+      this.handle({ type: 'loadFailed', model, reason: 'spawn', message: `model '${model}' was removed`, now: Date.now() });
+      return;
+    }
     const apiKey = randomBytes(24).toString('hex');
     this.keys.set(model, apiKey);
     const log = this.logs.get(model)!;
