@@ -66,7 +66,9 @@ describe('dashboard in headless Chromium', () => {
 
   test('Load: the state becomes loaded and the memory bars appear', async () => {
     const card = page.locator('.model[data-model="chat-small"]');
-    expect(await card.locator('.mem-bar').count()).toBe(0);
+    // Before it loads, the card shows what the model will need (the router estimates it at start).
+    await card.locator('.source', { hasText: /^needs · (estimate|probe)/ }).waitFor({ timeout: 20_000 });
+    expect(await page.locator('.device .seg[data-model="chat-small"]').count()).toBe(0);
     await card.locator('button.load').click();
     await card.locator('.state[data-state="loaded"]').waitFor({ timeout: 60_000 });
     // The model's own bar on its card, and its share of the device bar.
