@@ -9,8 +9,8 @@ import { serve, UsageError } from './serve.js';
 export function buildProgram(): Command {
   const program = new Command('router')
     .description(
-      'One OpenAI-compatible endpoint for many local models: a child inference server per model,\n' +
-        'started on demand, stopped least-recently-used first, never while it is working.\n' +
+      'One OpenAI-compatible endpoint for many local models: a child inference server per model, ' +
+        'started on demand, stopped least-recently-used first, never while it is working. ' +
         'Child flags for every model may follow `--` (e.g. `router --models-dir m -- --ctx-size 4096`).',
     )
     .argument('[child-args...]', 'llama-server flags passed to every child (after --)')

@@ -46,7 +46,7 @@ export function addServeOptions(cmd: Command): Command {
     .option('--queue-max <n>', 'most requests waiting for a model (503 beyond)', integer(0), 256)
     .option('--queue-timeout <s>', 'seconds a request may wait for its model (503 after)', seconds, 600)
     .option('--state-dir <dir>', 'where measured memory is kept (default: ~/.cache/model-router)')
-    .option('--max-body <size>', 'largest request body (413 beyond)', bytes, 64 * 2 ** 20)
+    .addOption(new Option('--max-body <size>', 'largest request body (413 beyond)').argParser(bytes).default(64 * 2 ** 20, '64MiB'))
     .option('--models-memory-margin <MiB>', 'MiB kept free on every device a load touches (0 = no free-memory check)', integer(0), 1024)
     .option('--models-memory-max <DEV=SIZE,...>', "cap on what the router's children use per device, e.g. CUDA0=20GiB,CPU=8GiB", deviceSizes)
     .option('--models-ttl <s>', 'unload a model idle this many seconds (a preset ttl wins)', seconds)

@@ -92,7 +92,7 @@ export async function serve(config: ServeConfig): Promise<void> {
   const addr = httpServer.address() as { port: number };
   const url = `http://${config.host}:${addr.port}`;
   logger.info({ url, models: models.map((m) => m.name) }, `router listening on ${url} with ${models.length} models`);
-  if (config.demo) printDemoHelp(url, models[0]?.name ?? 'MODEL', config.apiKey);
+  if (config.demo) printDemoHelp(url, models.find((m) => m.name === 'tiny-chat')?.name ?? models[0]?.name ?? 'MODEL', config.apiKey);
 
   installSignals(logger, async (graceMs) => {
     unwatch();
