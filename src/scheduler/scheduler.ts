@@ -12,6 +12,7 @@
  */
 import { capacityOf, shortages, type CapacityInput, type Resident, type Shortage } from './capacity.js';
 import { chooseVictims } from './eviction.js';
+import { ANY_GPU, gpusOf, place, wantsPlacement, type GpuRoom } from './placement.js';
 import type {
   DeviceBytes,
   DeviceReading,
@@ -37,6 +38,8 @@ export interface ModelView {
   lastError?: string;
   need?: DeviceBytes;
   usage?: DeviceBytes;
+  /** The need as placed on GPUs for the current load, when the router chose them (placement.ts). */
+  placed?: DeviceBytes;
   /** Why its first waiter is not being served yet, when it waits. */
   waitingFor?: string;
 }
@@ -49,6 +52,12 @@ interface ModelEntry {
   loadedAt: number;
   need?: DeviceBytes;
   usage?: DeviceBytes;
+  /** Placement (placement.ts): what each GPU pays again in a split ... */
+  perGpuBytes?: number;
+  /** ... the need on the GPUs chosen for the current load (set at start, cleared when the child is gone) ... */
+  placed?: DeviceBytes;
+  /** ... and the GPUs chosen for a load still waiting for room, kept so evictions made for it are not wasted. */
+  tentative?: string[];
   failures: number;
   backoffUntil: number;
   lastError?: string;
@@ -64,7 +73,7 @@ interface Waiter {
 }
 
 type Plan =
-  | { kind: 'start' }
+  | { kind: 'start'; need: DeviceBytes }
   | { kind: 'evict'; victims: { name: string; reason: StopReason; detail: string }[] }
   | { kind: 'wait'; drain: string[]; why: string; readDevices?: boolean }
   | { kind: 'impossible'; error: Rejection };
@@ -152,6 +161,7 @@ export class Scheduler {
       lastError: m.lastError,
       need: m.need,
       usage: m.usage,
+      placed: m.placed,
       waitingFor: m.waitingFor,
     };
   }
@@ -197,6 +207,7 @@ export class Scheduler {
         if (m.status !== 'loaded' && m.status !== 'unloading') return;
         this.noteFreed(m, e.now);
         m.usage = undefined;
+        m.placed = undefined;
         if (e.expected || m.status === 'unloading') {
           m.pendingUnload = false;
           this.setStatus(e.model, 'unloaded');
@@ -215,9 +226,12 @@ export class Scheduler {
         for (const r of e.readings) this.readings.set(r.name, r);
         this.readingsAt = e.at;
         return;
-      case 'need':
-        this.entry(e.model).need = e.devices;
+      case 'need': {
+        const m = this.entry(e.model);
+        m.need = e.devices;
+        m.perGpuBytes = e.perGpuBytes;
         return;
+      }
       case 'usage':
         this.entry(e.model).usage = e.devices;
         return;
@@ -347,10 +361,15 @@ export class Scheduler {
       }
       const plan = this.planLoad(name, now, w.id);
       switch (plan.kind) {
-        case 'start':
+        case 'start': {
+          // Placement: a need for "one GPU" now names the GPUs chosen for this load.
+          if (wantsPlacement(m.need)) m.placed = plan.need;
+          m.tentative = undefined;
           this.setStatus(name, 'loading');
-          this.effects.push({ type: 'start', model: name });
+          const gpus = gpusOf(plan.need);
+          this.effects.push({ type: 'start', model: name, ...(gpus.length > 0 ? { devices: gpus } : {}) });
           break;
+        }
         case 'evict':
           for (const v of plan.victims) this.stop(v.name, v.reason, v.detail);
           m.waitingFor = `unloading ${plan.victims.map((v) => v.name).join(', ')}`;
@@ -363,6 +382,7 @@ export class Scheduler {
           loadBlocked = true;
           break;
         case 'impossible':
+          m.tentative = undefined;
           // Every waiter for this model gets the same answer now, not after a timeout.
           for (const o of snapshot) if (o.model === name && !answered.has(o)) answered.add(o), this.reject(o, plan.error);
           break;
@@ -372,6 +392,7 @@ export class Scheduler {
     for (const id of this.reservations.keys()) {
       if (!this.queue.some((w) => w.id === id && this.entry(w.model).status !== 'loading')) this.reservations.delete(id);
     }
+    for (const [name, m] of this.models) if (m.tentative && !this.hasWaiters(name)) m.tentative = undefined;
 
     // A load nobody waits for any more still completes (its child is already starting),
     // and then it is an ordinary idle model: evictable, never stranded in `loading`.
@@ -380,7 +401,7 @@ export class Scheduler {
   /** What it takes to start `name` now. */
   private planLoad(name: string, now: number, waiterId: string): Plan {
     const target = this.entry(name);
-    const need = target.need ?? {};
+    let need = target.need ?? {};
     const input: CapacityInput = {
       modelsMax: this.config.modelsMax,
       marginBytes: this.config.marginBytes,
@@ -388,6 +409,13 @@ export class Scheduler {
       readings: this.readings,
     };
     const residents = this.residents();
+    // Placement: a need for "one GPU" is mapped onto the GPU(s) chosen now; the rest of the plan
+    // (evictions on short devices only, waits, too_large) then works on those devices.
+    if (wantsPlacement(need)) {
+      const placed = this.placeTarget(name, need, input, residents);
+      if ('plan' in placed) return placed.plan;
+      need = placed.need;
+    }
 
     for (const [device, bytes] of Object.entries(need)) {
       const capacity = capacityOf(input, device);
@@ -425,7 +453,7 @@ export class Scheduler {
     );
 
     const nowShort = shortages(input, need, stay([]), []);
-    if (forced.length === 0 && nowShort.length === 0 && stale.length === 0) return { kind: 'start' };
+    if (forced.length === 0 && nowShort.length === 0 && stale.length === 0) return { kind: 'start', need };
 
     // Room that in-flight unloads will give back: wait for it rather than evict more.
     const afterUnloads = shortages(input, need, stay(unloading), unloading);
@@ -508,12 +536,81 @@ export class Scheduler {
     };
   }
 
+  /**
+   * Where the model's GPUs are, for a target being placed: room now, once idle models of its tier or
+   * below are gone, and at most (placement.ts). The margin counts even when the free check is off (0).
+   */
+  private placeTarget(
+    name: string,
+    need: DeviceBytes,
+    input: CapacityInput,
+    residents: Resident[],
+  ): { need: DeviceBytes } | { plan: Plan } {
+    const m = this.entry(name);
+    if (this.readings.size === 0) {
+      return { plan: { kind: 'wait', drain: [], why: 'waiting for a memory reading to choose its GPU', readDevices: true } };
+    }
+    const others = residents.filter((r) => r.name !== name);
+    const margin = input.marginBytes ?? 0;
+    const priority = m.policy.priority;
+    const going = others.filter((r) => {
+      if (r.status === 'unloading') return true;
+      const o = this.entry(r.name);
+      if (r.status !== 'loaded' || o.refs > 0 || this.hasWaiters(r.name)) return false;
+      return o.pendingUnload || (!o.policy.pin && o.policy.priority <= priority);
+    });
+    const staying = others.filter((r) => !going.includes(r));
+    const rooms: GpuRoom[] = [...this.readings.values()]
+      .filter((r) => r.name !== 'CPU')
+      .map((reading) => {
+        const d = reading.name;
+        const cap = input.caps[d];
+        const room = (remaining: readonly Resident[], freed: readonly Resident[]) => {
+          const free = reading.free + total(freed, d, 'hold') - total(remaining, d, 'pending') - margin;
+          return cap === undefined ? free : Math.min(free, cap - total(remaining, d, 'hold'));
+        };
+        return {
+          name: d,
+          now: room(others, []),
+          reclaimable: room(staying, going),
+          capacity: Math.min(capacityOf(input, d) ?? Infinity, reading.total - margin),
+        };
+      });
+    const p = place({ need, perGpuBytes: m.perGpuBytes, gpus: rooms });
+    // Room now, without evicting anything: take it.
+    if ('stage' in p && p.stage === 'now') return { need: p.need };
+    // A GPU whose reading predates an unload has more room than it shows: read again before choosing.
+    const stale = rooms.filter((r) => (this.unloadedAt.get(r.name) ?? -Infinity) > this.readingsAt).map((r) => r.name);
+    if (stale.length > 0) {
+      return { plan: { kind: 'wait', drain: [], why: `waiting for a fresh memory reading of ${stale.join(', ')}`, readDevices: true } };
+    }
+    // Otherwise a load that chose its GPUs earlier (and evicted for them) keeps them while they can hold
+    // it: choosing afresh by room could pick other GPUs and evict there too.
+    if (m.tentative) {
+      const kept = rooms.filter((r) => m.tentative!.includes(r.name));
+      const again = kept.length === m.tentative.length ? place({ need, perGpuBytes: m.perGpuBytes, gpus: kept }) : undefined;
+      if (again && 'stage' in again) return { need: again.need };
+    }
+    if ('stage' in p) {
+      m.tentative = p.devices;
+      return { need: p.need };
+    }
+    const message =
+      rooms.length === 0
+        ? `model '${name}' needs ${gib(p.need)} on a GPU, and there is no GPU`
+        : `model '${name}' needs ${gib(p.need)} on a GPU, which has ${gib(Math.max(0, p.largest))} at most` +
+          (rooms.length > 1 ? `, and no split over ${rooms.map((r) => r.name).join(', ')} holds it` : '');
+    return { plan: { kind: 'impossible', error: { kind: 'too_large', message } } };
+  }
+
   private residents(): Resident[] {
     const out: Resident[] = [];
     for (const [name, m] of this.models) {
       if (m.status !== 'loading' && m.status !== 'loaded' && m.status !== 'unloading') continue;
-      const need = m.need ?? {};
-      const hold = m.usage ?? need;
+      const need = this.needOf(m);
+      // A measurement that misses a device (nvidia-smi in a container sees no per-process use) does
+      // not erase what the need said it holds there.
+      const hold = { ...need, ...(m.usage ?? {}) };
       const pending: DeviceBytes = {};
       if (m.status === 'loading') {
         // The last reading may have seen part of it; assume the rest is still to come.
@@ -522,6 +619,15 @@ export class Scheduler {
       out.push({ name, status: m.status, hold, pending });
     }
     return out;
+  }
+
+  /** The need a resident holds by: as placed for this load, or as given. Never the generic GPU. */
+  private needOf(m: ModelEntry): DeviceBytes {
+    const need = m.placed && wantsPlacement(m.need) ? m.placed : (m.need ?? {});
+    if (!(ANY_GPU in need)) return need;
+    const specific = { ...need };
+    delete specific[ANY_GPU];
+    return specific;
   }
 
   private idle(name: string): boolean {
@@ -576,11 +682,13 @@ export class Scheduler {
         ? now + Math.min(this.config.backoffMaxMs, this.config.backoffBaseMs * 2 ** (m.failures - 2))
         : 0;
     this.noteFreed(m, now);
+    m.placed = undefined;
+    m.tentative = undefined;
     this.setStatus(name, 'failed', message);
   }
 
   private noteFreed(m: ModelEntry, now: number): void {
-    for (const [d, b] of Object.entries(m.usage ?? m.need ?? {})) if (b > 0) this.unloadedAt.set(d, now);
+    for (const [d, b] of Object.entries({ ...this.needOf(m), ...(m.usage ?? {}) })) if (b > 0) this.unloadedAt.set(d, now);
   }
 
   private backoffError(m: ModelEntry, now: number): Rejection {
@@ -605,6 +713,12 @@ export class Scheduler {
     if (!m) throw new Error(`scheduler: unknown model '${name}'`);
     return m;
   }
+}
+
+function total(rs: readonly Resident[], device: string, field: 'hold' | 'pending'): number {
+  let sum = 0;
+  for (const r of rs) sum += r[field][device] ?? 0;
+  return sum;
 }
 
 function describe(s: Shortage[]): string {

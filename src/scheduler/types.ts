@@ -65,8 +65,12 @@ export type SchedulerEvent =
   | { type: 'exited'; model: string; expected: boolean; message?: string; now: number }
   | { type: 'unload'; model: string; now: number }
   | { type: 'devices'; readings: DeviceReading[]; at: number; now: number }
-  /** What the model needs per device before it loads (estimate/probe/override/measured). */
-  | { type: 'need'; model: string; devices: DeviceBytes; now: number }
+  /**
+   * What the model needs per device before it loads (estimate/probe/override/measured). A need with a
+   * `GPU` entry is for one GPU the scheduler picks (placement.ts); `perGpuBytes` is what each GPU pays
+   * again when it is split over several.
+   */
+  | { type: 'need'; model: string; devices: DeviceBytes; perGpuBytes?: number; now: number }
   /** What a running child actually uses per device. */
   | { type: 'usage'; model: string; devices: DeviceBytes; now: number }
   | { type: 'shutdown'; now: number }
@@ -91,7 +95,8 @@ export interface Rejection {
 }
 
 export type Effect =
-  | { type: 'start'; model: string }
+  /** `devices`: the GPUs the load was planned on (placed or named by its need); the router pins the child to them. */
+  | { type: 'start'; model: string; devices?: string[] }
   | { type: 'stop'; model: string; reason: StopReason; detail: string }
   | { type: 'admit'; id: string; model: string }
   | { type: 'reject'; id: string; model: string; error: Rejection }

@@ -318,8 +318,8 @@ describe('found by the policy simulator', () => {
   });
 
   test('a cap shortage is not blamed on memory being released', () => {
-    const d = new Driver({ modelsMax: 0, caps: { GPU: 10 } }, three);
-    for (const m of ['A', 'B', 'C']) d.need(m, { GPU: 6 });
+    const d = new Driver({ modelsMax: 0, caps: { CUDA0: 10 } }, three);
+    for (const m of ['A', 'B', 'C']) d.need(m, { CUDA0: 6 });
     d.done(d.bringUp('A'));
     const b = d.request('B');
     expect(stops(b.effects)).toEqual(['A']);
