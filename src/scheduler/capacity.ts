@@ -9,7 +9,7 @@ export interface Resident {
   status: 'loading' | 'loaded' | 'unloading';
   /** What it holds (measured) or will hold (need) per device. */
   hold: DeviceBytes;
-  /** For a loading child: what it will still take beyond what the last reading saw. */
+  /** What it holds or will take beyond what the last reading saw (loading, or started since that reading). */
   pending: DeviceBytes;
 }
 
@@ -52,8 +52,13 @@ export function shortages(
     }
     const reading = input.readings.get(device);
     if (input.marginBytes !== null && reading) {
+      // A model going away gives back what the reading saw it hold (not its pending part: never seen).
       const available =
-        reading.free + sum(freed, device, 'hold') - sum(remaining, device, 'pending') - input.marginBytes;
+        reading.free +
+        sum(freed, device, 'hold') -
+        sum(freed, device, 'pending') -
+        sum(remaining, device, 'pending') -
+        input.marginBytes;
       if (bytes > available) out.push({ kind: 'free', device, need: bytes, available });
     }
   }

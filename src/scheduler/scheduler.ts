@@ -50,6 +50,8 @@ interface ModelEntry {
   refs: number;
   lastUsed: number;
   loadedAt: number;
+  /** When its current child was started: a device reading older than this has seen none of it. */
+  startedAt: number;
   need?: DeviceBytes;
   usage?: DeviceBytes;
   /** Placement (placement.ts): what each GPU pays again in a split ... */
@@ -124,6 +126,7 @@ export class Scheduler {
       refs: 0,
       lastUsed: 0,
       loadedAt: 0,
+      startedAt: -Infinity,
       failures: 0,
       backoffUntil: 0,
       pendingUnload: false,
@@ -193,6 +196,8 @@ export class Scheduler {
         m.lastError = undefined;
         m.loadedAt = e.now;
         this.setStatus(e.model, 'loaded');
+        // Its memory is allocated now: a fresh reading lets the free check stop counting it as pending.
+        if (this.readings.size > 0) this.effects.push({ type: 'readDevices' });
         return;
       }
       case 'loadFailed': {
@@ -365,6 +370,7 @@ export class Scheduler {
           // Placement: a need for "one GPU" now names the GPUs chosen for this load.
           if (wantsPlacement(m.need)) m.placed = plan.need;
           m.tentative = undefined;
+          m.startedAt = now;
           this.setStatus(name, 'loading');
           const gpus = gpusOf(plan.need);
           this.effects.push({ type: 'start', model: name, ...(gpus.length > 0 ? { devices: gpus } : {}) });
@@ -566,7 +572,7 @@ export class Scheduler {
         const d = reading.name;
         const cap = input.caps[d];
         const room = (remaining: readonly Resident[], freed: readonly Resident[]) => {
-          const free = reading.free + total(freed, d, 'hold') - total(remaining, d, 'pending') - margin;
+          const free = reading.free + total(freed, d, 'hold') - total(freed, d, 'pending') - total(remaining, d, 'pending') - margin;
           return cap === undefined ? free : Math.min(free, cap - total(remaining, d, 'hold'));
         };
         return {
@@ -616,6 +622,8 @@ export class Scheduler {
         // The last reading may have seen part of it; assume the rest is still to come.
         for (const [d, b] of Object.entries(need)) pending[d] = Math.max(0, b - (m.usage?.[d] ?? 0));
       }
+      // A reading taken before its child started has seen none of it (loaded since, not read since).
+      if (m.startedAt > this.readingsAt) Object.assign(pending, hold);
       out.push({ name, status: m.status, hold, pending });
     }
     return out;

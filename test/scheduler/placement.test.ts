@@ -296,3 +296,28 @@ describe('the scheduler places a need for one GPU when it plans the load', () =>
     expect(startOf(effects, 'B')!.devices).toEqual(['CUDA1']);
   });
 });
+
+describe('a device reading older than a load has seen none of it', () => {
+  test('a model loaded since the last reading still counts: the next one goes elsewhere', () => {
+    const { d, read } = twoGpus([
+      { name: 'A', need: { GPU: 12 * GiB } },
+      { name: 'B', need: { GPU: 12 * GiB } },
+    ]);
+    read();
+    d.done(d.bringUp('A')); // on CUDA0; no reading since
+    expect(startOf(d.request('B').effects, 'B')!.devices).toEqual(['CUDA1']);
+  });
+
+  test('the free check counts it too, and readiness asks for a fresh reading', () => {
+    const d = new Driver({ modelsMax: 0, marginBytes: 0 }, [{ name: 'A' }, { name: 'B' }]);
+    d.need('A', { CPU: 5 * GiB });
+    d.need('B', { CPU: 5 * GiB });
+    d.devices([{ name: 'CPU', total: 8 * GiB, free: 8 * GiB }]);
+    const { id, effects } = d.request('A');
+    expect(d.ready('A')).toContainEqual({ type: 'readDevices' });
+    d.done(id);
+    void effects;
+    // The reading (8 GiB free) predates A: B does not fit beside it.
+    expect(stops(d.request('B').effects)).toEqual(['A']);
+  });
+});
