@@ -88,6 +88,7 @@ export const defaultConfig: SchedulerConfig = {
   marginBytes: null,
   caps: {},
   recoverMs: 5_000,
+  readingMaxAgeMs: 1_000,
   backoffBaseMs: 1_000,
   backoffMaxMs: 60_000,
   serial: false,
@@ -415,6 +416,11 @@ export class Scheduler {
       readings: this.readings,
     };
     const residents = this.residents();
+    // Free memory is judged on a recent reading: others may have taken some since an old one.
+    const freeMatters = this.config.marginBytes !== null || wantsPlacement(need);
+    if (freeMatters && this.readings.size > 0 && now - this.readingsAt > this.config.readingMaxAgeMs) {
+      return { kind: 'wait', drain: [], why: 'waiting for a fresh memory reading', readDevices: true };
+    }
     // Placement: a need for "one GPU" is mapped onto the GPU(s) chosen now; the rest of the plan
     // (evictions on short devices only, waits, too_large) then works on those devices.
     if (wantsPlacement(need)) {

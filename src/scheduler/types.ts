@@ -38,6 +38,11 @@ export interface SchedulerConfig {
   caps: DeviceBytes;
   /** After an unload, how long a short reading is blamed on memory not yet released. */
   recoverMs: number;
+  /**
+   * A load is planned on a device reading at most this old when free memory matters (a margin is set, or
+   * the model is to be placed on a GPU); an older one is refreshed first. Memory others took since is seen.
+   */
+  readingMaxAgeMs: number;
   /** Backoff after repeated failures: base * 2^(n-2), capped. The first failure retries at once. */
   backoffBaseMs: number;
   backoffMaxMs: number;

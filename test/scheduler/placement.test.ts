@@ -308,6 +308,18 @@ describe('a device reading older than a load has seen none of it', () => {
     expect(startOf(d.request('B').effects, 'B')!.devices).toEqual(['CUDA1']);
   });
 
+  test('a reading older than readingMaxAgeMs is refreshed before a load is planned on it', () => {
+    const { d, read } = twoGpus([{ name: 'A', need: { GPU: 10 * GiB } }]);
+    read();
+    d.at(d.now + 5_000);
+    const { effects } = d.request('A');
+    expect(starts(effects)).toEqual([]);
+    expect(effects).toContainEqual({ type: 'readDevices' });
+    expect(d.s.view('A')!.waitingFor).toBe('waiting for a fresh memory reading');
+    // Meanwhile another process took most of CUDA0: the fresh reading says so.
+    expect(startOf(read({ CUDA0: 20 * GiB }), 'A')!.devices).toEqual(['CUDA1']);
+  });
+
   test('the free check counts it too, and readiness asks for a fresh reading', () => {
     const d = new Driver({ modelsMax: 0, marginBytes: 0 }, [{ name: 'A' }, { name: 'B' }]);
     d.need('A', { CPU: 5 * GiB });
