@@ -1,14 +1,74 @@
 /**
  * Wires the memory and devices rooms into the router: what a model needs (override,
  * measured ledger, probe, estimate), fresh device readings, and what a child really uses.
+ *
+ * Placement (docs/memory.md): on a machine with GPUs, a model whose preset does not choose its own
+ * devices gets its need for ONE GPU, under the generic name `GPU` ({CPU, GPU}); the scheduler picks
+ * the GPU(s) when it plans the load, and `placementEnv` pins the child to them.
  */
 import { stat } from 'node:fs/promises';
+import { parseCommandString } from 'execa';
 import type { Logger } from 'pino';
 import type { ModelSpec } from '../catalog/model-spec.js';
 import { DeviceMonitor } from '../devices/monitor.js';
-import { MemoryLedger, estimateOptionsFromArgs, resolveNeed } from '../memory/index.js';
+import type { DeviceReading } from '../devices/types.js';
+import { DEFAULT_GPU_BASE, MemoryLedger, estimateOptionsFromArgs, memoryArgs, resolveNeed, type Need } from '../memory/index.js';
 import type { ServerBin } from '../router/child-command.js';
 import type { MemoryHooks } from '../router/router.js';
+import { ANY_GPU } from '../scheduler/placement.js';
+
+type DeviceBytes = Record<string, number>;
+
+/** Variables that choose a child's GPUs; a preset setting one places its model itself. */
+const VISIBLE_VARS = ['CUDA_VISIBLE_DEVICES', 'HIP_VISIBLE_DEVICES', 'ROCR_VISIBLE_DEVICES', 'GPU_DEVICE_ORDINAL'];
+
+/**
+ * Does the preset choose its GPUs itself (-dev/--device, -ts/--tensor-split, -mg/--main-gpu, in its
+ * arguments, its `cmd` or LLAMA_ARG_* env, or a *_VISIBLE_DEVICES variable)? Then the router neither
+ * places it nor touches its environment, and its need is taken as it is.
+ */
+export function namesDevices(spec: Pick<ModelSpec, 'args' | 'cmd' | 'env'>): boolean {
+  const tokens = [...spec.args, ...(spec.cmd ? parseCommandString(spec.cmd) : [])];
+  const a = memoryArgs(tokens, spec.env);
+  if (a.device !== undefined || a['tensor-split'] !== undefined || a['main-gpu'] !== undefined) return true;
+  return VISIBLE_VARS.some((v) => spec.env[v] !== undefined);
+}
+
+/** {CPU, CUDA0, CUDA1} -> {CPU, GPU}: every GPU's bytes as the need on one GPU the scheduler picks. */
+export function generalise(devices: DeviceBytes): DeviceBytes {
+  const out: DeviceBytes = {};
+  let gpu = 0;
+  for (const [d, b] of Object.entries(devices)) {
+    if (d === 'CPU') out.CPU = b;
+    else gpu += b;
+  }
+  if (gpu > 0) out[ANY_GPU] = gpu;
+  return out;
+}
+
+/**
+ * The environment that shows a child exactly these GPUs (named as the monitor names them).
+ * CUDA by UUID, so the choice holds whatever order CUDA numbers the GPUs in (CUDA_DEVICE_ORDER);
+ * ROCm by HIP index, which counts the GPUs ROCR_VISIBLE_DEVICES (inherited) leaves visible.
+ */
+export function visibleDevicesEnv(names: readonly string[], readings: readonly DeviceReading[], env: NodeJS.ProcessEnv): Record<string, string> {
+  const cuda: string[] = [];
+  const hip: string[] = [];
+  const routerHip = env.HIP_VISIBLE_DEVICES?.split(',').map((t) => t.trim());
+  for (const name of names) {
+    const r = readings.find((x) => x.name === name);
+    if (!r) throw new Error(`no GPU ${name} in the last device reading`);
+    if (r.kind === 'cuda') cuda.push(r.uuid ?? String(r.index));
+    else if (r.kind === 'rocm') {
+      const i = Number(name.slice('ROCm'.length));
+      hip.push(routerHip?.[i] ?? String(i));
+    } else throw new Error(`${name} is not a GPU`);
+  }
+  const out: Record<string, string> = {};
+  if (cuda.length > 0) out.CUDA_VISIBLE_DEVICES = cuda.join(',');
+  if (hip.length > 0) out.HIP_VISIBLE_DEVICES = hip.join(',');
+  return out;
+}
 
 export interface MemoryWiring {
   hooks: MemoryHooks;
@@ -35,9 +95,20 @@ export function memoryHooks(opts: { stateDir: string; server: ServerBin; bundled
   // Probes start processes: one at a time, in the background.
   let probeChain: Promise<unknown> = Promise.resolve();
 
+  /** The need last answered per model (for `measured`: what it was expected to hold). */
+  const lastNeed = new Map<string, DeviceBytes>();
+  const warnedUnmeasured = new Set<string>();
+
   const hooks: MemoryHooks = {
     async need(spec, refine) {
-      const gpus = (await monitor.read()).filter((d) => d.name !== 'CPU').map((d) => d.name);
+      const readings = await monitor.read();
+      const gpuReadings = readings.filter((d) => d.name !== 'CPU');
+      // Placement: with GPUs, and a preset that does not choose its own, the need is for one GPU.
+      const placed = gpuReadings.length > 0 && !namesDevices(spec);
+      const gpus = placed ? [ANY_GPU] : gpuReadings.map((d) => d.name);
+      // The probe (bundled engine --dry-run) sees only the largest GPU, so it answers for one GPU.
+      const largest = [...gpuReadings].sort((a, b) => b.total - a.total)[0];
+      const probeEnv = placed && largest ? { ...process.env, ...visibleDevicesEnv([largest.name], readings, process.env) } : undefined;
       // The bundled engine can say what it would take without loading weights (its --dry-run).
       const probe =
         spec.probe ??
@@ -49,10 +120,19 @@ export function memoryHooks(opts: { stateDir: string; server: ServerBin; bundled
         ledger,
         ledgerKey: await ledgerKey(spec),
         probeCache,
+        probeEnv,
         gguf: spec.modelPath,
         // llama-server shares -c across its -np slots; the bundled engine gives each slot -c.
         estimate: estimateOptionsFromArgs(spec.args, { devices: gpus, ctxScope: opts.bundled ? 'per-sequence' : 'total' }),
         logger: (msg: string) => opts.logger.warn({ model: spec.name }, msg),
+      };
+      // What the router is told: for one GPU when placed (an override naming its GPUs stays as written:
+      // the child is pinned to them), with what each GPU pays again if the model is split.
+      const answer = (n: Need) => {
+        const fixed = n.source === 'override' && Object.keys(n.devices).some((d) => d !== 'CPU' && d !== ANY_GPU);
+        const devices = placed && !fixed ? generalise(n.devices) : n.devices;
+        lastNeed.set(spec.name, devices);
+        return { devices, source: n.source, ...(placed && ANY_GPU in devices ? { perGpuBytes: DEFAULT_GPU_BASE } : {}) };
       };
       // The fast answer first (override, measured, or the header estimate, in milliseconds) ...
       const quick = await resolveNeed(request);
@@ -60,17 +140,23 @@ export function memoryHooks(opts: { stateDir: string; server: ServerBin; bundled
       if (probe && (quick.source === 'estimate' || quick.source === 'unknown')) {
         const probed = probeChain.then(() => resolveNeed({ ...request, probe }));
         probeChain = probed.catch(() => undefined);
-        const slow = () =>
-          probed.then((n) => (n.source === 'probe' ? { devices: n.devices, source: n.source } : undefined));
-        if (quick.source === 'unknown' || !refine) return slow();
+        const slow = () => probed.then((n) => (n.source === 'probe' ? answer(n) : undefined));
+        // No refine (`router probe`): wait for the probe, and fall back to the estimate if it fails.
+        if (quick.source === 'unknown' || !refine) return (await slow()) ?? (quick.source === 'unknown' ? undefined : answer(quick));
         void slow().then((n) => n && refine(n));
       }
       if (quick.source === 'unknown') return undefined;
-      return { devices: quick.devices, source: quick.source };
+      return answer(quick);
     },
     async readDevices() {
       monitor.invalidate();
-      return (await monitor.read()).map((d) => ({ name: d.name, total: d.total, free: d.free }));
+      // A GPU's label ("NVIDIA GeForce RTX 4090") rides along for /devices, the dashboard and `router status`.
+      return (await monitor.read()).map((d) => ({
+        name: d.name,
+        total: d.total,
+        free: d.free,
+        ...(d.label && d.kind !== 'cpu' ? { label: d.label } : {}),
+      }));
     },
     async usage(_spec, pid) {
       const used = await monitor.usageByPids([pid]);
@@ -78,7 +164,23 @@ export function memoryHooks(opts: { stateDir: string; server: ServerBin; bundled
       return Object.fromEntries(Object.entries(used).filter(([, b]) => b > 0));
     },
     measured(spec, devices) {
+      // A GPU model measured without any GPU figure (nvidia-smi in a container reports host pids) would
+      // teach the ledger that it needs no GPU: keep the need instead.
+      const expected = lastNeed.get(spec.name) ?? {};
+      const expectsGpu = Object.entries(expected).some(([d, b]) => d !== 'CPU' && b > 0);
+      const sawGpu = Object.entries(devices).some(([d, b]) => d !== 'CPU' && b > 0);
+      if (expectsGpu && !sawGpu) {
+        if (!warnedUnmeasured.has(spec.name)) {
+          warnedUnmeasured.add(spec.name);
+          opts.logger.warn({ model: spec.name }, 'per-process GPU memory is not visible (nvidia-smi in a container?): not recording a measured figure');
+        }
+        return;
+      }
       void ledgerKey(spec).then((key) => key && ledger.record(key, devices));
+    },
+    async placementEnv(spec, devices) {
+      if (namesDevices(spec)) return undefined;
+      return visibleDevicesEnv(devices, await monitor.read(), process.env);
     },
   };
   return { hooks, monitor, ledger };

@@ -33,14 +33,20 @@ export interface MemoryHooks {
    */
   need(
     spec: ModelSpec,
-    refine?: (need: { devices: DeviceBytes; source: string }) => void,
-  ): Promise<{ devices: DeviceBytes; source: string } | undefined>;
+    refine?: (need: { devices: DeviceBytes; source: string; perGpuBytes?: number }) => void,
+  ): Promise<{ devices: DeviceBytes; source: string; perGpuBytes?: number } | undefined>;
   /** Fresh readings of every device. */
   readDevices(): Promise<DeviceReading[]>;
   /** What a running child uses per device (its process group). */
   usage(spec: ModelSpec, pid: number): Promise<DeviceBytes | undefined>;
   /** The measured figure is worth keeping for the next load of this configuration. */
   measured?(spec: ModelSpec, devices: DeviceBytes): void;
+  /**
+   * Placement (docs/memory.md): the environment that pins a child to the GPUs its load was planned on
+   * (CUDA_VISIBLE_DEVICES / HIP_VISIBLE_DEVICES); undefined when the preset chooses its own devices.
+   * Throws when a GPU cannot be named (it vanished from the reading): the load fails.
+   */
+  placementEnv?(spec: ModelSpec, devices: string[]): Promise<Record<string, string> | undefined>;
 }
 
 export interface RouterOptions {
@@ -246,7 +252,12 @@ export class Router extends EventEmitter {
       waitingFor: v.waitingFor,
       pid: child?.pid,
       port: child?.port,
-      memory: v.usage ? { devices: v.usage, source: 'measured' } : this.memory.get(name),
+      // Running and not measured yet: the need on the GPU(s) it was placed on, not the generic one.
+      memory: v.usage
+        ? { devices: v.usage, source: 'measured' }
+        : v.placed
+          ? { devices: v.placed, source: this.memory.get(name)?.source ?? 'unknown' }
+          : this.memory.get(name),
     };
   }
 
@@ -378,10 +389,11 @@ export class Router extends EventEmitter {
   private resolveNeed(spec: ModelSpec): Promise<void> {
     const running = this.needs.get(spec.name);
     if (running) return running;
-    const set = (need: { devices: DeviceBytes; source: string }) => {
+    const set = (need: { devices: DeviceBytes; source: string; perGpuBytes?: number }) => {
       if (this.specs.get(spec.name) !== spec) return; // replaced by a reload meanwhile
-      this.memory.set(spec.name, need);
-      this.handle({ type: 'need', model: spec.name, devices: need.devices, now: Date.now() });
+      this.memory.set(spec.name, { devices: need.devices, source: need.source });
+      // perGpuBytes: what each GPU pays again if the scheduler splits this model (placement).
+      this.handle({ type: 'need', model: spec.name, devices: need.devices, perGpuBytes: need.perGpuBytes, now: Date.now() });
     };
     const p = this.opts
       .memory!.need(spec, set)
@@ -432,7 +444,7 @@ export class Router extends EventEmitter {
         return;
       }
       case 'start':
-        this.track(this.startChild(effect.model));
+        this.track(this.startChild(effect.model, effect.devices));
         return;
       case 'stop':
         this.track(this.stopChild(effect.model, effect.reason, effect.detail));
@@ -471,12 +483,25 @@ export class Router extends EventEmitter {
     };
   }
 
-  private async startChild(model: string): Promise<void> {
+  private async startChild(model: string, devices?: string[]): Promise<void> {
     const spec = this.specs.get(model);
     if (!spec) {
       // Removed by a reload between the decision and now.
       this.handle({ type: 'loadFailed', model, reason: 'spawn', message: `model '${model}' was removed`, now: Date.now() });
       return;
+    }
+    // Placement (docs/memory.md): pin the child to the GPUs the scheduler planned this load on.
+    let placementEnv: Record<string, string> | undefined;
+    if (devices?.length && this.opts.memory?.placementEnv) {
+      try {
+        placementEnv = await this.opts.memory.placementEnv(spec, devices);
+      } catch (err) {
+        const message = `model '${model}' cannot be placed on ${devices.join(', ')}: ${(err as Error).message}`;
+        this.opts.logger.error({ model, devices }, message);
+        this.handle({ type: 'loadFailed', model, reason: 'spawn', message, now: Date.now() });
+        return;
+      }
+      if (placementEnv) this.opts.logger.info({ model, devices, env: placementEnv }, `${model}: placed on ${devices.join(', ')}`);
     }
     const apiKey = randomBytes(24).toString('hex');
     this.keys.set(model, apiKey);
@@ -486,7 +511,7 @@ export class Router extends EventEmitter {
       name: model,
       command: cmd.command,
       args: cmd.args,
-      env: cmd.env,
+      env: placementEnv ? { ...cmd.env, ...placementEnv } : cmd.env,
       host: this.host,
       healthPath: cmd.healthPath,
       healthHeaders: { authorization: `Bearer ${apiKey}` },
