@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { CatalogError } from '../catalog/model-spec.js';
 import { addServeOptions, type ServeConfig } from './serve-options.js';
 import { addControlCommands, ControlError } from './control/index.js';
+import { addProbeCommand } from './probe-command.js';
 import { serve, UsageError } from './serve.js';
 
 export function buildProgram(): Command {
@@ -22,6 +23,8 @@ export function buildProgram(): Command {
   // after a subcommand's name are its own (both `router` and `router status` take --api-key).
   program.enablePositionalOptions();
   addControlCommands(program);
+  // `router probe NAME|FILE [child flags]`: a model's memory need without starting it (docs/memory.md).
+  addProbeCommand(program);
   program.action(async (childArgs: string[], opts: Omit<ServeConfig, 'childArgs'>) => {
     if (childArgs.length > 0 && !process.argv.includes('--')) {
       throw new UsageError(`unexpected argument '${childArgs[0]}' (child flags go after --)`);
