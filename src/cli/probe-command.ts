@@ -29,10 +29,12 @@ export interface ProbeOptions {
 export function addProbeCommand(program: Command): void {
   program
     .command('probe')
+    .usage('[options] NAME|FILE [child flags...]')
+    .summary("a model's memory need per device, without starting it (JSON, as in GET /models)")
     .description(
-      "what a model needs per device, without starting it: the JSON GET /models shows as its memory.\n" +
-        'NAME needs --models-dir or --models-preset; FILE is a GGUF. Child flags follow, e.g.\n' +
-        '`router probe model.gguf -c 4096 -np 2`.',
+      'what a model needs per device, without starting it: the JSON GET /models shows as its memory. ' +
+        'NAME needs --models-dir or --models-preset; FILE is a GGUF; child flags follow it ' +
+        '(router probe model.gguf -c 4096 -np 2). Exit 1 without a figure, 2 on usage errors.',
     )
     .argument('<model>', 'model name or alias, or a GGUF file')
     .argument('[child-flags...]', 'llama-server flags for the model, as after `router ... --`')
