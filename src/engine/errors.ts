@@ -40,6 +40,9 @@ export const notFound = (method: string, path: string): EngineError =>
 
 export const loading = (): EngineError => new EngineError(503, 'unavailable_error', 'Loading model');
 
+export const unloaded = (): EngineError =>
+  new EngineError(503, 'unavailable_error', 'Model unloaded (POST /models/load loads it again)');
+
 export const shuttingDown = (): EngineError => new EngineError(503, 'unavailable_error', 'Server is shutting down');
 
 export const contextExceeded = (promptTokens: number, ctxSize: number): EngineError =>

@@ -79,7 +79,7 @@ async function run(state: EngineState, job: Job, _req: Request, res: Response, r
   // Refuse what can never fit before it takes a place in the queue.
   if (job.prompt.tokens.length >= runtime.ctxSize) throw contextExceeded(job.prompt.tokens.length, runtime.ctxSize);
 
-  const signal = AbortSignal.any([abortOnClientGone(res), state.stopping.signal]);
+  const signal = AbortSignal.any([abortOnClientGone(res), state.stopping.signal, runtime.retired.signal]);
   const slot = await runtime.pool.acquire(signal);
   try {
     const head: ResponseHead = { id: newId(render.prefix), created: now(), model: runtime.id };

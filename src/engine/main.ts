@@ -93,6 +93,7 @@ async function serve(options: EngineOptions): Promise<void> {
   const started = performance.now();
   try {
     llama = await openLlama({ threads: options.threads, gpu: options.gpuLayers !== 0 });
+    state.llama = llama;
     const runtime = await ModelRuntime.load(llama, options, loadAbort.signal);
     if (stopping) {
       await runtime.dispose();

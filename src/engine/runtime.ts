@@ -33,6 +33,8 @@ export interface PreparedPrompt {
 export class ModelRuntime {
   readonly id: string;
   readonly pool: SlotPool<LlamaContextSequence>;
+  /** Aborted when the model is unloaded (`POST /models/unload`): generations in progress end at their next token. */
+  readonly retired = new AbortController();
   private embeddingContext?: Promise<LlamaEmbeddingContext>;
   private embeddingQueue: Promise<unknown> = Promise.resolve();
   private eogTokenList?: Token[];
@@ -153,6 +155,16 @@ export class ModelRuntime {
 
   tokenCount(text: string): number {
     return this.model.tokenize(text, false).length;
+  }
+
+  /**
+   * Stop serving before dispose(): requests waiting for a slot fail with `err`, generations in progress end at their
+   * next token; resolves when no slot is busy (the contexts may then be freed).
+   */
+  async retire(err: unknown): Promise<void> {
+    this.retired.abort(err);
+    this.pool.close(err);
+    while (this.pool.stats().in_flight > 0) await new Promise((r) => setTimeout(r, 10));
   }
 
   async dispose(): Promise<void> {

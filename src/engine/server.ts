@@ -9,6 +9,7 @@ import { isClientGone } from './client-gone.js';
 import { notFound, toEngineError } from './errors.js';
 import { chatCompletionsHandler, completionsHandler } from './generation-routes.js';
 import { log } from './log.js';
+import { modelLifecycleRoutes } from './model-routes.js';
 import { embeddingList } from './openai-format.js';
 import { parseEmbeddingRequest } from './request.js';
 import { abortOnClientGone } from './client-gone.js';
@@ -39,7 +40,7 @@ export function createApp(state: EngineState): express.Express {
           object: 'model',
           created: Math.floor(Date.now() / 1000),
           owned_by: 'router-engine',
-          status: { value: state.phase === 'ready' ? 'loaded' : state.phase === 'loading' ? 'loading' : 'unloading' },
+          status: { value: statusValue[state.phase] },
           meta: runtime
             ? {
                 n_ctx: runtime.ctxSize,
@@ -79,7 +80,7 @@ export function createApp(state: EngineState): express.Express {
   app.post(['/v1/embeddings', '/embeddings'], json, async (req, res) => {
     const runtime = state.ready();
     const parsed = parseEmbeddingRequest(req.body);
-    const signal = AbortSignal.any([abortOnClientGone(res), state.stopping.signal]);
+    const signal = AbortSignal.any([abortOnClientGone(res), state.stopping.signal, runtime.retired.signal]);
     // Embeddings take a slot like generations do, so /stats counts every request the engine serves at once.
     const slot = await runtime.pool.acquire(signal);
     try {
@@ -90,10 +91,22 @@ export function createApp(state: EngineState): express.Express {
     }
   });
 
+  // llama-server's router-mode routes, so a router can hold this engine as an external backend and evict it.
+  app.use(modelLifecycleRoutes(state));
+
   app.use((req, _res, next) => next(notFound(req.method, req.path)));
   app.use(errorHandler);
   return app;
 }
+
+/** The engine's phase as llama-server names a model's status in /models. */
+const statusValue: Record<EngineState['phase'], string> = {
+  loading: 'loading',
+  ready: 'loaded',
+  unloading: 'unloading',
+  unloaded: 'unloaded',
+  stopping: 'unloading',
+};
 
 const requestLog: RequestHandler = (req, res, next) => {
   const started = performance.now();
