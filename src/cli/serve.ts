@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { assertValid } from '../catalog/index.js';
 import { readCatalog, reloader, watchCatalog, type CatalogSource } from './reload.js';
 import { createApp } from '../http/app.js';
+import { answerClientError } from '../http/client-error.js';
 import { Router } from '../router/router.js';
 import { createLogger } from './logger.js';
 import { chooseServerBin } from './server-bin.js';
@@ -75,7 +76,10 @@ export async function serve(config: ServeConfig): Promise<void> {
     void reload().catch(() => undefined);
   });
   const unwatch = config.watch ? watchCatalog(source, reload, logger) : () => {};
-  const httpServer = http.createServer(app);
+  // Timeouts are checked every connectionsCheckingInterval (node's default 30 s would let a
+  // slowloris client hold its socket 45 s instead of 15).
+  const httpServer = http.createServer({ connectionsCheckingInterval: 1_000 }, app);
+  httpServer.on('clientError', answerClientError);
   // Slow clients may not hold a connection open forever by trickling headers.
   httpServer.headersTimeout = 15_000;
   httpServer.requestTimeout = 120_000;

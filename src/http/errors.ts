@@ -14,8 +14,10 @@ export const catalogue = {
   model_not_found: { status: 404, type: 'invalid_request_error' },
   not_found: { status: 404, type: 'invalid_request_error' },
   method_not_allowed: { status: 405, type: 'invalid_request_error' },
+  request_timeout: { status: 408, type: 'invalid_request_error' },
   body_too_large: { status: 413, type: 'invalid_request_error' },
   unsupported_media_type: { status: 415, type: 'invalid_request_error' },
+  headers_too_large: { status: 431, type: 'invalid_request_error' },
   model_too_large: { status: 507, type: 'server_error' },
   model_invalid: { status: 500, type: 'server_error' },
   internal_error: { status: 500, type: 'server_error' },
@@ -60,7 +62,12 @@ export function toRouterError(err: unknown): RouterError {
   if (e?.type === 'entity.too.large') return new RouterError('body_too_large', 'request body too large', { cause: err });
   if (e?.type === 'entity.parse.failed') return new RouterError('invalid_json', 'malformed JSON body', { cause: err });
   if (e?.type === 'request.aborted') return new RouterError('invalid_request', 'request aborted', { cause: err });
-  if ((e?.status ?? e?.statusCode) === 400) return new RouterError('invalid_request', e.message ?? 'bad request', { cause: err });
+  // The rest of body-parser's refusals (an unknown content-encoding or charset is a 415) are the client's fault too.
+  const status = e?.status ?? e?.statusCode;
+  if (status === 415) return new RouterError('unsupported_media_type', e.message ?? 'unsupported media type', { cause: err });
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    return new RouterError('invalid_request', e.message ?? 'bad request', { cause: err });
+  }
   return new RouterError('internal_error', e?.message ?? String(err), { cause: err });
 }
 

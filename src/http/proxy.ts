@@ -36,6 +36,8 @@ export class ModelProxy {
       const len = (req as Request & { rawBody?: Buffer }).rawBody?.length ?? 0;
       proxyReq.removeHeader('transfer-encoding');
       proxyReq.removeHeader('x-api-key');
+      // body-parser has already inflated a gzip/deflate/br body: the kept bytes are plain.
+      proxyReq.removeHeader('content-encoding');
       proxyReq.setHeader('content-length', String(len));
     });
     this.proxy.on('proxyRes', (proxyRes, _req, res) => this.relay(proxyRes, res as unknown as Response));
