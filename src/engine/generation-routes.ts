@@ -20,6 +20,7 @@ import {
 } from './openai-format.js';
 import { parseChatRequest, parseCompletionRequest, type SamplingParams } from './request.js';
 import type { PreparedPrompt } from './runtime.js';
+import { SlotTrace } from './slot-trace.js';
 import { endEventStream, sendEvent, startEventStream } from './sse.js';
 import type { EngineState } from './state.js';
 
@@ -81,10 +82,12 @@ async function run(state: EngineState, job: Job, _req: Request, res: Response, r
 
   const signal = AbortSignal.any([abortOnClientGone(res), state.stopping.signal, runtime.retired.signal]);
   const slot = await runtime.pool.acquire(signal);
+  const trace = new SlotTrace(runtime.pool, slot);
   try {
     const head: ResponseHead = { id: newId(render.prefix), created: now(), model: runtime.id };
     if (!job.stream) {
       const result = await runtime.generate(slot, job.prompt, job.sampling, signal);
+      trace.end();
       res.json(render.body(head, result));
       return;
     }
@@ -94,8 +97,10 @@ async function run(state: EngineState, job: Job, _req: Request, res: Response, r
     const result = await runtime.generate(slot, job.prompt, job.sampling, signal, (text) => sendEvent(res, render.delta(head, text)));
     sendEvent(res, render.finish(head, result));
     if (job.includeUsage) sendEvent(res, render.usage(head, result));
+    trace.end();
     endEventStream(res);
   } finally {
+    trace.end();
     runtime.pool.release(slot);
   }
 }

@@ -13,6 +13,7 @@ import { modelLifecycleRoutes } from './model-routes.js';
 import { embeddingList } from './openai-format.js';
 import { parseEmbeddingRequest } from './request.js';
 import { abortOnClientGone } from './client-gone.js';
+import { SlotTrace } from './slot-trace.js';
 import { sendEvent } from './sse.js';
 import type { EngineState } from './state.js';
 
@@ -83,10 +84,13 @@ export function createApp(state: EngineState): express.Express {
     const signal = AbortSignal.any([abortOnClientGone(res), state.stopping.signal, runtime.retired.signal]);
     // Embeddings take a slot like generations do, so /stats counts every request the engine serves at once.
     const slot = await runtime.pool.acquire(signal);
+    const trace = new SlotTrace(runtime.pool, slot);
     try {
       const { vectors, promptTokens } = await runtime.embed(parsed.inputs, signal);
+      trace.end();
       res.json(embeddingList(runtime.id, vectors, promptTokens, parsed.encodingFormat));
     } finally {
+      trace.end();
       runtime.pool.release(slot);
     }
   });

@@ -30,6 +30,8 @@ export function modelEntry(info: ModelInfo) {
     priority: s.priority,
     pin: s.pin,
     ...(s.exclusiveGroup ? { exclusive_group: s.exclusiveGroup } : {}),
+    ...(s.concurrency !== undefined ? { concurrency: s.concurrency } : {}),
+    ...(s.gpuLock ? { gpu_lock: true } : {}),
   };
 }
 
