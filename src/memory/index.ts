@@ -7,3 +7,4 @@ export { cacheTypeBytes, CACHE_TYPE_BYTES } from './kv.js';
 export { MemoryLedger, type LedgerEntry, type LedgerOptions, type ModelFileIdentity } from './ledger.js';
 export { memoryArgs } from './args.js';
 export { runProbe, parseProbeOutput, ProbeError, type ProbeOptions, type ProbeResult } from './probe.js';
+export { fitContext, ctxBounds, DEFAULT_CTX_MIN, DEFAULT_CTX_MAX, type CtxAutoInput, type CtxAutoResult, type RoomLimit } from './ctx-auto.js';

@@ -2,7 +2,7 @@
  * Does a target fit, given who stays resident? Count (`--models-max`), per-device caps
  * (`--models-memory-max`) and free memory after the margin (`--models-memory-margin`). Pure.
  */
-import type { DeviceBytes, DeviceReading } from './types.js';
+import type { DeviceBytes, DeviceReading, Room } from './types.js';
 
 export interface Resident {
   name: string;
@@ -80,6 +80,23 @@ export function capacityOf(input: CapacityInput, device: string): number | undef
     capacity = capacity === undefined ? empty : Math.min(capacity, empty);
   }
   return capacity;
+}
+
+/**
+ * The most a target starting now may take on `device` with `remaining` resident: free memory after the
+ * margin and what loading children still take (when the free check is on, or `freeCheck` forces it), and the
+ * cap less what the others hold; the smaller one. undefined when neither bounds it.
+ */
+export function roomOn(input: CapacityInput, device: string, remaining: readonly Resident[], freeCheck = false): Room | undefined {
+  let room: Room | undefined;
+  const cap = input.caps[device];
+  if (cap !== undefined) room = { bytes: cap - sum(remaining, device, 'hold'), limit: 'cap' };
+  const reading = input.readings.get(device);
+  if ((input.marginBytes !== null || freeCheck) && reading) {
+    const free = reading.free - sum(remaining, device, 'pending') - (input.marginBytes ?? 0);
+    if (!room || free < room.bytes) room = { bytes: free, limit: 'free' };
+  }
+  return room && { bytes: Math.max(0, room.bytes), limit: room.limit };
 }
 
 function sum(rs: readonly Resident[], device: string, field: 'hold' | 'pending'): number {

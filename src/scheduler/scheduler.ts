@@ -10,7 +10,7 @@
  *   (they drain), so a steady stream for A cannot starve B;
  * - when a model becomes ready, every queued request for it is admitted in that turn.
  */
-import { capacityOf, shortages, type CapacityInput, type Resident, type Shortage } from './capacity.js';
+import { capacityOf, roomOn, shortages, type CapacityInput, type Resident, type Shortage } from './capacity.js';
 import { chooseVictims } from './eviction.js';
 import { ANY_GPU, gpusOf, place, wantsPlacement, type GpuRoom } from './placement.js';
 import type {
@@ -21,6 +21,7 @@ import type {
   ModelStatus,
   Rejection,
   RequestKind,
+  Room,
   SchedulerConfig,
   SchedulerEvent,
   StopReason,
@@ -60,6 +61,12 @@ interface ModelEntry {
   placed?: DeviceBytes;
   /** ... and the GPUs chosen for a load still waiting for room, kept so evictions made for it are not wasted. */
   tentative?: string[];
+  /**
+   * Elastic models: started and not yet sized, so `placed` holds the whole room its start reported; `planned`
+   * is the need the load was planned with, what it holds if the router sizes it as given.
+   */
+  sizing?: boolean;
+  planned?: DeviceBytes;
   failures: number;
   backoffUntil: number;
   lastError?: string;
@@ -214,6 +221,7 @@ export class Scheduler {
         this.noteFreed(m, e.now);
         m.usage = undefined;
         m.placed = undefined;
+        m.sizing = false;
         if (e.expected || m.status === 'unloading') {
           m.pendingUnload = false;
           this.setStatus(e.model, 'unloaded');
@@ -241,6 +249,15 @@ export class Scheduler {
       case 'usage':
         this.entry(e.model).usage = e.devices;
         return;
+      case 'sized': {
+        const m = this.entry(e.model);
+        if (!m.sizing) return;
+        m.sizing = false;
+        const sized = e.devices ?? m.planned;
+        m.placed = sized && (wantsPlacement(m.need) || e.devices) ? sized : undefined;
+        m.planned = undefined;
+        return;
+      }
       case 'shutdown':
         this.shuttingDown = true;
         for (const w of this.queue) this.reject(w, { kind: 'shutting_down', message: 'the router is shutting down' });
@@ -370,11 +387,20 @@ export class Scheduler {
         case 'start': {
           // Placement: a need for "one GPU" now names the GPUs chosen for this load.
           if (wantsPlacement(m.need)) m.placed = plan.need;
+          // An elastic model is told the room it may take, and holds all of it until it is sized: a load
+          // planned meanwhile cannot count on room it is about to take.
+          const room = m.policy.elastic ? this.roomFor(name, plan.need) : undefined;
+          if (room) {
+            m.planned = plan.need;
+            m.placed = { ...plan.need };
+            for (const [d, r] of Object.entries(room)) m.placed[d] = Math.max(r.bytes, plan.need[d] ?? 0);
+            m.sizing = true;
+          }
           m.tentative = undefined;
           m.startedAt = now;
           this.setStatus(name, 'loading');
           const gpus = gpusOf(plan.need);
-          this.effects.push({ type: 'start', model: name, ...(gpus.length > 0 ? { devices: gpus } : {}) });
+          this.effects.push({ type: 'start', model: name, ...(gpus.length > 0 ? { devices: gpus } : {}), ...(room ? { room } : {}) });
           break;
         }
         case 'evict':
@@ -466,6 +492,10 @@ export class Scheduler {
 
     const nowShort = shortages(input, need, stay([]), []);
     if (forced.length === 0 && nowShort.length === 0 && stale.length === 0) return { kind: 'start', need };
+    // An elastic model still choosing its size holds more than it will keep: wait for its answer rather
+    // than evict for room it may give back.
+    const sizing = residents.filter((r) => r.name !== name && this.entry(r.name).sizing).map((r) => r.name);
+    if (sizing.length > 0) return { kind: 'wait', drain: [], why: `waiting for ${sizing.join(', ')} to choose its context size` };
 
     // Room that in-flight unloads will give back: wait for it rather than evict more.
     const afterUnloads = shortages(input, need, stay(unloading), unloading);
@@ -635,9 +665,27 @@ export class Scheduler {
     return out;
   }
 
-  /** The need a resident holds by: as placed for this load, or as given. Never the generic GPU. */
+  /**
+   * The room an elastic model starting now with `need` may take on each device it uses (capacity.ts
+   * `roomOn`); undefined when no device bounds it. A GPU chosen by placement is bounded by its free memory
+   * even with the free check off, as placement judged it.
+   */
+  private roomFor(name: string, need: DeviceBytes): Record<string, Room> | undefined {
+    const input: CapacityInput = { modelsMax: 0, marginBytes: this.config.marginBytes, caps: this.config.caps, readings: this.readings };
+    const others = this.residents().filter((r) => r.name !== name);
+    const placed = wantsPlacement(this.entry(name).need);
+    const out: Record<string, Room> = {};
+    for (const [d, b] of Object.entries(need)) {
+      if (!(b > 0)) continue;
+      const room = roomOn(input, d, others, placed && d !== 'CPU');
+      if (room) out[d] = room;
+    }
+    return Object.keys(out).length > 0 ? out : undefined;
+  }
+
+  /** The need a resident holds by: as placed (or sized) for this load, or as given. Never the generic GPU. */
   private needOf(m: ModelEntry): DeviceBytes {
-    const need = m.placed && wantsPlacement(m.need) ? m.placed : (m.need ?? {});
+    const need = m.placed ?? m.need ?? {};
     if (!(ANY_GPU in need)) return need;
     const specific = { ...need };
     delete specific[ANY_GPU];
@@ -697,6 +745,8 @@ export class Scheduler {
         : 0;
     this.noteFreed(m, now);
     m.placed = undefined;
+    m.sizing = false;
+    m.planned = undefined;
     m.tentative = undefined;
     this.setStatus(name, 'failed', message);
   }

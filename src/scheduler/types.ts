@@ -23,6 +23,11 @@ export interface ModelPolicy {
   concurrency?: number;
   /** Takes part in the global one-at-a-time lock. */
   gpuLock?: boolean;
+  /**
+   * Sizes itself to the room it is given (`ctx-size = auto`): its need is its smallest size; its start
+   * reports the room it may take, which it holds until the router sends `sized`.
+   */
+  elastic?: boolean;
 }
 
 export interface SchedulerConfig {
@@ -78,6 +83,11 @@ export type SchedulerEvent =
   | { type: 'need'; model: string; devices: DeviceBytes; perGpuBytes?: number; now: number }
   /** What a running child actually uses per device. */
   | { type: 'usage'; model: string; devices: DeviceBytes; now: number }
+  /**
+   * An elastic model chose its size for this load: what it will hold per device (undefined: its need as
+   * given). Until then it holds the whole room its start reported.
+   */
+  | { type: 'sized'; model: string; devices?: DeviceBytes; now: number }
   | { type: 'shutdown'; now: number }
   | { type: 'tick'; now: number };
 
@@ -99,9 +109,19 @@ export interface Rejection {
   retryAfterS?: number;
 }
 
+/** What an elastic load may take on one device, and what bounds it. */
+export interface Room {
+  bytes: number;
+  /** 'free': free memory after the margin and what loading children still take; 'cap': --models-memory-max less what others hold. */
+  limit: 'free' | 'cap';
+}
+
 export type Effect =
-  /** `devices`: the GPUs the load was planned on (placed or named by its need); the router pins the child to them. */
-  | { type: 'start'; model: string; devices?: string[] }
+  /**
+   * `devices`: the GPUs the load was planned on (placed or named by its need); the router pins the child to them.
+   * `room` (elastic models only): per device, the most this load may take; a device without an entry has no limit.
+   */
+  | { type: 'start'; model: string; devices?: string[]; room?: Record<string, Room> }
   | { type: 'stop'; model: string; reason: StopReason; detail: string }
   | { type: 'admit'; id: string; model: string }
   | { type: 'reject'; id: string; model: string; error: Rejection }
