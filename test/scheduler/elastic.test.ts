@@ -36,8 +36,18 @@ function world(opts: { margin: number | null; caps?: Record<string, number>; tot
 const A: M = { name: 'A', elastic: true, need: { CPU: 2 * GiB } };
 const B: M = { name: 'B', need: { CPU: 3 * GiB } };
 
+interface RoomCase {
+  title: string;
+  margin: number | null;
+  caps: Record<string, number>;
+  resident: M[];
+  total?: number;
+  other?: number;
+  room: { bytes: number; limit: 'free' | 'cap' };
+}
+
 describe('the room an elastic model starts with', () => {
-  test.each([
+  test.each<RoomCase>([
     { title: 'a cap and nothing else: the whole cap', margin: null, caps: { CPU: 8 * GiB }, resident: [], room: { bytes: 8 * GiB, limit: 'cap' } },
     { title: 'a cap less what the others hold', margin: null, caps: { CPU: 8 * GiB }, resident: [B], room: { bytes: 5 * GiB, limit: 'cap' } },
     { title: 'free memory after the margin', margin: GiB, caps: {}, resident: [B], total: 16 * GiB, room: { bytes: 12 * GiB, limit: 'free' } },
