@@ -1,0 +1,121 @@
+/**
+ * `npm run bench [-- --quick] [--only proxy,sim,cold,footprint] [--out FILE]`: run the benchmarks and write
+ * docs/BENCHMARKS.md (or FILE). Every process started is stopped at the end, also on error and Ctrl-C.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { makeTinyModel } from '../src/gguf/tiny-model.js';
+import { runSimulations } from './sim/run.js';
+import { coldStart } from './cold-start.js';
+import { FINDINGS } from './findings.js';
+import { manyModels, startupFootprint, streamsFootprint } from './footprint.js';
+import { machine } from './machine.js';
+import { killAllNow, ROOT, stopAll } from './processes.js';
+import { proxyOverhead } from './proxy-overhead.js';
+import { render, type Results } from './report.js';
+
+const PARTS = ['proxy', 'sim', 'cold', 'footprint'] as const;
+type Part = (typeof PARTS)[number];
+
+export interface BenchOptions {
+  quick: boolean;
+  only: Part[];
+  out: string;
+  log: (s: string) => void;
+}
+
+export async function runBench(opts: BenchOptions): Promise<Results> {
+  const started = Date.now();
+  const q = opts.quick;
+  const r: Results = {
+    machine: machine(),
+    loadAfter: [],
+    command: `npm run bench${q ? ' -- --quick' : ''}`,
+    date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+    quick: q,
+    durationS: 0,
+    errors: [],
+    findings: FINDINGS,
+  };
+  const work = mkdtempSync(join(tmpdir(), 'bench-'));
+  const part = async (name: Part, fn: () => Promise<void>) => {
+    if (!opts.only.includes(name)) return;
+    try {
+      await fn();
+    } catch (err) {
+      r.errors.push(`${name}: ${(err as Error).message.split('\n')[0]}`);
+      opts.log(`${name} failed: ${(err as Error).stack ?? String(err)}`);
+      await stopAll();
+    }
+  };
+  try {
+    const modelPath = join(work, 'models', 'tiny.gguf');
+    await makeTinyModel(modelPath, {});
+    await part('sim', async () => {
+      opts.log('scheduling policies: simulating');
+      r.sim = runSimulations({ quick: q }).markdown;
+    });
+    await part('proxy', async () => {
+      const o = { rounds: q ? 2 : 5, durationS: q ? 1 : 3, chunks: 16 };
+      r.overheadOpts = o;
+      r.overhead = await proxyOverhead({ ...o, concurrencies: [1, 16, 64], modelPath }, opts.log);
+    });
+    await part('cold', async () => {
+      r.cold = await coldStart({ runs: q ? 3 : 7, modelsDir: join(work, 'models'), model: 'tiny', modelPath }, opts.log);
+    });
+    await part('footprint', async () => {
+      r.streams = await streamsFootprint({ streams: 1000, dripMs: 1000 }, opts.log);
+      opts.log('footprint: start-up with 500 models');
+      const dir = manyModels(modelPath, 500);
+      try {
+        r.startup = [];
+        for (const serverBin of ['router-engine', 'llama-server']) {
+          r.startup.push(await startupFootprint({ modelsDir: dir, files: 500, serverBin, settleS: q ? 3 : 10 }));
+        }
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  } finally {
+    await stopAll();
+    rmSync(work, { recursive: true, force: true });
+  }
+  r.loadAfter = loadavg();
+  r.durationS = (Date.now() - started) / 1000;
+  writeFileSync(opts.out, render(r));
+  opts.log(`wrote ${opts.out} (${r.durationS.toFixed(0)} s)`);
+  return r;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, out: { type: 'string' } },
+  });
+  const only = (values.only?.split(',') ?? [...PARTS]) as Part[];
+  const bad = only.filter((p) => !PARTS.includes(p));
+  if (bad.length) {
+    process.stderr.write(`unknown part(s) ${bad.join(', ')}; parts: ${PARTS.join(', ')}\n`);
+    process.exit(2);
+  }
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      killAllNow();
+      process.exit(130);
+    });
+  }
+  process.on('exit', killAllNow);
+  const r = await runBench({
+    quick: values.quick!,
+    only,
+    out: values.out ?? join(ROOT, 'docs', 'BENCHMARKS.md'),
+    log: (s) => process.stderr.write(`${s}\n`),
+  });
+  if (r.errors.length) process.exitCode = 1;
+}
+
+// Run when executed, not when imported (the test imports runBench).
+if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
+  await main();
+}
