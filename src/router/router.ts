@@ -156,6 +156,11 @@ export class Router extends EventEmitter {
   private readonly operations = new Set<Promise<unknown>>();
   private readonly measuredAfterUse = new WeakSet<Child>();
   private readonly needs = new Map<string, Promise<void>>();
+  /**
+   * Specs whose need came back unknown (a `cmd` preset without `memory =`). Asking again cannot change the
+   * answer, and on the request path it cost a device reading (nvidia-smi, rocm-smi) every 500 ms.
+   */
+  private readonly needUnknown = new WeakSet<ModelSpec>();
   private readonly invalid = new Map<string, string>();
   /** The last device reading, kept for the dashboard and /metrics (operability). */
   private lastReading?: { readings: DeviceReading[]; at: number };
@@ -364,7 +369,7 @@ export class Router extends EventEmitter {
   private async enqueue(model: string, kind: 'request' | 'load', signal?: AbortSignal): Promise<Lease | undefined> {
     const spec = this.require(model);
     if (signal?.aborted) throw new RouterError('invalid_request', 'client went away');
-    if (this.opts.memory && !this.memory.has(spec.name)) await this.resolveNeed(spec);
+    if (this.opts.memory && !this.memory.has(spec.name) && !this.needUnknown.has(spec)) await this.resolveNeed(spec);
     const id = `${kind}-${++this.seq}`;
     return new Promise<Lease | undefined>((resolve, reject) => {
       const onAbort = () => {
@@ -397,7 +402,10 @@ export class Router extends EventEmitter {
     };
     const p = this.opts
       .memory!.need(spec, set)
-      .then((need) => need && set(need))
+      .then((need) => {
+        if (need) set(need);
+        else this.needUnknown.add(spec);
+      })
       .catch((err: Error) => this.opts.logger.warn({ model: spec.name, err: err.message }, 'memory need unknown'))
       .finally(() => this.needs.delete(spec.name));
     this.needs.set(spec.name, p);
