@@ -101,6 +101,9 @@ export function memoryHooks(opts: { stateDir: string; server: ServerBin; bundled
 
   const hooks: MemoryHooks = {
     async need(spec, refine) {
+      // An external backend's memory is not ours to probe or measure (it may not even be on this machine): what its
+      // preset says, as written, or unknown (then it counts only towards --models-max).
+      if (spec.url) return spec.memory ? { devices: { ...spec.memory }, source: 'override' } : undefined;
       const readings = await monitor.read();
       const gpuReadings = readings.filter((d) => d.name !== 'CPU');
       // Placement: with GPUs, and a preset that does not choose its own, the need is for one GPU.
@@ -179,7 +182,7 @@ export function memoryHooks(opts: { stateDir: string; server: ServerBin; bundled
       void ledgerKey(spec).then((key) => key && ledger.record(key, devices));
     },
     async placementEnv(spec, devices) {
-      if (namesDevices(spec)) return undefined;
+      if (spec.url || namesDevices(spec)) return undefined;
       return visibleDevicesEnv(devices, await monitor.read(), process.env);
     },
   };

@@ -5,6 +5,7 @@
  * rather than a clean-looking end, and the lease is released exactly once either way.
  */
 import http from 'node:http';
+import https from 'node:https';
 import { Readable } from 'node:stream';
 import type { Request, Response } from 'express';
 import { createProxyServer } from 'http-proxy-3';
@@ -29,6 +30,8 @@ const hopByHop = new Set([
 export class ModelProxy {
   // Keep-alive to children: a fresh TCP connection per request would dominate the overhead.
   private readonly agent = new http.Agent({ keepAlive: true, maxSockets: Infinity, keepAliveMsecs: 1000 });
+  /** For external backends (`url = https://…`); children are always plain http on loopback. */
+  private readonly httpsAgent = new https.Agent({ keepAlive: true, maxSockets: Infinity, keepAliveMsecs: 1000 });
   private readonly proxy = createProxyServer({ agent: this.agent, xfwd: false, selfHandleResponse: true });
 
   constructor() {
@@ -46,17 +49,26 @@ export class ModelProxy {
   /** Proxy `req` (whose body bytes are `body`) to the target; resolves when the client's response is closed. */
   forward(req: Request, res: Response, body: Buffer, to: ProxyTarget): Promise<void> {
     (req as Request & { rawBody?: Buffer }).rawBody = body;
+    // The client's Authorization is the router's own key: the upstream sees only the key `to` gives it, or none.
+    if (!to.headers.authorization) delete req.headers.authorization;
     return new Promise((resolve) => {
       res.once('close', () => resolve());
       this.proxy.web(
         req,
         res,
-        { target: to.target, headers: to.headers, buffer: Readable.from([body]) },
+        {
+          target: to.target,
+          headers: to.headers,
+          buffer: Readable.from([body]),
+          // An external backend may sit behind a virtual host: it gets its own Host, not the router's.
+          changeOrigin: true,
+          ...(to.target.startsWith('https:') ? { agent: this.httpsAgent } : {}),
+        },
         (err: Error) => {
           if (res.headersSent) return this.breakStream(res, err);
           sendError(
             res,
-            new RouterError('upstream_failed', `the model server failed: ${err.message}`, { cause: err }),
+            upstreamError(err, to.target),
           );
         },
       );
@@ -66,6 +78,7 @@ export class ModelProxy {
   close(): void {
     this.proxy.close();
     this.agent.destroy();
+    this.httpsAgent.destroy();
   }
 
   private relay(proxyRes: http.IncomingMessage, res: Response): void {
@@ -99,4 +112,20 @@ export class ModelProxy {
     const body = new RouterError('upstream_failed', `the model server failed mid-stream: ${err.message}`).toJSON();
     res.end(`event: error\ndata: ${JSON.stringify(body)}\n\n`);
   }
+}
+
+/** Errors that mean no connection was made: the server is down or not there (yet). */
+const UNREACHABLE = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT']);
+
+/**
+ * What a client is told when the upstream failed before answering: OpenAI error JSON saying it may retry (a
+ * connection refused or reset left nothing half done on our side), 502 backend_unreachable when no connection
+ * could be made at all.
+ */
+export function upstreamError(err: Error, target: string): RouterError {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code && UNREACHABLE.has(code)) {
+    return new RouterError('backend_unreachable', `the model server at ${target} could not be reached (${code})`, { retryable: true, cause: err });
+  }
+  return new RouterError('upstream_failed', `the model server failed: ${err.message}`, { retryable: true, cause: err });
 }

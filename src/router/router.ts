@@ -24,6 +24,7 @@ import { Child } from '../supervisor/child.js';
 import { RingBuffer } from '../supervisor/ring-buffer.js';
 import { RouterError, type ErrorCode } from '../http/errors.js';
 import { childCommand, type ServerBin } from './child-command.js';
+import { ExternalBackend, externalOptions, externalRejection, type Backend, type ExternalFailure } from './external.js';
 
 export interface MemoryHooks {
   /** What a model needs per device before it loads, and where the figure came from. */
@@ -140,6 +141,10 @@ export class Router extends EventEmitter {
   private readonly specs = new Map<string, ModelSpec>();
   private readonly aliases = new Map<string, string>();
   private readonly children = new Map<string, Child>();
+  /** External backends (`url =`) the router has loaded: no process, same life as a child. */
+  private readonly externals = new Map<string, ExternalBackend>();
+  /** Why an external backend's last load failed, for the error its waiters get. */
+  private readonly externalFailures = new Map<string, ExternalFailure>();
   private readonly keys = new Map<string, string>();
   private readonly logs = new Map<string, RingBuffer<string>>();
   private readonly exitCodes = new Map<string, number | null>();
@@ -244,7 +249,7 @@ export class Router extends EventEmitter {
     const spec = this.specs.get(name);
     const v = this.scheduler.view(name);
     if (!spec || !v) return undefined;
-    const child = this.children.get(name);
+    const child = this.backend(name);
     return {
       spec,
       status: v.status,
@@ -308,7 +313,7 @@ export class Router extends EventEmitter {
     clearInterval(this.tick);
     clearTimeout(this.readTimer);
     await Promise.allSettled([...this.operations]);
-    await Promise.allSettled([...this.children.values()].map((c) => c.stop()));
+    await Promise.allSettled([...this.children.values(), ...this.externals.values()].map((c) => c.stop()));
     await Promise.allSettled([...this.operations]);
   }
 
@@ -444,9 +449,12 @@ export class Router extends EventEmitter {
         const w = this.waiters.get(effect.id);
         if (!w) return;
         this.waiters.delete(effect.id);
+        // An external backend's failures are the backend's, not ours: retryable, and 502 when it could not be reached.
+        const external = this.specs.get(w.model)?.url ? externalRejection(effect.error.kind, this.externalFailures.get(w.model)) : undefined;
         w.reject(
-          new RouterError(rejectionCodes[effect.error.kind], effect.error.message, {
+          new RouterError(external?.code ?? rejectionCodes[effect.error.kind], effect.error.message, {
             retryAfterS: effect.error.retryAfterS,
+            ...(external ? { retryable: external.retryable } : {}),
           }),
         );
         return;
@@ -472,12 +480,14 @@ export class Router extends EventEmitter {
 
   private lease(id: string, model: string): Lease {
     const child = this.children.get(model);
+    const external = this.externals.get(model);
     const key = this.keys.get(model);
     let released = false;
     return {
       model,
-      target: `http://${this.host}:${child?.port}`,
-      headers: { authorization: `Bearer ${key}` },
+      // An external backend gets its own key (if its preset gives one), never the child key or the client's.
+      target: external ? external.url : `http://${this.host}:${child?.port}`,
+      headers: external ? external.headers : { authorization: `Bearer ${key}` },
       release: () => {
         if (released) return;
         released = true;
@@ -498,6 +508,7 @@ export class Router extends EventEmitter {
       this.handle({ type: 'loadFailed', model, reason: 'spawn', message: `model '${model}' was removed`, now: Date.now() });
       return;
     }
+    if (spec.url) return this.startExternal(spec);
     // Placement (docs/memory.md): pin the child to the GPUs the scheduler planned this load on.
     let placementEnv: Record<string, string> | undefined;
     if (devices?.length && this.opts.memory?.placementEnv) {
@@ -571,6 +582,50 @@ export class Router extends EventEmitter {
     if (this.opts.memory && child.pid) void this.measure(spec, child);
   }
 
+  /**
+   * Load an external backend: its load route, then its health. No process, so nothing to measure (its memory is the
+   * preset's `memory =`, or unknown) and no crash to watch: it leaves only through stopChild.
+   */
+  private async startExternal(spec: ModelSpec): Promise<void> {
+    const model = spec.name;
+    const log = this.logs.get(model)!;
+    const backend = new ExternalBackend(
+      externalOptions(spec, {
+        loadTimeoutMs: this.opts.loadTimeoutMs,
+        stopTimeoutMs: (spec.stopTimeoutS ?? this.opts.stopTimeoutMs / 1000) * 1000,
+        onLog: (line) => {
+          log.push(line);
+          this.emit('log', { model, line } satisfies LogEvent);
+          this.opts.logger.debug({ model }, `[${model}] ${line}`);
+        },
+      }),
+    );
+    this.externals.set(model, backend);
+    this.externalFailures.delete(model);
+    const started = Date.now();
+    this.emitEvent({ type: 'load', model, detail: `external ${spec.url}${spec.loadRoute ? ` (${spec.loadRoute.method} ${spec.loadRoute.path})` : ''}` });
+    try {
+      await backend.start();
+    } catch (err) {
+      if (this.externals.get(model) === backend) this.externals.delete(model);
+      const e = err as Error & { reason?: ExternalFailure };
+      if (e.reason) this.externalFailures.set(model, e.reason);
+      const message = `external backend '${model}' failed to load: ${e.message}`;
+      this.opts.logger.error({ model, url: spec.url, reason: e.reason }, message);
+      this.emitEvent({ type: 'failure', model, reason: e.reason ?? 'load', detail: message });
+      this.handle({ type: 'loadFailed', model, reason: e.reason === 'timeout' ? 'timeout' : 'exited', message, now: Date.now() });
+      return;
+    }
+    this.opts.logger.info({ model, ms: Date.now() - started, url: spec.url }, `${model} ready (external)`);
+    this.emitEvent({ type: 'ready', model, detail: `${Date.now() - started} ms` });
+    this.handle({ type: 'ready', model, now: Date.now() });
+  }
+
+  /** The running child or external backend of a model. */
+  private backend(model: string): Backend | undefined {
+    return this.children.get(model) ?? this.externals.get(model);
+  }
+
   private async measure(spec: ModelSpec, child: Child): Promise<void> {
     try {
       const used = await this.opts.memory!.usage(spec, child.pid!);
@@ -583,10 +638,11 @@ export class Router extends EventEmitter {
   }
 
   private async stopChild(model: string, reason: StopReason, detail: string): Promise<void> {
-    const child = this.children.get(model);
+    const child = this.backend(model);
     this.emitEvent({ type: reason === 'unload' || reason === 'shutdown' ? 'unload' : 'eviction', model, reason, detail });
     if (child) await child.stop();
     if (this.children.get(model) === child) this.children.delete(model);
+    if (this.externals.get(model) === child) this.externals.delete(model);
     this.handle({ type: 'exited', model, expected: true, now: Date.now() });
   }
 
