@@ -12,7 +12,19 @@ import type { Logger } from 'pino';
 import type { ModelSpec } from '../catalog/model-spec.js';
 import { DeviceMonitor } from '../devices/monitor.js';
 import type { DeviceReading } from '../devices/types.js';
-import { DEFAULT_GPU_BASE, MemoryLedger, estimateOptionsFromArgs, memoryArgs, resolveNeed, type Need } from '../memory/index.js';
+import { readGgufHeader } from '../gguf/reader.js';
+import {
+  DEFAULT_GPU_BASE,
+  MemoryLedger,
+  ctxBounds,
+  estimateOptionsFromArgs,
+  fitContext,
+  memoryArgs,
+  resolveNeed,
+  shapeFromGguf,
+  type ModelShape,
+  type Need,
+} from '../memory/index.js';
 import type { ServerBin } from '../router/child-command.js';
 import type { MemoryHooks } from '../router/router.js';
 import { ANY_GPU } from '../scheduler/placement.js';
@@ -82,11 +94,11 @@ export function memoryHooks(opts: { stateDir: string; server: ServerBin; bundled
   const ledger = new MemoryLedger(opts.stateDir, { logger: log });
   const probeCache = new Map<string, Record<string, number>>();
 
-  const ledgerKey = async (spec: ModelSpec): Promise<string | undefined> => {
+  const ledgerKey = async (spec: ModelSpec, args: readonly string[] = spec.args): Promise<string | undefined> => {
     if (!spec.modelPath) return undefined;
     try {
       const s = await stat(spec.modelPath);
-      return ledger.key({ path: spec.modelPath, size: s.size, mtimeMs: s.mtimeMs }, spec.args, { env: spec.env, backend: spec.cmd ?? opts.server.command });
+      return ledger.key({ path: spec.modelPath, size: s.size, mtimeMs: s.mtimeMs }, [...args], { env: spec.env, backend: spec.cmd ?? opts.server.command });
     } catch {
       return undefined;
     }
@@ -95,8 +107,23 @@ export function memoryHooks(opts: { stateDir: string; server: ServerBin; bundled
   // Probes start processes: one at a time, in the background.
   let probeChain: Promise<unknown> = Promise.resolve();
 
-  /** The need last answered per model (for `measured`: what it was expected to hold). */
+  /** The need last answered per model (for `measured`: what it was expected to hold), and its source. */
   const lastNeed = new Map<string, DeviceBytes>();
+  const lastSource = new Map<string, string>();
+  /**
+   * ctx-size = auto: the context each model's current child was given. Its args carry it for everything keyed
+   * by memory settings (ledger, probe): a figure measured at 12288 is never taken for a load at ctx-min.
+   */
+  const chosenCtx = new Map<string, number>();
+  const shapeOf = async (path: string): Promise<ModelShape> => shapeFromGguf(await readGgufHeader(path));
+  /** The child's args as the memory room sees them: with `--ctx-size` made explicit for ctx-size = auto. */
+  const argsAt = (spec: ModelSpec, ctx: number | undefined) => (spec.ctxAuto && ctx !== undefined ? [...spec.args, '--ctx-size', String(ctx)] : spec.args);
+  /** ctx-size = auto is admitted at its smallest context (its bounds need the training context). */
+  const ctxMinOf = async (spec: ModelSpec): Promise<number | undefined> => {
+    if (!spec.ctxAuto) return undefined;
+    const shape = spec.modelPath ? await shapeOf(spec.modelPath).catch(() => ({ contextLength: undefined })) : { contextLength: undefined };
+    return ctxBounds(shape, spec.ctxAuto.min, spec.ctxAuto.max).min;
+  };
   const warnedUnmeasured = new Set<string>();
 
   const hooks: MemoryHooks = {
@@ -104,6 +131,7 @@ export function memoryHooks(opts: { stateDir: string; server: ServerBin; bundled
       // An external backend's memory is not ours to probe or measure (it may not even be on this machine): what its
       // preset says, as written, or unknown (then it counts only towards --models-max).
       if (spec.url) return spec.memory ? { devices: { ...spec.memory }, source: 'override' } : undefined;
+      const args = argsAt(spec, await ctxMinOf(spec));
       const readings = await monitor.read();
       const gpuReadings = readings.filter((d) => d.name !== 'CPU');
       // Placement: with GPUs, and a preset that does not choose its own, the need is for one GPU.
@@ -116,17 +144,17 @@ export function memoryHooks(opts: { stateDir: string; server: ServerBin; bundled
       const probe =
         spec.probe ??
         (opts.bundled && spec.modelPath && !spec.cmd
-          ? [opts.server.command, ...opts.server.prefix, '--model', spec.modelPath, ...spec.args, '--dry-run']
+          ? [opts.server.command, ...opts.server.prefix, '--model', spec.modelPath, ...args, '--dry-run']
           : undefined);
       const request = {
         override: spec.memory,
         ledger,
-        ledgerKey: await ledgerKey(spec),
+        ledgerKey: await ledgerKey(spec, args),
         probeCache,
         probeEnv,
         gguf: spec.modelPath,
         // llama-server shares -c across its -np slots; the bundled engine gives each slot -c.
-        estimate: estimateOptionsFromArgs(spec.args, { devices: gpus, ctxScope: opts.bundled ? 'per-sequence' : 'total' }),
+        estimate: estimateOptionsFromArgs(args, { devices: gpus, ctxScope: opts.bundled ? 'per-sequence' : 'total' }),
         logger: (msg: string) => opts.logger.warn({ model: spec.name }, msg),
       };
       // What the router is told: for one GPU when placed (an override naming its GPUs stays as written:
@@ -135,6 +163,7 @@ export function memoryHooks(opts: { stateDir: string; server: ServerBin; bundled
         const fixed = n.source === 'override' && Object.keys(n.devices).some((d) => d !== 'CPU' && d !== ANY_GPU);
         const devices = placed && !fixed ? generalise(n.devices) : n.devices;
         lastNeed.set(spec.name, devices);
+        lastSource.set(spec.name, n.source);
         return { devices, source: n.source, ...(placed && ANY_GPU in devices ? { perGpuBytes: DEFAULT_GPU_BASE } : {}) };
       };
       // The fast answer first (override, measured, or the header estimate, in milliseconds) ...
@@ -179,7 +208,31 @@ export function memoryHooks(opts: { stateDir: string; server: ServerBin; bundled
         }
         return;
       }
-      void ledgerKey(spec).then((key) => key && ledger.record(key, devices));
+      void ledgerKey(spec, argsAt(spec, chosenCtx.get(spec.name))).then((key) => key && ledger.record(key, devices));
+    },
+    async sizeContext(spec, start) {
+      if (!spec.ctxAuto || !spec.modelPath) throw new Error(`model '${spec.name}' does not have ctx-size = auto and a model file`);
+      const shape = await shapeOf(spec.modelPath);
+      // The GPUs the load was planned on, else (a preset naming its own) every GPU, as its need was estimated.
+      const gpus = start.devices?.length ? start.devices : (await monitor.read()).filter((d) => d.name !== 'CPU').map((d) => d.name);
+      const room = start.room ?? {};
+      const deviceFree = Object.fromEntries(gpus.filter((g) => room[g]).map((g) => [g, room[g]!.bytes]));
+      const estimate = estimateOptionsFromArgs(spec.args, { devices: gpus, ctxScope: opts.bundled ? 'per-sequence' : 'total', deviceFree });
+      // A more trusted need at ctx-min (measured, probe, override) anchors the estimate's growth; its one-GPU
+      // figure is the chosen GPU's (a split has no per-GPU figure: the estimate alone).
+      let anchor: DeviceBytes | undefined;
+      const admitted = lastNeed.get(spec.name);
+      if (admitted && lastSource.get(spec.name) !== 'estimate') {
+        anchor = { ...admitted };
+        if (ANY_GPU in anchor) {
+          if (gpus.length === 1) anchor[gpus[0]!] = anchor[ANY_GPU]!;
+          delete anchor[ANY_GPU];
+        }
+      }
+      const r = fitContext({ shape, estimate, room, min: spec.ctxAuto.min, max: spec.ctxAuto.max, anchor, marginBytes: start.marginBytes });
+      if (!r.ok) throw new Error(r.message);
+      chosenCtx.set(spec.name, r.ctx);
+      return { ctx: r.ctx, devices: r.need, reason: r.reason };
     },
     async placementEnv(spec, devices) {
       if (spec.url || namesDevices(spec)) return undefined;

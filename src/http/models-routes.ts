@@ -27,6 +27,8 @@ export function modelEntry(info: ModelInfo) {
     last_used: info.lastUsed || null,
     ...(info.waitingFor ? { waiting_for: info.waitingFor } : {}),
     ...(info.memory ? { memory: info.memory } : {}),
+    // ctx-size = auto: the context its child was given, and why (`{size: 12288, reason: "largest multiple of 256 ..."}`).
+    ...(info.ctx ? { ctx: info.ctx } : {}),
     priority: s.priority,
     pin: s.pin,
     ...(s.exclusiveGroup ? { exclusive_group: s.exclusiveGroup } : {}),

@@ -24,9 +24,10 @@ import { Child } from '../supervisor/child.js';
 import { RingBuffer } from '../supervisor/ring-buffer.js';
 import { RouterError, type ErrorCode } from '../http/errors.js';
 import { childCommand, type ServerBin } from './child-command.js';
+import { explainTooLarge, sizeForLoad, type ChosenCtx, type CtxSizer } from './ctx-auto.js';
 import { ExternalBackend, externalOptions, externalRejection, type Backend, type ExternalFailure } from './external.js';
 
-export interface MemoryHooks {
+export interface MemoryHooks extends CtxSizer {
   /** What a model needs per device before it loads, and where the figure came from. */
   /**
    * What a model needs per device, answered fast (override, measured, estimate); a slower,
@@ -94,6 +95,8 @@ export interface ModelInfo {
   pid?: number;
   port?: number;
   memory?: { devices: DeviceBytes; source: string };
+  /** ctx-size = auto: the context its current child was given, and why. */
+  ctx?: ChosenCtx;
 }
 
 export interface RouterEvent {
@@ -148,6 +151,8 @@ export class Router extends EventEmitter {
   private readonly keys = new Map<string, string>();
   private readonly logs = new Map<string, RingBuffer<string>>();
   private readonly exitCodes = new Map<string, number | null>();
+  /** ctx-size = auto: the context chosen for each model's current load (src/router/ctx-auto.ts). */
+  private readonly ctxChosen = new Map<string, ChosenCtx>();
   private readonly memory = new Map<string, { devices: DeviceBytes; source: string }>();
   private readonly waiters = new Map<string, Waiter>();
   private readonly host: string;
@@ -270,6 +275,7 @@ export class Router extends EventEmitter {
           : this.memory.get(name),
     };
   }
+      ...(this.ctxChosen.has(name) && (v.status === 'loading' || v.status === 'loaded') ? { ctx: this.ctxChosen.get(name) } : {}),
 
   logLines(name: string, n?: number): string[] {
     const lines = this.logs.get(name)?.toArray() ?? [];
@@ -452,7 +458,7 @@ export class Router extends EventEmitter {
         // An external backend's failures are the backend's, not ours: retryable, and 502 when it could not be reached.
         const external = this.specs.get(w.model)?.url ? externalRejection(effect.error.kind, this.externalFailures.get(w.model)) : undefined;
         w.reject(
-          new RouterError(external?.code ?? rejectionCodes[effect.error.kind], effect.error.message, {
+          new RouterError(external?.code ?? rejectionCodes[effect.error.kind], effect.error.kind === 'too_large' ? explainTooLarge(this.specs.get(w.model), effect.error.message) : effect.error.message, {
             retryAfterS: effect.error.retryAfterS,
             ...(external ? { retryable: external.retryable } : {}),
           }),
@@ -460,7 +466,7 @@ export class Router extends EventEmitter {
         return;
       }
       case 'start':
-        this.track(this.startChild(effect.model, effect.devices));
+        this.track(this.startChild(effect.model, effect.devices, effect.room));
         return;
       case 'stop':
         this.track(this.stopChild(effect.model, effect.reason, effect.detail));
@@ -501,7 +507,7 @@ export class Router extends EventEmitter {
     };
   }
 
-  private async startChild(model: string, devices?: string[]): Promise<void> {
+  private async startChild(model: string, devices?: string[], room?: Extract<Effect, { type: 'start' }>['room']): Promise<void> {
     const spec = this.specs.get(model);
     if (!spec) {
       // Removed by a reload between the decision and now.
@@ -525,7 +531,7 @@ export class Router extends EventEmitter {
     const apiKey = randomBytes(24).toString('hex');
     this.keys.set(model, apiKey);
     const log = this.logs.get(model)!;
-    const cmd = childCommand(spec, { server: this.opts.server, host: this.host, apiKey });
+    const cmd = childCommand(spec, { server: this.opts.server, host: this.host, apiKey, extraArgs: sizing.kind === 'sized' ? sizing.extraArgs : undefined });
     const child = new Child({
       name: model,
       command: cmd.command,
@@ -546,6 +552,20 @@ export class Router extends EventEmitter {
     });
     this.children.set(model, child);
     let ready = false;
+    // ctx-size = auto: the largest context the room this load was given holds; the scheduler learns what it keeps.
+    this.ctxChosen.delete(model);
+    const sizing = await sizeForLoad(spec, { room, devices, marginBytes: this.opts.scheduler.marginBytes }, this.opts.memory);
+    if (sizing.kind === 'failed') {
+      this.opts.logger.error({ model, room }, sizing.message);
+      this.emitEvent({ type: 'failure', model, reason: 'spawn', detail: sizing.message });
+      this.handle({ type: 'loadFailed', model, reason: 'spawn', message: sizing.message, now: Date.now() });
+      return;
+    }
+    if (sizing.kind === 'sized') {
+      this.ctxChosen.set(model, sizing.ctx);
+      this.opts.logger.info({ model, ctx: sizing.ctx.size, need: sizing.devices }, `${model}: ctx-size ${sizing.ctx.size}, ${sizing.ctx.reason}`);
+      this.handle({ type: 'sized', model, devices: sizing.devices, now: Date.now() });
+    }
     child.once('exit', (info: { code: number | null; signal: string | null; expected: boolean; lastLines: string[] }) => {
       this.exitCodes.set(model, info.code);
       if (this.children.get(model) === child) this.children.delete(model);
@@ -691,3 +711,4 @@ export function policyOf(spec: ModelSpec): ModelPolicy {
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
+    elastic: spec.ctxAuto !== undefined,
