@@ -273,9 +273,9 @@ export class Router extends EventEmitter {
         : v.placed
           ? { devices: v.placed, source: this.memory.get(name)?.source ?? 'unknown' }
           : this.memory.get(name),
+      ...(this.ctxChosen.has(name) && (v.status === 'loading' || v.status === 'loaded') ? { ctx: this.ctxChosen.get(name) } : {}),
     };
   }
-      ...(this.ctxChosen.has(name) && (v.status === 'loading' || v.status === 'loaded') ? { ctx: this.ctxChosen.get(name) } : {}),
 
   logLines(name: string, n?: number): string[] {
     const lines = this.logs.get(name)?.toArray() ?? [];
@@ -528,6 +528,20 @@ export class Router extends EventEmitter {
       }
       if (placementEnv) this.opts.logger.info({ model, devices, env: placementEnv }, `${model}: placed on ${devices.join(', ')}`);
     }
+    // ctx-size = auto: the largest context the room this load was given holds; the scheduler learns what it keeps.
+    this.ctxChosen.delete(model);
+    const sizing = await sizeForLoad(spec, { room, devices, marginBytes: this.opts.scheduler.marginBytes }, this.opts.memory);
+    if (sizing.kind === 'failed') {
+      this.opts.logger.error({ model, room }, sizing.message);
+      this.emitEvent({ type: 'failure', model, reason: 'spawn', detail: sizing.message });
+      this.handle({ type: 'loadFailed', model, reason: 'spawn', message: sizing.message, now: Date.now() });
+      return;
+    }
+    if (sizing.kind === 'sized') {
+      this.ctxChosen.set(model, sizing.ctx);
+      this.opts.logger.info({ model, ctx: sizing.ctx.size, need: sizing.devices }, `${model}: ctx-size ${sizing.ctx.size}, ${sizing.ctx.reason}`);
+      this.handle({ type: 'sized', model, devices: sizing.devices, now: Date.now() });
+    }
     const apiKey = randomBytes(24).toString('hex');
     this.keys.set(model, apiKey);
     const log = this.logs.get(model)!;
@@ -552,20 +566,6 @@ export class Router extends EventEmitter {
     });
     this.children.set(model, child);
     let ready = false;
-    // ctx-size = auto: the largest context the room this load was given holds; the scheduler learns what it keeps.
-    this.ctxChosen.delete(model);
-    const sizing = await sizeForLoad(spec, { room, devices, marginBytes: this.opts.scheduler.marginBytes }, this.opts.memory);
-    if (sizing.kind === 'failed') {
-      this.opts.logger.error({ model, room }, sizing.message);
-      this.emitEvent({ type: 'failure', model, reason: 'spawn', detail: sizing.message });
-      this.handle({ type: 'loadFailed', model, reason: 'spawn', message: sizing.message, now: Date.now() });
-      return;
-    }
-    if (sizing.kind === 'sized') {
-      this.ctxChosen.set(model, sizing.ctx);
-      this.opts.logger.info({ model, ctx: sizing.ctx.size, need: sizing.devices }, `${model}: ctx-size ${sizing.ctx.size}, ${sizing.ctx.reason}`);
-      this.handle({ type: 'sized', model, devices: sizing.devices, now: Date.now() });
-    }
     child.once('exit', (info: { code: number | null; signal: string | null; expected: boolean; lastLines: string[] }) => {
       this.exitCodes.set(model, info.code);
       if (this.children.get(model) === child) this.children.delete(model);
@@ -705,10 +705,10 @@ export function policyOf(spec: ModelSpec): ModelPolicy {
     ttlMs: spec.ttlS === undefined ? undefined : spec.ttlS * 1000,
     concurrency: spec.concurrency,
     gpuLock: spec.gpuLock,
+    elastic: spec.ctxAuto !== undefined,
   };
 }
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
-    elastic: spec.ctxAuto !== undefined,
