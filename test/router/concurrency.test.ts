@@ -4,7 +4,8 @@
  * and the tests read them through the router's `GET /logs/:model`. Every engine runs with `--parallel 8`, so
  * whatever holds requests back is the router's queue, not the child's.
  */
-import { chat, json, models, processesMentioning, startRouter, waitFor, type RunningRouter } from '../helpers/router.js';
+import { execa } from 'execa';
+import { chat, json, models, processesMentioning, ROUTER_BIN, startRouter, statusOf, waitFor, type RunningRouter } from '../helpers/router.js';
 import { LONG, modelsDir, presetFile } from './fixtures.js';
 
 const CHILD_FLAGS = ['--', '--ctx-size', '1024', '--parallel', '8', '--threads', '1'];
@@ -19,16 +20,17 @@ interface Interval {
   end: number;
 }
 
-/** The child's start/end pairs, from the router's copy of its output. */
-async function intervals(url: string, model: string): Promise<Interval[]> {
+/** The child's requests from the router's copy of its output: finished ones, and ones still holding a slot. */
+async function trace(url: string, model: string): Promise<{ done: Interval[]; open: Omit<Interval, 'end'>[] }> {
   const { lines } = await json(await fetch(`${url}/logs/${model}?format=json`));
-  const open = new Map<number, { inFlight: number; start: number }>();
-  const out: Interval[] = [];
+  const open = new Map<number, Omit<Interval, 'end'>>();
+  const done: Interval[] = [];
   for (const line of lines as string[]) {
     const s = /slot (\d+) start, (\d+) in flight, t=(\d+)/.exec(line);
     if (s) {
-      expect(open.has(Number(s[1]))).toBe(false);
-      open.set(Number(s[1]), { inFlight: Number(s[2]), start: Number(s[3]) });
+      const slot = Number(s[1]);
+      if (open.has(slot)) throw new Error(`slot ${slot} started twice: ${line}`);
+      open.set(slot, { model, slot, inFlight: Number(s[2]), start: Number(s[3]) });
       continue;
     }
     const e = /slot (\d+) end, t=(\d+)/.exec(line);
@@ -36,17 +38,17 @@ async function intervals(url: string, model: string): Promise<Interval[]> {
       const o = open.get(Number(e[1]));
       if (!o) throw new Error(`end without start: ${line}`);
       open.delete(Number(e[1]));
-      out.push({ model, slot: Number(e[1]), ...o, end: Number(e[2]) });
+      done.push({ ...o, end: Number(e[2]) });
     }
   }
-  return out;
+  return { done, open: [...open.values()] };
 }
 
 /** Wait until the router has read `n` finished requests from the child's output. */
 async function finished(url: string, model: string, n: number): Promise<Interval[]> {
   return waitFor(`${n} finished requests in ${model}'s log`, async () => {
-    const all = await intervals(url, model);
-    return all.length >= n ? all : undefined;
+    const { done } = await trace(url, model);
+    return done.length >= n ? done : undefined;
   });
 }
 
@@ -69,14 +71,60 @@ async function ok(res: Response): Promise<any> {
   return body;
 }
 
+/**
+ * Load `model` and wait until it is loaded. A short --queue-timeout may answer the load request 503 before a
+ * slow machine finishes loading; the load itself goes on, so the state is what counts.
+ */
 async function load(url: string, model: string): Promise<void> {
   const res = await fetch(`${url}/models/load`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model }) });
-  expect(res.status).toBe(200);
+  await res.arrayBuffer();
+  await waitFor(`${model} loaded`, async () => (await statusOf(url, model)) === 'loaded', 60_000);
 }
 
 function entry(list: any[], id: string): any {
   return list.find((m) => m.id === id);
 }
+
+/** Wait until `model` has `n` requests waiting in the router's queue; returns its /models entry. */
+function queued(url: string, model: string, n: number): Promise<any> {
+  return waitFor(`${n} queued for ${model}`, async () => {
+    const m = entry(await models(url), model);
+    return m.queued === n ? m : undefined;
+  });
+}
+
+/** Start a long streaming generation on `model`; resolves once its first bytes arrived. */
+async function busy(url: string, model: string): Promise<{ release(): Promise<void> }> {
+  const ac = new AbortController();
+  const res = await chat(url, model, LONG, { signal: ac.signal });
+  expect(res.status).toBe(200);
+  const reader = res.body!.getReader();
+  await reader.read();
+  const drained = (async () => {
+    try {
+      for (;;) if ((await reader.read()).done) break;
+    } catch {
+      /* aborted */
+    }
+  })();
+  return {
+    release: async () => {
+      ac.abort();
+      await drained;
+    },
+  };
+}
+
+test('--help documents --models-concurrency and --serial; a limit below 1 is a usage error', async () => {
+  const help = await execa(process.execPath, [ROUTER_BIN, '--help'], { reject: false, timeout: 20_000 });
+  expect(help.exitCode).toBe(0);
+  const flat = help.stdout.replace(/\s+/g, ' ');
+  expect(flat).toMatch(/--models-concurrency <n> most requests in flight per model/);
+  expect(flat).toMatch(/--serial one request at a time across all models/);
+  const bad = await execa(process.execPath, [ROUTER_BIN, '--models-dir', '.', '--models-concurrency', '0'], { reject: false, timeout: 20_000 });
+  expect(bad.exitCode).toBe(2);
+  expect(bad.stderr).toMatch(/models-concurrency/);
+}, 60_000);
 
 describe('concurrency = 2 on an engine that would take 8', () => {
   let r: RunningRouter;
@@ -88,7 +136,7 @@ describe('concurrency = 2 on an engine that would take 8', () => {
     r = await startRouter(['--models-dir', dir, '--models-preset', preset, '--models-max', '2', '--models-memory-margin', '0', ...CHILD_FLAGS]);
     await load(r.url, 'narrow');
     await load(r.url, 'wide');
-  }, 60_000);
+  }, 150_000);
   afterAll(async () => {
     expect(await r.stop()).toBe(0);
     expect(processesMentioning(dir)).toEqual([]);
@@ -118,5 +166,143 @@ describe('concurrency = 2 on an engine that would take 8', () => {
     await Promise.all(Array.from({ length: 5 }, () => chat(r.url, 'wide', WORK).then(ok)));
     const all = await finished(r.url, 'wide', 5);
     expect(Math.max(...all.map((i) => i.inFlight))).toBeGreaterThan(2);
+  }, 120_000);
+});
+
+describe('--models-concurrency 1 with --queue-max 3 and --queue-timeout 10', () => {
+  let r: RunningRouter;
+  let dir: string;
+
+  beforeAll(async () => {
+    dir = await modelsDir(['solo', 'other']);
+    r = await startRouter([
+      '--models-dir', dir, '--models-max', '2', '--models-memory-margin', '0',
+      '--models-concurrency', '1', '--queue-max', '3', '--queue-timeout', '10',
+      // A context long enough that the holder's endless generation outlasts the queue timeout (over a minute here).
+      '--', '--ctx-size', '16384', '--parallel', '2', '--threads', '1',
+    ]);
+    await load(r.url, 'solo');
+    await load(r.url, 'other');
+  }, 150_000);
+  afterAll(async () => {
+    expect(await r.stop()).toBe(0);
+    expect(processesMentioning(dir)).toEqual([]);
+  });
+
+  test('waiters on the limit are served in arrival order, and count against --queue-max', async () => {
+    expect(entry(await models(r.url), 'solo')).toMatchObject({ concurrency: 1 });
+    const holder = await busy(r.url, 'solo');
+    const order: number[] = [];
+    const waiting: Promise<void>[] = [];
+    for (const i of [1, 2, 3]) {
+      waiting.push(chat(r.url, 'solo', { max_tokens: 4 }).then(ok).then(() => void order.push(i)));
+      const m = await queued(r.url, 'solo', i);
+      expect(m).toMatchObject({ in_flight: 1, waiting_for: 'concurrency limit (1 in flight)' });
+    }
+    // The queue is full: a fourth is refused at once, whatever it is for.
+    for (const model of ['solo', 'other']) {
+      const full = await chat(r.url, model, { max_tokens: 4 });
+      expect(full.status).toBe(503);
+      expect(full.headers.get('retry-after')).toBe('1');
+      expect((await json(full)).error).toMatchObject({ code: 'queue_full', type: 'server_error' });
+    }
+    await holder.release();
+    await Promise.all(waiting);
+    expect(order).toEqual([1, 2, 3]);
+    expect(entry(await models(r.url), 'solo')).toMatchObject({ in_flight: 0, queued: 0 });
+  }, 120_000);
+
+  test('a waiter on the limit gets 503 after --queue-timeout, saying why; other models are not held back', async () => {
+    const holder = await busy(r.url, 'solo');
+    const waiter = chat(r.url, 'solo', { max_tokens: 4 });
+    await queued(r.url, 'solo', 1);
+    // The limit is per model: another one answers meanwhile.
+    await ok(await chat(r.url, 'other', { max_tokens: 4 }));
+    const res = await waiter;
+    expect(res.status).toBe(503);
+    expect(res.headers.get('retry-after')).toBe('5');
+    const { error } = await json(res);
+    expect(error).toMatchObject({ code: 'queue_timeout', type: 'server_error' });
+    expect(error.message).toMatch(/concurrency limit \(1 in flight\)/);
+    await holder.release();
+    await ok(await chat(r.url, 'solo', { max_tokens: 4 }));
+    expect(entry(await models(r.url), 'solo')).toMatchObject({ in_flight: 0, queued: 0 });
+  }, 120_000);
+});
+
+describe('--serial, two models loaded', () => {
+  let r: RunningRouter;
+  let dir: string;
+
+  beforeAll(async () => {
+    dir = await modelsDir(['first', 'second']);
+    r = await startRouter(['--models-dir', dir, '--models-max', '2', '--models-memory-margin', '0', '--serial', ...CHILD_FLAGS]);
+    await load(r.url, 'first');
+    await load(r.url, 'second');
+  }, 150_000);
+  afterAll(async () => {
+    expect(await r.stop()).toBe(0);
+    expect(processesMentioning(dir)).toEqual([]);
+  });
+
+  test('six requests, three per model, run one at a time across both children and all succeed', async () => {
+    const requests = ['first', 'second', 'first', 'second', 'first', 'second'].map((m) => chat(r.url, m, WORK).then(ok));
+    const waitingOnLock = await waitFor('a request waiting on the serial lock', async () =>
+      (await models(r.url)).find((m) => m.queued > 0 && m.waiting_for === 'serial lock held by another request'),
+    );
+    expect(waitingOnLock).toBeDefined();
+    await Promise.all(requests);
+    const all = [...(await finished(r.url, 'first', 3)), ...(await finished(r.url, 'second', 3))];
+    expect(all).toHaveLength(6);
+    expect(overlaps(all)).toEqual([]);
+    expect(Math.max(...all.map((i) => i.inFlight))).toBe(1);
+  }, 120_000);
+});
+
+describe('gpu-lock on two of three models', () => {
+  let r: RunningRouter;
+  let dir: string;
+
+  beforeAll(async () => {
+    dir = await modelsDir(['tts', 'stt', 'chat']);
+    const preset = presetFile(dir, '[tts]\ngpu-lock = true\n\n[stt]\ngpu-lock = true\n');
+    r = await startRouter(['--models-dir', dir, '--models-preset', preset, '--models-max', '3', '--models-memory-margin', '0', ...CHILD_FLAGS]);
+    for (const m of ['tts', 'stt', 'chat']) await load(r.url, m);
+  }, 200_000);
+  afterAll(async () => {
+    expect(await r.stop()).toBe(0);
+    expect(processesMentioning(dir)).toEqual([]);
+  });
+
+  test('while one locked model holds the lock, the other waits and the unlocked one runs alongside', async () => {
+    const list = await models(r.url);
+    expect(entry(list, 'tts')).toMatchObject({ gpu_lock: true });
+    expect(entry(list, 'chat').gpu_lock).toBeUndefined();
+    const holder = await busy(r.url, 'tts');
+    const stt = chat(r.url, 'stt', { max_tokens: 4 }).then(ok);
+    expect(await queued(r.url, 'stt', 1)).toMatchObject({ in_flight: 0, waiting_for: 'serial lock held by another request' });
+    await ok(await chat(r.url, 'chat', WORK));
+    // chat ran start to end inside tts's hold, and stt still waits.
+    const held = await trace(r.url, 'tts');
+    expect(held.done).toEqual([]);
+    expect(held.open).toHaveLength(1);
+    const [alongside] = await finished(r.url, 'chat', 1);
+    expect(alongside!.start).toBeGreaterThanOrEqual(held.open[0]!.start);
+    expect(entry(await models(r.url), 'stt')).toMatchObject({ queued: 1, in_flight: 0 });
+    await holder.release();
+    await stt;
+  }, 120_000);
+
+  test('a burst for all three: the two locked models never overlap, and all succeed', async () => {
+    const since = Date.now();
+    const names = ['tts', 'stt', 'chat'];
+    await Promise.all(names.flatMap((m) => [0, 1, 2].map(() => chat(r.url, m, WORK).then(ok))));
+    const recent = async (m: string, n: number) => (await finished(r.url, m, n)).filter((i) => i.start >= since);
+    // Earlier: tts's long hold (1) and stt's waiter (1) and chat's request (1).
+    const locked = [...(await recent('tts', 4)), ...(await recent('stt', 4))];
+    expect(locked).toHaveLength(6);
+    expect(overlaps(locked)).toEqual([]);
+    const chat3 = await recent('chat', 4);
+    expect(chat3).toHaveLength(3);
   }, 120_000);
 });
