@@ -68,4 +68,28 @@ describe('shipped example presets', () => {
       unloadRoute: { method: 'POST', path: '/sleep?level=1' },
     });
   });
+
+  it('external.ini', async () => {
+    const catalog = await loadExample('external.ini');
+    expect(catalog.invalid).toEqual([]);
+    expect(catalog.resolve('chat')).toMatchObject({
+      name: 'qwen-7b',
+      url: 'http://127.0.0.1:8081',
+      loadRoute: { method: 'POST', path: '/models/load', body: '{"model": "qwen-7b"}' },
+      unloadRoute: { method: 'POST', path: '/models/unload', body: '{"model": "qwen-7b"}' },
+      healthPath: '/health',
+      memory: { CPU: 6 * 2 ** 30 },
+      env: { API_KEY: 'the-engines-key' },
+      args: [],
+    });
+    expect(catalog.resolve('sdxl')).toMatchObject({
+      url: 'http://127.0.0.1:8188',
+      healthPath: '/system_stats',
+      unloadRoute: { method: 'POST', path: '/free', body: '{"unload_models": true, "free_memory": true}' },
+      memory: { CUDA0: 9 * 2 ** 30 },
+      exclusiveGroup: 'gpu0',
+      ttlS: 600,
+    });
+    expect(catalog.resolve('sdxl')!.loadRoute).toBeUndefined();
+  });
 });

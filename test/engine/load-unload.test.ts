@@ -6,6 +6,7 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import OpenAI from 'openai';
 import { tinyModel } from '../helpers/models.js';
+import { waitFor } from '../helpers/router.js';
 import { postJson, startEngine, stopAll, type RunningEngine } from './harness.js';
 
 const KEY = 'engine-test-key';
@@ -63,7 +64,7 @@ describe('POST /models/unload and /models/load', () => {
 
     // Unloading what is unloaded is not an error (a router may retry).
     expect((await postJson(`${engine.url}/models/unload`, {}, auth)).status).toBe(200);
-    expect(engine.stderr()).toMatch(/model unloaded in \d+ ms/);
+    await waitFor('engine log /model unloaded in \d+ ms/', () => /model unloaded in \d+ ms/.test(engine.stderr()));
   });
 
   it('load brings it back: 200 once ready, then health ok and the official client gets an answer', async () => {
@@ -77,7 +78,7 @@ describe('POST /models/unload and /models/load', () => {
     expect(reply.usage!.completion_tokens).toBeGreaterThan(0);
     // Loading what is loaded answers at once.
     expect((await postJson(`${engine.url}/models/load`, {}, auth)).status).toBe(200);
-    expect(engine.stderr()).toMatch(/model loaded again in \d+ ms/);
+    await waitFor('engine log /model loaded again in \d+ ms/', () => /model loaded again in \d+ ms/.test(engine.stderr()));
   });
 
   it('unload during a generation ends it with an SSE error event, then unloads', async () => {

@@ -3,7 +3,8 @@
  * preset pointing at it, with the engine's own load/unload routes and a `memory =` figure. A CPU cap holds that
  * figure or a regular model's, not both. Proven: the external model is proxied (official client), counted (GET
  * /models), evicted through its unload route when memory is short, loaded again through its load route on the next
- * request; a backend that is down gets OpenAI error JSON with `retryable: true` while the router serves other models;
+ * request; a load route that refuses fails the load with the backend's answer; a backend that is down gets OpenAI error JSON
+ * with `retryable: true` while the router serves other models;
  * a backend that dies while loaded, or mid-stream, is reported the same way. Nothing is left running.
  */
 import { existsSync } from 'node:fs';
@@ -59,6 +60,17 @@ unload = POST /models/unload {"model": "ext"}
 memory = CPU:300MiB
 env.API_KEY = ${ENGINE_KEY}
 
+; The same engine, loaded implicitly (no load route) and with no memory figure: counted only by --models-max.
+[ext-lazy]
+url = http://127.0.0.1:${engine.port}
+env.API_KEY = ${ENGINE_KEY}
+
+; Its load route refuses (the engine checks the name).
+[ext-bad]
+url = http://127.0.0.1:${engine.port}
+load = POST /models/load {"model": "wrong"}
+env.API_KEY = ${ENGINE_KEY}
+
 [down]
 url = http://127.0.0.1:${deadPort}
 load = POST /models/load
@@ -102,8 +114,37 @@ url = http://127.0.0.1:${deadPort}
     expect(ext.memory).toEqual({ devices: { CPU: 300 * MiB }, source: 'override' });
     expect(ext.pid).toBeUndefined(); // no process of ours
     expect(await engineHealth()).toEqual({ status: 200, body: { status: 'ok' } });
-    // Its load route was called, with the preset's body (the engine checks the name).
-    expect(engine.stderr()).toMatch(/POST \/models\/load 200/);
+    // Its load route was called, with the preset's body (the engine checks the name). Engine output arrives
+    // through a pipe, so wait for it rather than race it.
+    await waitFor('engine log /POST \/models\/load 200/', () => /POST \/models\/load 200/.test(engine.stderr()));
+  });
+
+  test('without a load route it is loaded by its health alone; without memory = it holds no memory; unload calls nothing', async () => {
+    const unloadsBefore = engine.stderr().match(/POST \/models\/unload/g)?.length ?? 0;
+    expect((await ask('ext-lazy')).choices[0]!.message.role).toBe('assistant');
+    const lazy = await entry('ext-lazy');
+    expect(lazy.status.value).toBe('loaded');
+    expect(lazy.memory).toBeUndefined();
+    const res = await fetch(`${r.url}/models/unload`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...auth },
+      body: JSON.stringify({ model: 'ext-lazy' }),
+    });
+    expect(res.status).toBe(200);
+    await waitFor('ext-lazy unloaded', async () => (await entry('ext-lazy')).status.value === 'unloaded');
+    // No unload route: the router only forgets it; the engine (ext's backend too) is untouched.
+    expect(engine.stderr().match(/POST \/models\/unload/g)?.length ?? 0).toBe(unloadsBefore);
+    expect(await engineHealth()).toEqual({ status: 200, body: { status: 'ok' } });
+  });
+
+  test('a load route that refuses fails the load with 503, the backend\'s status and body, retryable', async () => {
+    const res = await chat(r.url, 'ext-bad', {}, { headers: auth });
+    expect(res.status).toBe(503);
+    const err = (await json(res)).error;
+    expect(err).toMatchObject({ code: 'model_load_failed', type: 'server_error', retryable: true });
+    expect(err.message).toContain(`POST http://127.0.0.1:${engine.port}/models/load answered 400`);
+    expect(err.message).toContain("this engine serves 'ext', not 'wrong'");
+    expect((await entry('ext-bad')).status.failed).toBeTruthy();
   });
 
   test('is evicted through its unload route when memory is short, and loaded again through its load route', async () => {
@@ -113,13 +154,13 @@ url = http://127.0.0.1:${deadPort}
     expect(eviction.data.reason).toBe('memory');
     await waitFor('ext unloaded in the router', async () => (await entry('ext')).status.value === 'unloaded');
     expect(await engineHealth()).toEqual({ status: 503, body: { status: 'unloaded' } });
-    expect(engine.stderr()).toMatch(/POST \/models\/unload 200/);
-    expect(engine.stderr()).toMatch(/model unloaded in \d+ ms/);
+    await waitFor('engine log /POST \/models\/unload 200/', () => /POST \/models\/unload 200/.test(engine.stderr()));
+    await waitFor('engine log /model unloaded in \d+ ms/', () => /model unloaded in \d+ ms/.test(engine.stderr()));
 
     // The next request for ext loads it again through the load route (evicting reg if reg still holds the CPU).
     const reply = await ask('ext');
     expect(reply.choices[0]!.message.role).toBe('assistant');
-    expect(engine.stderr()).toMatch(/model loaded again in \d+ ms/);
+    await waitFor('engine log /model loaded again in \d+ ms/', () => /model loaded again in \d+ ms/.test(engine.stderr()));
     expect(await engineHealth()).toEqual({ status: 200, body: { status: 'ok' } });
     expect((await entry('ext')).status.value).toBe('loaded');
   });
