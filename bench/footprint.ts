@@ -20,11 +20,11 @@ export interface StreamsResult {
   streamsRssMiB: number;
   /** ms to get every stream's first chunk. */
   openMs: number;
-  /** Requests the router still counted in flight 5 s after the clients left (should be 0). */
+  /** Requests the router still counted in flight 3 s after the clients left (should be 0). */
   inFlightAfter: number;
 }
 
-export async function streamsFootprint(opts: { streams: number; dripMs: number }, log: (s: string) => void): Promise<StreamsResult> {
+export async function streamsFootprint(opts: { streams: number; dripMs: number; holdS: number }, log: (s: string) => void): Promise<StreamsResult> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-footprint-'));
   const preset = join(dir, 'presets.ini');
   writeFileSync(preset, `[drip]\ncmd = ${process.execPath} ${FAST_UPSTREAM} --port \${PORT} --drip-ms ${opts.dripMs}\n`);
@@ -64,12 +64,12 @@ export async function streamsFootprint(opts: { streams: number; dripMs: number }
     const openMs = performance.now() - started;
     // Several seconds of steady dripping: the peak over them.
     let streamsRssMiB = 0;
-    for (let i = 0; i < 10; i++) {
-      await new Promise((r) => setTimeout(r, 300));
+    for (let i = 0; i < Math.max(1, opts.holdS * 4); i++) {
+      await new Promise((r) => setTimeout(r, 250));
       streamsRssMiB = Math.max(streamsRssMiB, rssMiB(pid));
     }
     for (const c of clients) c.destroy();
-    await new Promise((r) => setTimeout(r, 5000));
+    await new Promise((r) => setTimeout(r, 3000));
     const models = (await (await fetch(`${router.url}/models`)).json()) as { data: { id: string; in_flight?: number }[] };
     const inFlightAfter = models.data.find((m) => m.id === 'drip')?.in_flight ?? Number.NaN;
     return { wanted: opts.streams, open, ulimitN: ulimitN(), idleRssMiB, loadedIdleRssMiB, streamsRssMiB, openMs, inFlightAfter };
@@ -91,13 +91,16 @@ function ulimitN(): string {
 export interface StartupResult {
   files: number;
   serverBin: string;
-  /** ms from spawn. */
+  /** ms from spawn, and the router's CPU seconds by then (the machine is shared: CPU time is the steadier figure). */
   healthMs: number;
+  healthCpuS: number;
   listedMs: number;
+  listedCpuS: number;
   rssMiB: number;
   /** RSS and CPU seconds used 10 s after start: background work started up front shows here. */
   rssAfterMiB: number;
   cpuSecondsAfter: number;
+  settleS: number;
   childrenAfter: number;
 }
 
@@ -111,29 +114,39 @@ export function manyModels(source: string, count: number): string {
 export async function startupFootprint(opts: { modelsDir: string; files: number; serverBin: string; settleS: number }): Promise<StartupResult> {
   const r = await startProcess([ROUTER_BIN, '--port', '${PORT}', '--log-format', 'json', '--models-dir', opts.modelsDir, '--server-bin', opts.serverBin]);
   try {
+    const pid = r.proc.pid!;
     const healthMs = await untilHealthy(r, 60_000);
+    const healthCpuS = cpuSeconds(pid);
     await waitFor('every model listed', async () => {
       const res = await fetch(`${r.url}/models`);
       return ((await res.json()) as { data: unknown[] }).data.length >= opts.files;
     }, 60_000, 2);
     const listedMs = performance.now() - r.spawnedAt;
-    const rss = rssMiB(r.proc.pid!);
+    const listedCpuS = cpuSeconds(pid);
+    const rss = rssMiB(pid);
     await new Promise((res) => setTimeout(res, opts.settleS * 1000));
-    const stat = readFileSync(`/proc/${r.proc.pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const cpuSecondsAfter = (Number(fields[11]) + Number(fields[12])) / 100;
-    const children = execFileSync('sh', ['-c', `pgrep -P ${r.proc.pid} | wc -l`], { encoding: 'utf8' }).trim();
+    const children = execFileSync('sh', ['-c', `pgrep -P ${pid} | wc -l`], { encoding: 'utf8' }).trim();
     return {
       files: opts.files,
       serverBin: opts.serverBin,
       healthMs,
+      healthCpuS,
       listedMs,
+      listedCpuS,
       rssMiB: rss,
-      rssAfterMiB: rssMiB(r.proc.pid!),
-      cpuSecondsAfter,
+      rssAfterMiB: rssMiB(pid),
+      cpuSecondsAfter: cpuSeconds(pid),
+      settleS: opts.settleS,
       childrenAfter: Number(children),
     };
   } finally {
     await r.stop();
   }
+}
+
+/** User + system CPU seconds a live process has used (clock ticks of 1/100 s on Linux). */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }

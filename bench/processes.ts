@@ -3,14 +3,18 @@
  * stopped at the end, on success, on error and on Ctrl-C.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import getPort from 'get-port';
 
-/** The repository root (this file runs as dist/bench/processes.js). */
-export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+/** The repository root, from bench/ (tests) or dist/bench/ (npm run bench). */
+export const ROOT = (() => {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
+  return dir;
+})();
 export const ROUTER_BIN = join(ROOT, 'bin', 'router.js');
 export const ENGINE_BIN = join(ROOT, 'bin', 'router-engine.js');
 export const FAST_UPSTREAM = join(ROOT, 'dist', 'bench', 'fixtures', 'fast-upstream.js');

@@ -16,8 +16,8 @@ export interface OverheadOptions {
   concurrencies: number[];
   /** SSE chunks per streamed answer from the fast upstream. */
   chunks: number;
-  /** A generated GGUF for the real-inference rows. */
-  modelPath: string;
+  /** A generated GGUF for the real-inference rows (none: no such rows). */
+  modelPath?: string;
 }
 
 export interface OverheadRow {
@@ -48,9 +48,13 @@ export async function proxyOverhead(opts: OverheadOptions, log: (s: string) => v
     [
       '[fast]',
       `cmd = ${process.execPath} ${FAST_UPSTREAM} --port \${PORT} --chunks ${opts.chunks}`,
-      '[tiny]',
-      // No ${API_KEY}: the engine runs without a key so the benchmark can also reach it directly.
-      `cmd = ${process.execPath} ${ENGINE_BIN} -m ${opts.modelPath} --host 127.0.0.1 --port \${PORT} -c 512 -np 1 -t 1`,
+      ...(opts.modelPath
+        ? [
+            '[tiny]',
+            // No ${API_KEY}: the engine runs without a key so the benchmark can also reach it directly.
+            `cmd = ${process.execPath} ${ENGINE_BIN} -m ${opts.modelPath} --host 127.0.0.1 --port \${PORT} -c 512 -np 1 -t 1`,
+          ]
+        : []),
       '',
     ].join('\n'),
   );
@@ -65,6 +69,7 @@ export async function proxyOverhead(opts: OverheadOptions, log: (s: string) => v
         rows.push(await compare(router, fastPort, body, c, opts.rounds, opts.durationS, { upstream: 'fast', stream, chunks: stream ? opts.chunks : 1 }));
       }
     }
+    if (!opts.modelPath) return rows;
     const enginePort = await loadModel(router, 'tiny');
     for (const stream of [false, true]) {
       const body = JSON.stringify({ model: 'tiny', messages: [{ role: 'user', content: 'Hi' }], max_tokens: 8, stream });
@@ -104,8 +109,8 @@ async function compare(
   const direct = `http://127.0.0.1:${childPort}/v1/chat/completions`;
   const routed = `${router.url}/v1/chat/completions`;
   // Warm both paths (keep-alive sockets, JIT) before anything is recorded.
-  await load(direct, body, connections, 0.5);
-  await load(routed, body, connections, 0.5);
+  await load(direct, body, connections, Math.min(1, durationS));
+  await load(routed, body, connections, Math.min(1, durationS));
   const d: LoadResult[] = [];
   const r: LoadResult[] = [];
   for (let i = 0; i < rounds; i++) {

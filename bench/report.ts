@@ -118,7 +118,7 @@ export function render(r: Results): string {
       `Streams: ${s.wanted} streaming requests held open through the router at once to the fast upstream dripping one chunk per ` +
         `stream every second (\`ulimit -n\` ${s.ulimitN}: enough for the router's 2 sockets per stream).`,
       '',
-      '| router RSS idle, no child MiB | idle, child loaded MiB | streams open | RSS with them open (peak) MiB | time to open all s | in flight 5 s after the clients left |',
+      '| router RSS idle, no child MiB | idle, child loaded MiB | streams open | RSS with them open (peak) MiB | time to open all s | in flight 3 s after the clients left |',
       '|--:|--:|--:|--:|--:|--:|',
       `| ${s.idleRssMiB.toFixed(0)} | ${s.loadedIdleRssMiB.toFixed(0)} | ${s.open} / ${s.wanted} | ${s.streamsRssMiB.toFixed(0)} | ${(s.openMs / 1000).toFixed(1)} | ${s.inFlightAfter} |`,
       '',
@@ -126,18 +126,23 @@ export function render(r: Results): string {
   }
   if (r.startup) {
     out.push(
-      `Start-up with ${r.startup[0]!.files} GGUF files (copies of one generated model, distinct files) in --models-dir; times from spawn.`,
+      'Start-up with 500 GGUF files (copies of one generated model, distinct files) in --models-dir, and with one file for ' +
+        "comparison; times from spawn, with the router's CPU seconds by then. With router-engine as the server the router also " +
+        "runs the engine's --dry-run memory probe for each model in the background, one at a time; with any other server-bin " +
+        '(llama-server here; never started) it only reads GGUF headers for estimates.',
       '',
-      '| server-bin | to /health 200 ms | to /models listing all ms | RSS then MiB | RSS 10 s later MiB | router CPU s by then | its children then |',
-      '|---|--:|--:|--:|--:|--:|--:|',
+      `| files | server-bin | to /health 200 ms (CPU s) | to /models listing all ms (CPU s) | RSS then MiB | RSS ${r.startup[0]!.settleS} s later MiB | CPU s by then | its children then |`,
+      '|--:|---|--:|--:|--:|--:|--:|--:|',
     );
     for (const s of r.startup) {
       out.push(
-        `| ${s.serverBin} | ${s.healthMs.toFixed(0)} | ${s.listedMs.toFixed(0)} | ${s.rssMiB.toFixed(0)} | ${s.rssAfterMiB.toFixed(0)} | ${s.cpuSecondsAfter.toFixed(1)} | ${s.childrenAfter} |`,
+        `| ${s.files} | ${s.serverBin} | ${s.healthMs.toFixed(0)} (${s.healthCpuS.toFixed(2)}) | ${s.listedMs.toFixed(0)} (${s.listedCpuS.toFixed(2)}) | ` +
+          `${s.rssMiB.toFixed(0)} | ${s.rssAfterMiB.toFixed(0)} | ${s.cpuSecondsAfter.toFixed(1)} | ${s.childrenAfter} |`,
       );
     }
-    const worstMs = Math.max(...r.startup.map((s) => s.listedMs));
-    const worstRss = Math.max(...r.startup.map((s) => s.rssMiB));
+    const many = r.startup.filter((s) => s.files >= 500);
+    const worstMs = Math.max(...many.map((s) => s.listedMs));
+    const worstRss = Math.max(...many.map((s) => s.rssMiB));
     out.push(
       '',
       `Targets: start-up ≤ ${TARGETS.startupMs} ms: ${worstMs.toFixed(0)} ms, ${verdict(worstMs <= TARGETS.startupMs)}; ` +

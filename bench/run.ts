@@ -58,23 +58,27 @@ export async function runBench(opts: BenchOptions): Promise<Results> {
       r.sim = runSimulations({ quick: q }).markdown;
     });
     await part('proxy', async () => {
-      const o = { rounds: q ? 2 : 5, durationS: q ? 1 : 3, chunks: 16 };
+      const o = { rounds: q ? 2 : 5, durationS: q ? 0.5 : 3, chunks: 16 };
       r.overheadOpts = o;
       r.overhead = await proxyOverhead({ ...o, concurrencies: [1, 16, 64], modelPath }, opts.log);
     });
     await part('cold', async () => {
-      r.cold = await coldStart({ runs: q ? 3 : 7, modelsDir: join(work, 'models'), model: 'tiny', modelPath }, opts.log);
+      r.cold = await coldStart({ runs: q ? 2 : 7, modelsDir: join(work, 'models'), model: 'tiny', modelPath }, opts.log);
     });
     await part('footprint', async () => {
-      r.streams = await streamsFootprint({ streams: 1000, dripMs: 1000 }, opts.log);
+      r.streams = await streamsFootprint({ streams: 1000, dripMs: 1000, holdS: q ? 1 : 3 }, opts.log);
       opts.log('footprint: start-up with 500 models');
+      const one = manyModels(modelPath, 1);
       const dir = manyModels(modelPath, 500);
+      const settleS = q ? 3 : 10;
       try {
-        r.startup = [];
-        for (const serverBin of ['router-engine', 'llama-server']) {
-          r.startup.push(await startupFootprint({ modelsDir: dir, files: 500, serverBin, settleS: q ? 3 : 10 }));
-        }
+        r.startup = [
+          await startupFootprint({ modelsDir: one, files: 1, serverBin: 'llama-server', settleS }),
+          await startupFootprint({ modelsDir: dir, files: 500, serverBin: 'llama-server', settleS }),
+          await startupFootprint({ modelsDir: dir, files: 500, serverBin: 'router-engine', settleS }),
+        ];
       } finally {
+        rmSync(one, { recursive: true, force: true });
         rmSync(dir, { recursive: true, force: true });
       }
     });
