@@ -12,6 +12,7 @@ export interface ServeConfig {
   apiKey?: string;
   serverBin?: string;
   loadTimeout: number;
+  upstreamTimeout: number;
   stopTimeout: number;
   queueMax: number;
   queueTimeout: number;
@@ -42,6 +43,7 @@ export function addServeOptions(cmd: Command): Command {
     .addOption(new Option('--api-key <key>', 'require Authorization: Bearer KEY on every route but /health').env('ROUTER_API_KEY'))
     .option('--server-bin <path>', 'child inference server (default: llama-server on PATH, else the bundled router-engine)')
     .option('--load-timeout <s>', 'seconds a child may take to become ready', seconds, 600)
+    .option('--upstream-timeout <s>', 'seconds a child may send nothing on a request before its client gets a 504 and the child a health check (0 = no limit)', seconds, 600)
     .option('--stop-timeout <s>', 'seconds between SIGTERM and SIGKILL when stopping a child', seconds, 10)
     .option('--queue-max <n>', 'most requests waiting for a model (503 beyond)', integer(0), 256)
     .option('--queue-timeout <s>', 'seconds a request may wait for its model (503 after)', seconds, 600)

@@ -70,7 +70,12 @@ export async function serve(config: ServeConfig): Promise<void> {
     },
   });
   const reload = reloader(router, source, logger);
-  const { app, proxy } = createApp(router, { apiKey: config.apiKey, maxBodyBytes: config.maxBody, reload });
+  const { app, proxy } = createApp(router, {
+    apiKey: config.apiKey,
+    maxBodyBytes: config.maxBody,
+    reload,
+    upstreamTimeoutMs: config.upstreamTimeout * 1000,
+  });
   process.on('SIGHUP', () => {
     logger.info('SIGHUP: reloading the catalogue');
     void reload().catch(() => undefined);

@@ -22,6 +22,8 @@ export interface AppOptions {
   events?: EventsOptions;
   /** Re-read the catalogue (POST /models/reload, GET /models?reload=1). */
   reload?: () => Promise<ReloadSummary>;
+  /** A child silent this long on a request gets the client a 504 and is checked for a hang (0 = no limit). */
+  upstreamTimeoutMs?: number;
 }
 
 /** Inference routes: the body names the model; the request goes to that model's child. */
@@ -55,7 +57,10 @@ async function reloadOrFail(opts: AppOptions): Promise<ReloadSummary> {
 
 export function createApp(router: Router, opts: AppOptions): { app: express.Express; proxy: ModelProxy } {
   const app = express();
-  const proxy = new ModelProxy();
+  const proxy = new ModelProxy({
+    idleTimeoutMs: opts.upstreamTimeoutMs,
+    onIdleTimeout: (to) => to.model && router.checkHung(to.model, Math.min(10_000, opts.upstreamTimeoutMs ?? 10_000)),
+  });
   app.disable('x-powered-by');
   app.set('etag', false);
 

@@ -29,6 +29,7 @@ export const catalogue = {
   model_load_failed: { status: 503, type: 'server_error' },
   shutting_down: { status: 503, type: 'server_error' },
   load_timeout: { status: 504, type: 'server_error' },
+  upstream_timeout: { status: 504, type: 'server_error' },
 } as const;
 
 export type ErrorCode = keyof typeof catalogue;

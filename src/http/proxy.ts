@@ -3,6 +3,9 @@
  * http-proxy-3 sends the request (and destroys it when our client goes away); the response
  * side is ours, so a child that dies mid-answer ends an SSE stream with an error event
  * rather than a clean-looking end, and the lease is released exactly once either way.
+ * A child that goes silent (stopped, deadlocked) for the idle timeout gets a 504 (or an SSE
+ * error event) to its client instead of a hang; time the client spends not reading is not
+ * counted, since then the proxy itself holds the child back (backpressure through pipe()).
  */
 import http from 'node:http';
 import https from 'node:https';
@@ -14,6 +17,25 @@ import { RouterError, sendError } from './errors.js';
 export interface ProxyTarget {
   target: string;
   headers: Record<string, string>;
+  /** The model served (for onIdleTimeout). */
+  model?: string;
+}
+
+export interface ProxyOptions {
+  /** Longest time the child may send nothing while the proxy waits on it (0 = no limit). */
+  idleTimeoutMs?: number;
+  /** The child of `to` stayed silent for idleTimeoutMs: the owner may check whether it is hung. */
+  onIdleTimeout?(to: ProxyTarget): void;
+}
+
+/** The idle watch of one forwarded request. */
+interface Watch {
+  to: ProxyTarget;
+  timer?: NodeJS.Timeout;
+  proxyReq?: http.ClientRequest;
+  proxyRes?: http.IncomingMessage;
+  /** Set once the timeout fired: the error the client is told. */
+  timedOut?: RouterError;
 }
 
 const hopByHop = new Set([
@@ -33,17 +55,27 @@ export class ModelProxy {
   /** For external backends (`url = https://…`); children are always plain http on loopback. */
   private readonly httpsAgent = new https.Agent({ keepAlive: true, maxSockets: Infinity, keepAliveMsecs: 1000 });
   private readonly proxy = createProxyServer({ agent: this.agent, xfwd: false, selfHandleResponse: true });
+  private readonly watches = new WeakMap<object, Watch>();
 
-  constructor() {
-    this.proxy.on('proxyReq', (proxyReq, req) => {
+  constructor(private readonly opts: ProxyOptions = {}) {
+    this.proxy.on('proxyReq', (proxyReq, req, res) => {
       const len = (req as Request & { rawBody?: Buffer }).rawBody?.length ?? 0;
       proxyReq.removeHeader('transfer-encoding');
       proxyReq.removeHeader('x-api-key');
       // body-parser has already inflated a gzip/deflate/br body: the kept bytes are plain.
       proxyReq.removeHeader('content-encoding');
       proxyReq.setHeader('content-length', String(len));
+      const watch = this.watches.get(req);
+      if (watch) {
+        watch.proxyReq = proxyReq;
+        this.arm(watch, res as unknown as Response);
+      }
     });
-    this.proxy.on('proxyRes', (proxyRes, _req, res) => this.relay(proxyRes, res as unknown as Response));
+    this.proxy.on('proxyRes', (proxyRes, req, res) => {
+      const watch = this.watches.get(req);
+      if (watch) watch.proxyRes = proxyRes;
+      this.relay(proxyRes, res as unknown as Response, watch);
+    });
   }
 
   /** Proxy `req` (whose body bytes are `body`) to the target; resolves when the client's response is closed. */
@@ -51,8 +83,14 @@ export class ModelProxy {
     (req as Request & { rawBody?: Buffer }).rawBody = body;
     // The client's Authorization is the router's own key: the upstream sees only the key `to` gives it, or none.
     if (!to.headers.authorization) delete req.headers.authorization;
+    const watch: Watch = { to };
+    if (this.opts.idleTimeoutMs) this.watches.set(req, watch);
     return new Promise((resolve) => {
-      res.once('close', () => resolve());
+      res.once('close', () => {
+        clearTimeout(watch.timer);
+        this.watches.delete(req);
+        resolve();
+      });
       this.proxy.web(
         req,
         res,
@@ -65,10 +103,12 @@ export class ModelProxy {
           ...(to.target.startsWith('https:') ? { agent: this.httpsAgent } : {}),
         },
         (err: Error) => {
-          if (res.headersSent) return this.breakStream(res, err);
+          clearTimeout(watch.timer);
+          const told = watch.timedOut ?? err;
+          if (res.headersSent) return this.breakStream(res, told);
           sendError(
             res,
-            upstreamError(err, to.target),
+            watch.timedOut ?? upstreamError(err, to.target),
           );
         },
       );
@@ -81,7 +121,30 @@ export class ModelProxy {
     this.httpsAgent.destroy();
   }
 
-  private relay(proxyRes: http.IncomingMessage, res: Response): void {
+  /** (Re)start the idle clock: the child has this long to send its next byte. */
+  private arm(watch: Watch, res: Response): void {
+    clearTimeout(watch.timer);
+    const ms = this.opts.idleTimeoutMs!;
+    watch.timer = setTimeout(() => {
+      watch.timer = undefined;
+      // The client is not reading and pipe() paused the child: the silence is ours, not the child's.
+      if (res.writableNeedDrain) {
+        res.once('drain', () => this.arm(watch, res));
+        return;
+      }
+      const s = ms / 1000;
+      watch.timedOut = new RouterError('upstream_timeout', `the model server sent nothing for ${s} s (--upstream-timeout)`);
+      this.opts.onIdleTimeout?.(watch.to);
+      if (watch.proxyRes) {
+        watch.proxyRes.destroy();
+        this.breakStream(res, watch.timedOut);
+      } else {
+        watch.proxyReq?.destroy(watch.timedOut);
+      }
+    }, ms);
+  }
+
+  private relay(proxyRes: http.IncomingMessage, res: Response, watch?: Watch): void {
     const headers: http.OutgoingHttpHeaders = {};
     for (const [k, v] of Object.entries(proxyRes.headers)) if (!hopByHop.has(k) && v !== undefined) headers[k] = v;
     res.writeHead(proxyRes.statusCode ?? 502, headers);
@@ -89,11 +152,17 @@ export class ModelProxy {
     res.locals.sse = sse;
     if (sse) res.flushHeaders();
     let ended = false;
+    if (watch) {
+      this.arm(watch, res);
+      proxyRes.on('data', () => this.arm(watch, res));
+    }
     proxyRes.on('end', () => {
       ended = true;
+      clearTimeout(watch?.timer);
       res.end();
     });
     proxyRes.on('close', () => {
+      clearTimeout(watch?.timer);
       if (!ended && !proxyRes.complete) this.breakStream(res, new Error('the model server closed the connection mid-answer'));
     });
     proxyRes.on('error', (err) => {
@@ -109,7 +178,9 @@ export class ModelProxy {
       res.destroy(err);
       return;
     }
-    const body = new RouterError('upstream_failed', `the model server failed mid-stream: ${err.message}`).toJSON();
+    const body = (
+      err instanceof RouterError ? err : new RouterError('upstream_failed', `the model server failed mid-stream: ${err.message}`)
+    ).toJSON();
     res.end(`event: error\ndata: ${JSON.stringify(body)}\n\n`);
   }
 }

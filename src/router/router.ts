@@ -165,6 +165,8 @@ export class Router extends EventEmitter {
   /** Children being started or stopped: shutdown waits for them. */
   private readonly operations = new Set<Promise<unknown>>();
   private readonly measuredAfterUse = new WeakSet<Child>();
+  /** Children whose health is being checked after a silent request (checkHung). */
+  private readonly healthChecks = new WeakSet<Child>();
   private readonly needs = new Map<string, Promise<void>>();
   /**
    * Specs whose need came back unknown (a `cmd` preset without `memory =`). Asking again cannot change the
@@ -321,6 +323,28 @@ export class Router extends EventEmitter {
     await Promise.allSettled([...this.operations]);
     await Promise.allSettled([...this.children.values(), ...this.externals.values()].map((c) => c.stop()));
     await Promise.allSettled([...this.operations]);
+  }
+
+  /**
+   * The proxy heard nothing from this model's child for the upstream idle timeout. Slow is allowed, hung is not:
+   * a child that does not answer its health check either is killed (its whole group), which ends its other
+   * requests with an error and marks the model failed, so the next request starts a new child.
+   */
+  checkHung(model: string, timeoutMs = 10_000): void {
+    const child = this.children.get(model);
+    if (!child || this.healthChecks.has(child)) return;
+    this.healthChecks.add(child);
+    const check = child
+      .responsive(timeoutMs)
+      .then((ok) => {
+        if (ok || this.children.get(model) !== child) return;
+        const message = `model '${model}' stopped answering (no output for the upstream timeout, no answer to its health check): killing it`;
+        this.opts.logger.error({ model, pid: child.pid }, message);
+        this.emitEvent({ type: 'failure', model, reason: 'hung', detail: message });
+        child.kill();
+      })
+      .finally(() => this.healthChecks.delete(child));
+    this.track(check);
   }
 
   /** Models whose preset is broken since the last reload, with the error; they serve nothing. */

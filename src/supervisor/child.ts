@@ -1,10 +1,10 @@
 import { EventEmitter } from 'node:events';
 import { ChildStartError } from './errors.js';
 import { freePort, isBindFailure, portInUse } from './port.js';
-import { waitUntilHealthy, type HealthTarget } from './readiness.js';
+import { probeHealth, waitUntilHealthy, type HealthTarget } from './readiness.js';
 import { RingBuffer } from './ring-buffer.js';
 import { SpawnedProcess, type ProcessExit } from './spawn.js';
-import { stopOnce } from './stop.js';
+import { signalGroup, stopOnce } from './stop.js';
 import type { ChildOptions, ChildStartReason, ChildState, ExitInfo } from './types.js';
 
 /** Lines carried by ExitInfo and ChildStartError. */
@@ -94,6 +94,23 @@ export class Child extends EventEmitter {
   stop(): Promise<ExitInfo> {
     this.#stopPromise ??= this.#stop();
     return this.#stopPromise;
+  }
+
+  /** One health check of a ready child: does it answer 200 within timeoutMs? (A stopped or deadlocked one does not.) */
+  async responsive(timeoutMs: number): Promise<boolean> {
+    if (this.#state !== 'ready' || this.#port === undefined) return false;
+    const target: HealthTarget = { host: this.#host, port: this.#port, path: this.#healthPath, headers: this.#opts.healthHeaders };
+    const status = await probeHealth(target, this.#stopController.signal, timeoutMs).catch(() => undefined);
+    return status === 200;
+  }
+
+  /**
+   * SIGKILL the ready child's whole group now, for a child that is hung (SIGTERM would wait for a stopped process).
+   * Its exit is handled as a crash: 'exit' with expected=false, after the usual clean-up of the group.
+   */
+  kill(): void {
+    const proc = this.#readyProc;
+    if (proc?.pid !== undefined && !proc.hasExited) signalGroup(proc.pid, 'SIGKILL');
   }
 
   async #stop(): Promise<ExitInfo> {
