@@ -1,8 +1,8 @@
 /**
  * Per-model concurrency limits and the GPU lock, proved at the child: the bundled engine logs a line when a
  * request takes a slot (with how many are in flight) and one before its answer's last bytes leave (slot-trace.ts),
- * and the tests read them through the router's `GET /logs/:model`. Every engine runs with `--parallel 8`, so
- * whatever holds requests back is the router's queue, not the child's.
+ * and the tests read them through the router's `GET /logs/:model`. The engines run with `--parallel 8` (or 2 where
+ * one generation must outlast a test), so what holds requests back is the router's queue, not the child's.
  */
 import { execa } from 'execa';
 import { chat, json, models, processesMentioning, ROUTER_BIN, startRouter, statusOf, waitFor, type RunningRouter } from '../helpers/router.js';
@@ -265,8 +265,13 @@ describe('gpu-lock on two of three models', () => {
 
   beforeAll(async () => {
     dir = await modelsDir(['tts', 'stt', 'chat']);
-    const preset = presetFile(dir, '[tts]\ngpu-lock = true\n\n[stt]\ngpu-lock = true\n');
-    r = await startRouter(['--models-dir', dir, '--models-preset', preset, '--models-max', '3', '--models-memory-margin', '0', ...CHILD_FLAGS]);
+    // Child flags in the preset, not after `--` (which would win over a section): tts's endless generation holds
+    // the lock over a context long enough to outlast every step of the first test (over a minute here).
+    const preset = presetFile(
+      dir,
+      '[*]\nctx-size = 1024\nparallel = 8\nthreads = 1\n\n[tts]\ngpu-lock = true\nctx-size = 16384\nparallel = 2\n\n[stt]\ngpu-lock = true\n',
+    );
+    r = await startRouter(['--models-dir', dir, '--models-preset', preset, '--models-max', '3', '--models-memory-margin', '0']);
     for (const m of ['tts', 'stt', 'chat']) await load(r.url, m);
   }, 200_000);
   afterAll(async () => {
@@ -277,6 +282,8 @@ describe('gpu-lock on two of three models', () => {
   test('while one locked model holds the lock, the other waits and the unlocked one runs alongside', async () => {
     const list = await models(r.url);
     expect(entry(list, 'tts')).toMatchObject({ gpu_lock: true });
+    expect(entry(list, 'tts').status.args.join(' ')).toMatch(/--ctx-size 16384/);
+    expect(entry(list, 'chat').status.args.join(' ')).toMatch(/--parallel 8/);
     expect(entry(list, 'chat').gpu_lock).toBeUndefined();
     const holder = await busy(r.url, 'tts');
     const stt = chat(r.url, 'stt', { max_tokens: 4 }).then(ok);
