@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import { assertValid } from '../catalog/index.js';
 import { readCatalog, reloader, watchCatalog, type CatalogSource } from './reload.js';
 import { createApp } from '../http/app.js';
-import { answerClientError } from '../http/client-error.js';
+import { answerClientError, refuseExpectation } from '../http/client-error.js';
 import { Router } from '../router/router.js';
 import { createLogger } from './logger.js';
 import { chooseServerBin } from './server-bin.js';
@@ -83,8 +83,10 @@ export async function serve(config: ServeConfig): Promise<void> {
   const unwatch = config.watch ? watchCatalog(source, reload, logger) : () => {};
   // Timeouts are checked every connectionsCheckingInterval (node's default 30 s would let a
   // slowloris client hold its socket 45 s instead of 15).
-  const httpServer = http.createServer({ connectionsCheckingInterval: 1_000 }, app);
+  // requireHostHeader off: node's own refusal is a bare 400; app.ts refuses in JSON instead.
+  const httpServer = http.createServer({ connectionsCheckingInterval: 1_000, requireHostHeader: false }, app);
   httpServer.on('clientError', answerClientError);
+  httpServer.on('checkExpectation', refuseExpectation);
   // Slow clients may not hold a connection open forever by trickling headers.
   httpServer.headersTimeout = 15_000;
   httpServer.requestTimeout = 120_000;

@@ -5,6 +5,7 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { ReloadSummary, Router } from '../router/router.js';
 import { requireKey } from './auth.js';
+import { requireHost } from './client-error.js';
 import { RouterError, sendError } from './errors.js';
 import { modelOf } from './model-field.js';
 import { listModels, loadModel, unloadModel } from './models-routes.js';
@@ -64,6 +65,7 @@ export function createApp(router: Router, opts: AppOptions): { app: express.Expr
   app.disable('x-powered-by');
   app.set('etag', false);
 
+  app.use(requireHost);
   app.get('/health', (_req, res) => {
     res.json({ status: 'ok' });
   });

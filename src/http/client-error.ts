@@ -2,10 +2,12 @@
  * Requests node's HTTP parser refuses before express sees them: bad framing, oversized
  * headers, headers trickled past `headersTimeout` (slowloris). Node's own answer is a bare
  * status line; ours is the same status with OpenAI error JSON, then the socket is closed.
+ * The same for the two refusals node would otherwise make itself (no Host, a bad Expect).
  */
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { RouterError } from './errors.js';
+import type { NextFunction, Request, Response } from 'express';
+import { RouterError, sendError } from './errors.js';
 
 function errorFor(code: string | undefined): RouterError {
   switch (code) {
@@ -36,4 +38,21 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Socket): v
     );
   }
   socket.destroy();
+}
+
+/** HTTP/1.1 demands a Host header; node's own check answers a bare 400, so it is off and this answers in JSON. */
+export function requireHost(req: Request, res: Response, next: NextFunction): void {
+  if (req.httpVersion === '1.1' && req.headers.host === undefined) {
+    sendError(res, new RouterError('invalid_request', 'an HTTP/1.1 request needs a Host header'));
+    return;
+  }
+  next();
+}
+
+/** An `Expect` other than 100-continue (node's own answer is a bare 417). */
+export function refuseExpectation(req: IncomingMessage, res: ServerResponse): void {
+  const e = new RouterError('expectation_failed', `unsupported Expect: ${String(req.headers.expect)}`);
+  const body = JSON.stringify(e.toJSON());
+  res.writeHead(e.status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body), Connection: 'close' });
+  res.end(body);
 }

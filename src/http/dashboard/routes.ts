@@ -24,7 +24,7 @@ export function dashboardDir(): string {
   return join(packageRoot(), 'src', 'http', 'dashboard');
 }
 
-export function dashboardRoutes(): express.Router {
+export function dashboardRoutes(): express.RequestHandler {
   const r = express.Router({ strict: false });
   const dir = dashboardDir();
   for (const [path, { file, type }] of Object.entries(files)) {
@@ -47,5 +47,7 @@ export function dashboardRoutes(): express.Router {
       }
     });
   }
-  return r;
+  // Only GET and HEAD go in: for OPTIONS the router would answer a bare 200 "GET, HEAD"
+  // itself, where every other route gives the app's JSON 404.
+  return (req, res, next) => (req.method === 'GET' || req.method === 'HEAD' ? r(req, res, next) : next());
 }
