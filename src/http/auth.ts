@@ -12,7 +12,9 @@ export function sameKey(given: string, expected: string): boolean {
 
 export function keyOf(req: Request): string | undefined {
   const h = req.headers.authorization;
-  if (h?.startsWith('Bearer ')) return h.slice(7).trim();
+  // The scheme is case-insensitive (RFC 7235), as in the child engine's own check.
+  const bearer = h === undefined ? null : /^Bearer +(.*)$/i.exec(h);
+  if (bearer) return bearer[1]!.trim();
   const x = req.headers['x-api-key'];
   if (typeof x === 'string') return x;
   return undefined;
