@@ -136,20 +136,33 @@ describe('auth and autoload', () => {
   });
 });
 
-test('children are unreachable without their own key', async () => {
+test('children are unreachable without their own key: not with none, not with the router\'s; loopback only', async () => {
   const dir = await modelsDir(['alpha']);
-  const r = await startRouter(['--models-dir', dir]);
+  const r = await startRouter(['--models-dir', dir, '--api-key', 'sekret']);
+  const auth = { authorization: 'Bearer sekret' };
   try {
-    await (await chat(r.url, 'alpha')).text();
-    const pid = (await models(r.url)).find((m) => m.id === 'alpha').pid;
-    const direct = await fetch(`http://127.0.0.1:${listeningPortOf(pid)}/v1/models`);
-    expect(direct.status).toBe(401);
+    expect((await chat(r.url, 'alpha', {}, { headers: auth })).status).toBe(200);
+    const pid = (await models(r.url, 'sekret')).find((m) => m.id === 'alpha').pid;
+    const sockets = listeningSocketsOf(pid);
+    // IPv4 loopback only: nothing on 0.0.0.0, another interface, or IPv6.
+    expect(sockets.map((s) => s.address)).toEqual(['127.0.0.1']);
+    const child = `http://127.0.0.1:${sockets[0]!.port}`;
+    for (const headers of [{}, auth, { 'x-api-key': 'sekret' }, { authorization: 'Bearer wrong' }] as Record<string, string>[]) {
+      expect((await fetch(`${child}/v1/models`, { headers })).status).toBe(401);
+      const post = await fetch(`${child}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: JSON.stringify({ model: 'alpha', messages: [{ role: 'user', content: 'Hi' }], max_tokens: 1 }),
+      });
+      expect(post.status).toBe(401);
+    }
   } finally {
     await r.stop();
   }
 });
 
-function listeningPortOf(pid: number): number {
+/** Listening TCP sockets of a process, IPv4 and IPv6. */
+function listeningSocketsOf(pid: number): { address: string; port: number }[] {
   const inodes = new Set<string>();
   for (const fd of readdirSync(`/proc/${pid}/fd`)) {
     try {
@@ -159,9 +172,17 @@ function listeningPortOf(pid: number): number {
       /* closed */
     }
   }
-  for (const line of readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
-    const f = line.trim().split(/\s+/);
-    if (f[3] === '0A' && inodes.has(f[9]!)) return parseInt(f[1]!.split(':')[1]!, 16);
+  const found: { address: string; port: number }[] = [];
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    for (const line of readFileSync(table, 'utf8').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f[3] !== '0A' || !inodes.has(f[9]!)) continue;
+      const [hex, port] = f[1]!.split(':') as [string, string];
+      // /proc/net/tcp holds IPv4 addresses as little-endian hex; tcp6 ones are shown as they are.
+      const address = hex.length === 8 ? [...Buffer.from(hex, 'hex').reverse()].join('.') : `[${hex}]`;
+      found.push({ address, port: parseInt(port, 16) });
+    }
   }
-  throw new Error(`no listening socket for ${pid}`);
+  if (found.length === 0) throw new Error(`no listening socket for ${pid}`);
+  return found;
 }
