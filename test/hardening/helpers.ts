@@ -1,0 +1,65 @@
+/** What the hardening tests read from a running router: its open descriptors, its memory, its gauges. */
+import { readdirSync, readFileSync } from 'node:fs';
+import { json, models, processesMentioning, type RunningRouter } from '../helpers/router.js';
+
+export const LONG_TESTS = process.env.ROUTER_LONG_TESTS === '1';
+
+/** Open file descriptors of a process (sockets, pipes, files). */
+export function fdCount(pid: number): number {
+  return readdirSync(`/proc/${pid}/fd`).length;
+}
+
+/** Resident set size of a process, in bytes. */
+export function rssBytes(pid: number): number {
+  const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (!m) throw new Error(`no VmRSS for ${pid}`);
+  return Number(m[1]) * 1024;
+}
+
+/** The sum of a gauge's samples in /metrics. */
+export async function metricSum(url: string, name: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  let sum = 0;
+  let seen = false;
+  for (const line of text.split('\n')) {
+    if (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) {
+      sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+      seen = true;
+    }
+  }
+  if (!seen) throw new Error(`no ${name} in /metrics`);
+  return sum;
+}
+
+/** Every model idle: nothing in flight or queued, by /models and by /metrics. */
+export async function referencesAtZero(url: string): Promise<void> {
+  for (const m of await models(url)) {
+    expect({ id: m.id, in_flight: m.in_flight, queued: m.queued }).toEqual({ id: m.id, in_flight: 0, queued: 0 });
+  }
+  expect(await metricSum(url, 'router_requests_in_flight')).toBe(0);
+  expect(await metricSum(url, 'router_queued_requests')).toBe(0);
+  expect(await metricSum(url, 'router_queue_length')).toBe(0);
+}
+
+/** Unload every model; resolves when each has no child. */
+export async function unloadAll(url: string): Promise<void> {
+  for (const m of await models(url)) {
+    const res = await fetch(`${url}/models/unload`, { method: 'POST', body: JSON.stringify({ model: m.id }) });
+    await json(res);
+  }
+}
+
+/**
+ * The router's serving children: processes naming `marker` (e.g. the models folder), leaving out the router
+ * itself and the short-lived `--dry-run` memory probes it runs beside them.
+ */
+export function childrenOf(r: RunningRouter, marker: string): number[] {
+  return processesMentioning(marker).filter((p) => {
+    if (p === r.proc.pid) return false;
+    try {
+      return !readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').includes('--dry-run');
+    } catch {
+      return false; // gone meanwhile
+    }
+  });
+}
