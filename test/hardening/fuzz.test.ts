@@ -17,7 +17,7 @@ import { slowloris } from './fuzz/slowloris.js';
 
 const SEED = process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) : (Date.now() % 2 ** 31) + 1;
 const COUNT = Number(process.env.FUZZ_COUNT ?? 2000);
-const CONCURRENCY = 16;
+const CONCURRENCY = 24;
 const MAX_BODY = 256 * 1024;
 /** headersTimeout (15 s) plus the 1 s check, with room for a loaded machine; node's defaults hold a socket 60 to 90 s. */
 const SLOWLORIS_BOUND_MS = 40_000;
