@@ -106,6 +106,8 @@ export function memoryHooks(opts: { stateDir: string; server: ServerBin; bundled
 
   // Probes start processes: one at a time, in the background.
   let probeChain: Promise<unknown> = Promise.resolve();
+  // Shutdown cancels the probe that is running (it would outlive the router by seconds otherwise).
+  const probes = new AbortController();
 
   /** The need last answered per model (for `measured`: what it was expected to hold), and its source. */
   const lastNeed = new Map<string, DeviceBytes>();
@@ -127,6 +129,9 @@ export function memoryHooks(opts: { stateDir: string; server: ServerBin; bundled
   const warnedUnmeasured = new Set<string>();
 
   const hooks: MemoryHooks = {
+    close() {
+      probes.abort();
+    },
     async need(spec, refine) {
       // An external backend's memory is not ours to probe or measure (it may not even be on this machine): what its
       // preset says, as written, or unknown (then it counts only towards --models-max).
@@ -152,6 +157,7 @@ export function memoryHooks(opts: { stateDir: string; server: ServerBin; bundled
         ledgerKey: await ledgerKey(spec, args),
         probeCache,
         probeEnv,
+        probeSignal: probes.signal,
         gguf: spec.modelPath,
         // llama-server shares -c across its -np slots; the bundled engine gives each slot -c.
         estimate: estimateOptionsFromArgs(args, { devices: gpus, ctxScope: opts.bundled ? 'per-sequence' : 'total' }),

@@ -19,6 +19,8 @@ export interface ProbeOptions {
   timeoutMs?: number;
   env?: NodeJS.ProcessEnv;
   cwd?: string;
+  /** Aborting kills the probe's process group (the router shutting down must not leave one behind). */
+  signal?: AbortSignal;
 }
 
 export interface ProbeResult {
@@ -46,15 +48,24 @@ export async function runProbe(command: string | readonly string[], opts: ProbeO
       ? execa(command, { shell: true, detached: true, reject: false, env: opts.env, cwd: opts.cwd, stdin: 'ignore', maxBuffer: 4 * 1024 * 1024 })
       : execa(command[0]!, command.slice(1), { detached: true, reject: false, env: opts.env, cwd: opts.cwd, stdin: 'ignore', maxBuffer: 4 * 1024 * 1024 });
   let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
+  const killGroup = () => {
     try {
       process.kill(-child.pid!, 'SIGKILL');
     } catch {
       /* already gone */
     }
+  };
+  const timer = setTimeout(() => {
+    timedOut = true;
+    killGroup();
   }, timeoutMs);
-  const result = await child.finally(() => clearTimeout(timer));
+  if (opts.signal?.aborted) killGroup();
+  opts.signal?.addEventListener('abort', killGroup, { once: true });
+  const result = await child.finally(() => {
+    clearTimeout(timer);
+    opts.signal?.removeEventListener('abort', killGroup);
+  });
+  if (opts.signal?.aborted) throw new ProbeError(`memory probe cancelled: ${shown}`, shown);
   const stdout = String(result.stdout ?? '');
   const stderr = String(result.stderr ?? '');
   const details = { exitCode: result.exitCode, signal: result.signal, stdout: tail(stdout), stderr: tail(stderr) };

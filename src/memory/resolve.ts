@@ -25,6 +25,8 @@ export interface NeedRequest {
   probe?: string | readonly string[];
   probeTimeoutMs?: number;
   probeEnv?: NodeJS.ProcessEnv;
+  /** Cancels a running probe (shutdown). */
+  probeSignal?: AbortSignal;
   /**
    * Probe answers by command (+ ledger key), so a model is probed once per router run, not per load.
    * Pass one Map for the router's lifetime; omit to probe every time.
@@ -67,7 +69,7 @@ export async function resolveNeed(req: NeedRequest): Promise<Need> {
     const cached = req.probeCache?.get(cacheKey);
     if (cached) return { devices: { ...cached }, source: 'probe', notes };
     try {
-      const { devices } = await runProbe(req.probe, { timeoutMs: req.probeTimeoutMs, env: req.probeEnv });
+      const { devices } = await runProbe(req.probe, { timeoutMs: req.probeTimeoutMs, env: req.probeEnv, signal: req.probeSignal });
       req.probeCache?.set(cacheKey, devices);
       return { devices, source: 'probe', notes };
     } catch (err) {

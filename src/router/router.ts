@@ -49,6 +49,8 @@ export interface MemoryHooks extends CtxSizer {
    * Throws when a GPU cannot be named (it vanished from the reading): the load fails.
    */
   placementEnv?(spec: ModelSpec, devices: string[]): Promise<Record<string, string> | undefined>;
+  /** Shutdown: cancel what is still running for memory figures (probes are processes). */
+  close?(): void;
 }
 
 export interface RouterOptions {
@@ -320,6 +322,7 @@ export class Router extends EventEmitter {
     while (this.scheduler.inFlight > 0 && Date.now() < deadline) await sleep(50);
     clearInterval(this.tick);
     clearTimeout(this.readTimer);
+    this.opts.memory?.close?.();
     await Promise.allSettled([...this.operations]);
     await Promise.allSettled([...this.children.values(), ...this.externals.values()].map((c) => c.stop()));
     await Promise.allSettled([...this.operations]);
