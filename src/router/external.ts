@@ -199,18 +199,19 @@ export class ExternalBackend extends EventEmitter implements Backend {
         last = `answered ${a.status}: ${snippet(a.body)}`;
       } catch (err) {
         if (this.#abort.signal.aborted) throw this.#stopped();
-        last = errorText(err);
+        // Cut off by the deadline: the answer before says more than "no answer in time".
+        if (!answered || Date.now() < deadline) last = errorText(err);
         if (!answered && Date.now() - started >= Math.min(unreachableMs, this.#opts.loadTimeoutMs)) {
           throw new ExternalBackendError(`GET ${this.#opts.url}${route.path} failed: ${last}`, 'unreachable', undefined, { cause: err });
         }
       }
-      if (Date.now() + delay >= deadline) {
+      if (Date.now() >= deadline) {
         throw new ExternalBackendError(
           `not healthy within ${this.#opts.loadTimeoutMs} ms (GET ${this.#opts.url}${route.path} ${last || 'never answered'})`,
           'timeout',
         );
       }
-      await sleep(delay, this.#abort.signal);
+      await sleep(Math.min(delay, deadline - Date.now()), this.#abort.signal);
     }
   }
 
