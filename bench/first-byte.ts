@@ -23,9 +23,13 @@ export function firstByte(url: string, model: string, opts: { stream?: boolean; 
       },
       (res) => {
         let first: number | undefined;
-        res.on('data', () => (first ??= performance.now() - started));
+        let text = '';
+        res.on('data', (d: Buffer) => {
+          first ??= performance.now() - started;
+          if (text.length < 500) text += d.toString();
+        });
         res.on('end', () => {
-          if (res.statusCode !== 200) reject(new Error(`status ${res.statusCode}`));
+          if (res.statusCode !== 200) reject(new Error(`status ${res.statusCode}: ${text.slice(0, 300)}`));
           else resolve(first ?? performance.now() - started);
         });
         res.on('error', reject);

@@ -120,7 +120,7 @@ export async function startupFootprint(opts: { modelsDir: string; files: number;
     await waitFor('every model listed', async () => {
       const res = await fetch(`${r.url}/models`);
       return ((await res.json()) as { data: unknown[] }).data.length >= opts.files;
-    }, 60_000, 2);
+    }, 60_000, 20);
     const listedMs = performance.now() - r.spawnedAt;
     const listedCpuS = cpuSeconds(pid);
     const rss = rssMiB(pid);

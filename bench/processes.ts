@@ -79,7 +79,7 @@ export async function startRouter(args: string[]): Promise<Started & { healthyMs
   return { ...r, healthyMs };
 }
 
-/** Polls GET /health every 2 ms; returns ms from spawn to the first 200. */
+/** Polls GET /health every 5 ms; returns ms from spawn to the first 200. */
 export async function untilHealthy(p: Started, timeoutMs: number, path = '/health'): Promise<number> {
   const deadline = performance.now() + timeoutMs;
   for (;;) {
@@ -92,7 +92,7 @@ export async function untilHealthy(p: Started, timeoutMs: number, path = '/healt
       /* not listening yet */
     }
     if (performance.now() > deadline) throw new Error(`not healthy after ${timeoutMs} ms:\n${p.output().slice(-2000)}`);
-    await new Promise((r) => setTimeout(r, 2));
+    await new Promise((r) => setTimeout(r, 5));
   }
 }
 

@@ -1,8 +1,9 @@
 /**
  * `npm run bench [-- --quick] [--only proxy,sim,cold,footprint] [--out FILE]`: run the benchmarks and write
- * docs/BENCHMARKS.md (or FILE). Every process started is stopped at the end, also on error and Ctrl-C.
+ * docs/BENCHMARKS.md (or FILE), and the raw figures to $TMPDIR/model-router-bench-results.json
+ * (`--render THAT.json` writes the page again from them with the current findings). Every process started is stopped at the end, also on error and Ctrl-C.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -63,7 +64,7 @@ export async function runBench(opts: BenchOptions): Promise<Results> {
       r.overhead = await proxyOverhead({ ...o, concurrencies: [1, 16, 64], modelPath }, opts.log);
     });
     await part('cold', async () => {
-      r.cold = await coldStart({ runs: q ? 2 : 7, modelsDir: join(work, 'models'), model: 'tiny', modelPath }, opts.log);
+      r.cold = await coldStart({ runs: q ? 3 : 7, modelsDir: join(work, 'models'), model: 'tiny' }, opts.log);
     });
     await part('footprint', async () => {
       r.streams = await streamsFootprint({ streams: 1000, dripMs: 1000, holdS: q ? 1 : 3 }, opts.log);
@@ -89,14 +90,23 @@ export async function runBench(opts: BenchOptions): Promise<Results> {
   r.loadAfter = loadavg();
   r.durationS = (Date.now() - started) / 1000;
   writeFileSync(opts.out, render(r));
+  // The raw figures too, so the page can be rendered again (--render) after its findings are edited.
+  writeFileSync(join(tmpdir(), 'model-router-bench-results.json'), JSON.stringify(r, null, 1));
   opts.log(`wrote ${opts.out} (${r.durationS.toFixed(0)} s)`);
   return r;
 }
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, out: { type: 'string' } },
+    options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, out: { type: 'string' }, render: { type: 'string' } },
   });
+  const out = values.out ?? join(ROOT, 'docs', 'BENCHMARKS.md');
+  if (values.render) {
+    // Render a saved run again with the current findings (bench/findings.ts).
+    const saved = JSON.parse(readFileSync(values.render, 'utf8')) as Results;
+    writeFileSync(out, render({ ...saved, findings: FINDINGS }));
+    return;
+  }
   const only = (values.only?.split(',') ?? [...PARTS]) as Part[];
   const bad = only.filter((p) => !PARTS.includes(p));
   if (bad.length) {
@@ -113,7 +123,7 @@ async function main(): Promise<void> {
   const r = await runBench({
     quick: values.quick!,
     only,
-    out: values.out ?? join(ROOT, 'docs', 'BENCHMARKS.md'),
+    out,
     log: (s) => process.stderr.write(`${s}\n`),
   });
   if (r.errors.length) process.exitCode = 1;
