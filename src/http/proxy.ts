@@ -87,7 +87,7 @@ export class ModelProxy {
     if (this.opts.idleTimeoutMs) this.watches.set(req, watch);
     return new Promise((resolve) => {
       res.once('close', () => {
-        clearTimeout(watch.timer);
+        disarm(watch);
         this.watches.delete(req);
         resolve();
       });
@@ -103,7 +103,7 @@ export class ModelProxy {
           ...(to.target.startsWith('https:') ? { agent: this.httpsAgent } : {}),
         },
         (err: Error) => {
-          clearTimeout(watch.timer);
+          disarm(watch);
           const told = watch.timedOut ?? err;
           if (res.headersSent) return this.breakStream(res, told);
           sendError(
@@ -123,7 +123,11 @@ export class ModelProxy {
 
   /** (Re)start the idle clock: the child has this long to send its next byte. */
   private arm(watch: Watch, res: Response): void {
-    clearTimeout(watch.timer);
+    // refresh(): the same timer pushed back, cheap enough to call on every chunk.
+    if (watch.timer) {
+      watch.timer.refresh();
+      return;
+    }
     const ms = this.opts.idleTimeoutMs!;
     watch.timer = setTimeout(() => {
       watch.timer = undefined;
@@ -158,11 +162,11 @@ export class ModelProxy {
     }
     proxyRes.on('end', () => {
       ended = true;
-      clearTimeout(watch?.timer);
+      if (watch) disarm(watch);
       res.end();
     });
     proxyRes.on('close', () => {
-      clearTimeout(watch?.timer);
+      if (watch) disarm(watch);
       if (!ended && !proxyRes.complete) this.breakStream(res, new Error('the model server closed the connection mid-answer'));
     });
     proxyRes.on('error', (err) => {
@@ -215,4 +219,9 @@ function keptBody(body: Buffer): Readable {
       return dest;
     },
   } as unknown as Readable;
+}
+
+function disarm(watch: Watch): void {
+  clearTimeout(watch.timer);
+  watch.timer = undefined;
 }
