@@ -109,6 +109,8 @@ export class ExternalBackend extends EventEmitter implements Backend {
   #startPromise?: Promise<void>;
   #stopPromise?: Promise<ExitInfo>;
   #ready = false;
+  /** The load route was sent and may have been carried out: an unload is owed even if the load did not finish. */
+  #loadAsked = false;
   #exit?: ExitInfo;
 
   constructor(opts: ExternalOptions) {
@@ -134,8 +136,13 @@ export class ExternalBackend extends EventEmitter implements Backend {
 
   /** Call the load route (if any), then wait for health 200. Rejects with an ExternalBackendError. */
   start(): Promise<void> {
-    this.#startPromise ??= this.#start().catch((err: unknown) => {
-      this.#finish(this.#abort.signal.aborted);
+    this.#startPromise ??= this.#start().catch(async (err: unknown) => {
+      // stop() ends a stopped load itself (unloading first if needed).
+      if (!this.#abort.signal.aborted) {
+        // Never healthy after a load route it accepted: the router counts it unloaded, so ask it to let go.
+        if (this.#loadAsked) await this.#unload();
+        this.#finish(false);
+      }
       throw err;
     });
     return this.#startPromise;
@@ -151,8 +158,16 @@ export class ExternalBackend extends EventEmitter implements Backend {
     const deadline = Date.now() + this.#opts.loadTimeoutMs;
     const route = this.#opts.loadRoute;
     if (route) {
-      const answer = await this.#call(route, deadline, 'load');
+      this.#loadAsked = true;
+      let answer: Answer;
+      try {
+        answer = await this.#call(route, deadline, 'load');
+      } catch (err) {
+        if ((err as ExternalBackendError).reason === 'unreachable') this.#loadAsked = false; // it never got there
+        throw err;
+      }
       if (answer.status < 200 || answer.status > 299) {
+        this.#loadAsked = false;
         throw new ExternalBackendError(
           `${this.#describe(route)} answered ${answer.status}: ${snippet(answer.body)}`,
           'refused',
@@ -170,17 +185,22 @@ export class ExternalBackend extends EventEmitter implements Backend {
     const wasReady = this.#ready;
     this.#abort.abort();
     if (this.#startPromise && !wasReady) await this.#startPromise.catch(() => undefined);
-    const route = this.#opts.unloadRoute;
-    if (wasReady && route) {
-      try {
-        const answer = await this.#call(route, Date.now() + this.#opts.stopTimeoutMs, 'unload', false);
-        if (answer.status < 200 || answer.status > 299) this.#log(`unload failed: ${this.#describe(route)} answered ${answer.status}: ${snippet(answer.body)}`);
-      } catch (err) {
-        // The router forgets it anyway: it cannot make a server it does not own let go of its memory.
-        this.#log(`unload failed: ${(err as Error).message}`);
-      }
-    }
+    if (wasReady || this.#loadAsked) await this.#unload();
     return this.#finish(true);
+  }
+
+  /** The unload route, if any; a failure is logged, never thrown. */
+  async #unload(): Promise<void> {
+    const route = this.#opts.unloadRoute;
+    if (!route) return;
+    this.#loadAsked = false;
+    try {
+      const answer = await this.#call(route, Date.now() + this.#opts.stopTimeoutMs, 'unload', false);
+      if (answer.status < 200 || answer.status > 299) this.#log(`unload failed: ${this.#describe(route)} answered ${answer.status}: ${snippet(answer.body)}`);
+    } catch (err) {
+      // The router forgets it anyway: it cannot make a server it does not own let go of its memory.
+      this.#log(`unload failed: ${(err as Error).message}`);
+    }
   }
 
   /** Poll health with backoff until 200, the deadline, stop(), or UNREACHABLE_MS without any answer. */

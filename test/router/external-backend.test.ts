@@ -1,7 +1,8 @@
 /**
  * ExternalBackend against a small real HTTP server in this process: what start() waits for and when it gives up
  * (a 503 is "loading", silence is "down", a deadline is a timeout), that stop() during a load ends it at once, that
- * the unload route is called only after a successful load, and that the backend's key and JSON bodies are sent.
+ * the unload route is called once the load route was accepted (even if the load then failed or was stopped), and
+ * that the backend's key and JSON bodies are sent.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -129,7 +130,7 @@ describe('ExternalBackend', () => {
     expect(err.message).toMatch(/ECONNREFUSED/);
   });
 
-  test('stop() during a load ends it at once, without calling the unload route', async () => {
+  test('stop() during a health-only load ends it at once; nothing was asked, so nothing is unloaded', async () => {
     const s = await server(() => 503);
     const b = new ExternalBackend(base(s.url, { loadTimeoutMs: 60_000, unloadRoute: { method: 'POST', path: '/unload' } }));
     const starting = b.start();
@@ -139,6 +140,22 @@ describe('ExternalBackend', () => {
     expect((await failure(starting)).reason).toBe('stopped');
     expect(s.seen.some((r) => r.url === '/unload')).toBe(false);
     await s.close();
+  });
+
+  test('a load it asked for but that never became healthy is unloaded: on timeout, and on stop()', async () => {
+    const s = await server(() => 503);
+    const routes = { loadRoute: { method: 'POST', path: '/load' }, unloadRoute: { method: 'POST', path: '/unload' } };
+    const timedOut = new ExternalBackend(base(s.url, { ...routes, loadTimeoutMs: 500 }));
+    expect((await failure(timedOut.start())).reason).toBe('timeout');
+    expect(s.seen.at(-1)).toMatchObject({ method: 'POST', url: '/unload' });
+
+    s.seen.length = 0;
+    const stopped = new ExternalBackend(base(s.url, { ...routes, loadTimeoutMs: 60_000 }));
+    const starting = stopped.start();
+    while (!s.seen.some((r) => r.url === '/health')) await new Promise((r) => setTimeout(r, 10));
+    await stopped.stop();
+    expect((await failure(starting)).reason).toBe('stopped');
+    expect(s.seen.map((r) => r.url).filter((u) => u !== '/health')).toEqual(['/load', '/unload']);
   });
 
   test('an unload route that cannot be reached is logged, and stop() still resolves', async () => {
