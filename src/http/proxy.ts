@@ -68,7 +68,7 @@ export class ModelProxy {
       const watch = this.watches.get(req);
       if (watch) {
         watch.proxyReq = proxyReq;
-        this.arm(watch, res as unknown as Response);
+        if (this.opts.idleTimeoutMs) this.arm(watch, res as unknown as Response);
       }
     });
     this.proxy.on('proxyRes', (proxyRes, req, res) => {
@@ -78,13 +78,16 @@ export class ModelProxy {
     });
   }
 
-  /** Proxy `req` (whose body bytes are `body`) to the target; resolves when the client's response is closed. */
-  forward(req: Request, res: Response, body: Buffer, to: ProxyTarget): Promise<void> {
+  /**
+   * Proxy `req` (whose body bytes are `body`) to the target; resolves when the client's response is closed.
+   * `retried`: this is the one retry after a kept-alive connection turned out closed (staleConnection).
+   */
+  forward(req: Request, res: Response, body: Buffer, to: ProxyTarget, retried = false): Promise<void> {
     (req as Request & { rawBody?: Buffer }).rawBody = body;
     // The client's Authorization is the router's own key: the upstream sees only the key `to` gives it, or none.
     if (!to.headers.authorization) delete req.headers.authorization;
     const watch: Watch = { to };
-    if (this.opts.idleTimeoutMs) this.watches.set(req, watch);
+    this.watches.set(req, watch);
     return new Promise((resolve) => {
       res.once('close', () => {
         disarm(watch);
@@ -104,6 +107,7 @@ export class ModelProxy {
         },
         (err: Error) => {
           disarm(watch);
+          if (!retried && staleConnection(err, watch)) return void this.forward(req, res, body, to, true);
           const told = watch.timedOut ?? err;
           if (res.headersSent) return this.breakStream(res, told);
           sendError(
@@ -156,7 +160,7 @@ export class ModelProxy {
     res.locals.sse = sse;
     if (sse) res.flushHeaders();
     let ended = false;
-    if (watch) {
+    if (watch && this.opts.idleTimeoutMs) {
       this.arm(watch, res);
       proxyRes.on('data', () => this.arm(watch, res));
     }
@@ -219,6 +223,15 @@ function keptBody(body: Buffer): Readable {
       return dest;
     },
   } as unknown as Readable;
+}
+
+/**
+ * The child closed an idle kept-alive connection (its keep-alive timeout) just as this request was sent on it:
+ * nothing reached the child, so the request may be sent again, once, on a fresh connection.
+ */
+function staleConnection(err: Error, watch: Watch): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return (code === 'ECONNRESET' || code === 'EPIPE') && !!watch.proxyReq?.reusedSocket && !watch.proxyRes && !watch.timedOut;
 }
 
 function disarm(watch: Watch): void {
