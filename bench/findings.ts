@@ -1,9 +1,9 @@
 /** Hand-written after looking at the figures and profiles: what the tables do not say by themselves. */
 export const FINDINGS = `
-**The machine.** These runs shared 2 cores with five other sessions running test suites (load average 10-30).
-Every process waits for a core: a bundled-engine start that takes about a second on an idle core took 10-15 s
-here, and the router's own start took 5-8 s for about 1 CPU second. Read the CPU-second columns and the ratios;
-on a quiet machine run \`npm run bench\` again.
+**The machine.** It is shared: 2 cores with five other sessions running test suites (the load averages above;
+it rose to ~12 during this run; an earlier full run at load 15 gave the same picture with larger times). Every
+process waits for a core: a tiny model's engine start took 3-15 s here. Read the CPU-second columns and the
+ratios; on a quiet machine run \`npm run bench\` again.
 
 **Proxy overhead: the targets are not met, and against a canned upstream they cannot be on this machine.**
 Measured side by side over 300 sequential requests (CPU ticks from /proc), the router used about 4 ms of CPU
@@ -12,10 +12,9 @@ the upstream's HTTP work twice (server and client side) plus its own, so at 64 c
 are CPU-bound on the same 2 cores, its throughput relative to an upstream that does nothing is bounded by that
 cost ratio, far below 85%; much of the added latency is waiting for a core (a third of the router's profile
 at 64 connections is idle while requests wait: it is descheduled). Against real inference (the engine rows)
-the added p50 is under a millisecond to a few, inside the noise of inference.
-- Open lead, not explained: at 1 connection a JSON answer gains more through the router than a 16-chunk
-  stream (full run: +12 ms against +1 ms at p50; in a quieter side test +3 ms against +1.5 ms). The JSON
-  path only differs in the response relay (no flushHeaders); Nagle/delayed-ACK interplay is the first suspect.
+the differences are inside the noise of inference (one engine row is faster through the router than direct).
+- At 1 connection the added latency is mostly scheduling noise: the earlier run at load 15 had the JSON row
+  gaining +12 ms at p50 and the stream +1 ms, this one +0.6 ms and +2.4 ms.
 - Fixed (src/router/router.ts): a \`cmd\` model without \`memory =\` has no need the memory hooks can answer, and
   the router asked again on every request; past the 500 ms device cache each ask spawned nvidia-smi and
   rocm-smi on the request path (15% of the router's profile under load was ChildProcess.spawn).
@@ -45,7 +44,8 @@ keep-alive).
 (the router saw the child ready within ~10-20 ms of its own ready line in the median; its /health polling
 grows 25 ms x 1.5 up to 500 ms, so a slow start can be seen up to 0.5 s late). The time goes between the
 router seeing the child ready and the engine starting the request (cold first byte - "router saw it ready" -
-the engine's own time is ~0.5 s, against ~30 ms for the same request warm). At that moment the router also
+the engine's own time is ~0.35 s here and ~0.6 s in the run at load 15, against ~25 ms for the same request
+warm; one run of seven here took 85 ms). At that moment the router also
 starts measuring the new child's memory: a device reading that spawns nvidia-smi and rocm-smi, and the
 device monitor looks for a missing tool again on every reading (src/devices/monitor.ts caches the answer
 500 ms, not the tool's absence), so a machine without GPUs pays two process spawns per reading, on the
@@ -60,11 +60,11 @@ event loop that is about to proxy the waiting request. Likely, not verified; not
 stream: two sockets, the client's and the child's, and their buffers) and all were released (0 in flight after
 the clients left). Start-up with 500 GGUF files: the catalogue is read before the server
 listens, and the memory estimates (one GGUF header read per model) start right after, so /health and /models
-come up in about 0.1-0.15 CPU seconds more than with one file. The 1 s target is missed by the start itself,
-not by the 500 files: ~0.75 CPU seconds with one file, mostly loading modules (a start-up profile: execa,
-prom-client, pino and pino-pretty even with JSON logs, express, mime-db, commander), which on this contended
-machine is 1.4 s of wall time. Loading pino-pretty only for pretty logs and prom-client's default metrics
-lazily would be the first cuts (src/cli, src/http: not this task's files). The RSS when listing is under
+come up in about 0.2 CPU seconds more than with one file. The 1 s target is met in this run (950 ms) and was
+missed in the run at load 15 (1.85 s): the start itself is ~0.9 CPU seconds with one file, mostly loading
+modules (a start-up profile: execa, prom-client, pino and pino-pretty even with JSON logs, express, mime-db,
+commander). Loading pino-pretty only for pretty logs and prom-client's default metrics lazily would be the
+first cuts (src/cli, src/http: not this task's files). The RSS when listing is under
 100 MB; it rises to ~150 MB in the next seconds while the 500 estimates run (each reads a GGUF header with its
 vocabulary) and, with router-engine, the dry-run probes run one model at a time in the background: memory the
 estimates leave to the garbage collector, worth a look if 500-model folders are common.
