@@ -12,6 +12,12 @@ export interface DeviceMonitorOptions {
   logger?: Logger;
   /** Per tool call; default 3000 ms. */
   timeoutMs?: number;
+  /**
+   * How long a tool found missing (not on PATH) is not looked for again, ms. Default 10 minutes: looking
+   * costs a process spawn (tens of ms of blocked event loop on a busy machine) on every reading, and a
+   * vendor tool rarely appears while the router runs.
+   */
+  missingRetryMs?: number;
   /** Where /proc, the cgroup tree and /sys are (tests point these at fixtures). */
   paths?: HostPaths & { sysRoot?: string };
 }
@@ -27,6 +33,7 @@ interface Snapshot {
  *
  * A missing or failing vendor tool means "no GPUs of that kind": it is logged once per tool and
  * reason and never thrown, so a CPU-only machine and a machine with a wedged driver both keep working.
+ * A missing tool is remembered (`missingRetryMs`) rather than looked for on every reading.
  * Concurrent callers share one tool run; answers are cached for `cacheMs`.
  */
 export class DeviceMonitor {
@@ -40,6 +47,9 @@ export class DeviceMonitor {
   private apps?: { at: number; apps: NvidiaApp[] };
   private appsInflight?: Promise<NvidiaApp[]>;
   private readonly logged = new Set<string>();
+  private readonly missingRetryMs: number;
+  /** Tool -> when to look for it again, after it was found missing. */
+  private readonly missingUntil = new Map<string, number>();
 
   constructor(opts: DeviceMonitorOptions = {}) {
     this.cacheMs = opts.cacheMs ?? 500;
@@ -47,6 +57,7 @@ export class DeviceMonitor {
     this.log = opts.logger ?? (() => {});
     this.timeoutMs = opts.timeoutMs ?? 3000;
     this.paths = opts.paths ?? {};
+    this.missingRetryMs = opts.missingRetryMs ?? 10 * 60_000;
   }
 
   /** Every device now: GPUs first (CUDA0.., ROCm0..), then CPU. */
@@ -154,10 +165,12 @@ export class DeviceMonitor {
 
   /** stdout, or undefined after logging (once per tool and reason) why there is none. */
   private async tool(tool: string, args: string[], what: string): Promise<string | undefined> {
+    if ((this.missingUntil.get(tool) ?? 0) > Date.now()) return undefined;
     try {
       return await runTool(tool, args, { env: this.env, timeoutMs: this.timeoutMs });
     } catch (err) {
       const reason = err instanceof ToolError ? err.reason : 'failed';
+      if (reason === 'missing') this.missingUntil.set(tool, Date.now() + this.missingRetryMs);
       // A missing tool is the normal state of a machine without that vendor's GPUs: say it plainly.
       const msg =
         reason === 'missing'

@@ -70,11 +70,12 @@ export interface ReadinessOptions {
 /**
  * Polls until the health endpoint answers 200. Resolves then; rejects with `signal.reason` when the caller aborts
  * (child exited, load timeout, stop). The backoff starts small because a small model is ready in well under a
- * second, and caps at half a second so a 2-minute load costs ~240 requests, not thousands.
+ * second, and caps at 100 ms: a request waits for the load, so a readiness seen late is added to its first byte
+ * (up to the cap), while a poll costs a local GET (a 2-minute load costs ~1,200 of them).
  */
 export async function waitUntilHealthy(target: HealthTarget, signal: AbortSignal, opts: ReadinessOptions = {}): Promise<void> {
   let delay = opts.initialDelayMs ?? 25;
-  const maxDelay = opts.maxDelayMs ?? 500;
+  const maxDelay = opts.maxDelayMs ?? 100;
   const factor = opts.factor ?? 1.5;
   const requestTimeoutMs = opts.requestTimeoutMs ?? 2000;
   for (;;) {
