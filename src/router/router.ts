@@ -626,7 +626,8 @@ export class Router extends EventEmitter {
     this.opts.logger.info({ model, ms: Date.now() - started, port: child.port, pid: child.pid }, `${model} ready`);
     this.emitEvent({ type: 'ready', model, detail: `${Date.now() - started} ms` });
     this.handle({ type: 'ready', model, now: Date.now() });
-    if (this.opts.memory && child.pid) void this.measure(spec, child);
+    // After the waiting requests are on their way: a device reading may spawn vendor tools, blocking the loop.
+    if (this.opts.memory && child.pid) setImmediate(() => void this.measure(spec, child));
   }
 
   /**
