@@ -6,8 +6,9 @@
  * Rules (see docs/ARCHITECTURE.md):
  * - a model with references (admitted requests) is never evicted, nor is one still loading;
  * - loads start in FIFO order of their first waiter; once a waiter cannot start its load,
- *   later loads wait behind it and the models it needs room from stop taking new requests
- *   (they drain), so a steady stream for A cannot starve B;
+ *   later loads wait behind it, and once it has waited `drainAfterMs` (the batching window)
+ *   the models it needs room from stop taking new requests (they drain), so a steady stream
+ *   for A cannot starve B;
  * - when a model becomes ready, every queued request for it is admitted in that turn.
  */
 import { capacityOf, roomOn, shortages, type CapacityInput, type Resident, type Shortage } from './capacity.js';
@@ -99,6 +100,7 @@ export const defaultConfig: SchedulerConfig = {
   backoffBaseMs: 1_000,
   backoffMaxMs: 60_000,
   serial: false,
+  drainAfterMs: 10_000,
 };
 
 export class Scheduler {
@@ -117,7 +119,9 @@ export class Scheduler {
   private readonly config: SchedulerConfig;
 
   constructor(config: Partial<SchedulerConfig> = {}, models: ModelPolicy[] = []) {
-    this.config = { ...defaultConfig, ...config };
+    // An option given as undefined keeps its default (an undefined window would never drain: starvation).
+    const given = Object.fromEntries(Object.entries(config).filter(([, v]) => v !== undefined));
+    this.config = { ...defaultConfig, ...given };
     for (const m of models) this.addModel(m);
   }
 
@@ -409,7 +413,9 @@ export class Scheduler {
           loadBlocked = true;
           break;
         case 'wait':
-          for (const d of plan.drain) draining.add(d);
+          // Within the batching window the busy models keep serving their own requests; the waiter is
+          // still first in line for the room, so nothing behind it loads meanwhile.
+          if (now - w.at >= this.config.drainAfterMs) for (const d of plan.drain) draining.add(d);
           m.waitingFor = plan.why;
           if (plan.readDevices) this.effects.push({ type: 'readDevices' });
           loadBlocked = true;

@@ -53,6 +53,12 @@ export interface SchedulerConfig {
   backoffMaxMs: number;
   /** One request at a time across all models (`--serial`). */
   serial: boolean;
+  /**
+   * Batching window: a waiter whose load needs room from busy models lets them keep taking their own new
+   * requests until it has waited this long; then they drain. Swapping costs an unload and a load, so a hot
+   * model serves its burst first; the window bounds how long that can delay the waiter (0 = drain at once).
+   */
+  drainAfterMs: number;
   /** Global default TTL (`--models-ttl`); a model's own ttl wins. */
   ttlMs?: number;
 }

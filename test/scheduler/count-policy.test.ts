@@ -57,7 +57,8 @@ describe('models-max eviction', () => {
   });
 
   test('a queued request does not evict a busy model; the model drains, then is evicted', () => {
-    const d = new Driver({ modelsMax: 1 }, three);
+    // No batching window here: the drain itself (the window is tested below).
+    const d = new Driver({ modelsMax: 1, drainAfterMs: 0 }, three);
     const a = d.bringUp('A');
     const b = d.request('B');
     expect(stops(b.effects)).toEqual([]);
@@ -127,7 +128,7 @@ describe('models-max eviction', () => {
   });
 
   test('a steady stream for A cannot starve B', () => {
-    const d = new Driver({ modelsMax: 1 }, three);
+    const d = new Driver({ modelsMax: 1, drainAfterMs: 0 }, three);
     let inFlight = [d.bringUp('A'), d.request('A').id];
     const b = d.request('B');
     // Requests for A keep coming and finishing; none of the new ones jump B.
@@ -295,7 +296,7 @@ describe('pins, groups, ttl, concurrency, serial, shutdown', () => {
 
 describe('found by the policy simulator', () => {
   test('requests that queued while a model loaded are all served when it is ready', () => {
-    const d = new Driver({ modelsMax: 1 }, three);
+    const d = new Driver({ modelsMax: 1, drainAfterMs: 0 }, three);
     const a1 = d.request('A');
     d.request('B');
     const a2 = d.request('A');
@@ -305,7 +306,7 @@ describe('found by the policy simulator', () => {
   });
 
   test('the model drained for a waiter stays its victim once idle, even with new waiters', () => {
-    const d = new Driver({ modelsMax: 2 }, three);
+    const d = new Driver({ modelsMax: 2, drainAfterMs: 0 }, three);
     const a = d.bringUp('A');
     const b = d.bringUp('B'); // A used less recently than B
     d.request('C'); // waits for A to drain
@@ -315,6 +316,59 @@ describe('found by the policy simulator', () => {
     expect(stops(d.done(a))).toEqual(['A']);
     expect(d.status('B')).toBe('loaded');
     void b;
+  });
+
+  test('batching window: a busy model keeps taking its own requests until the waiter has waited drainAfterMs', () => {
+    const d = new Driver({ modelsMax: 1, drainAfterMs: 10_000 }, three);
+    const a = d.bringUp('A');
+    const b = d.request('B');
+    const since = d.now;
+    // Inside the window A serves its burst: no swap yet, and nothing else is started or stopped.
+    const inWindow = d.request('A');
+    expect(admits(inWindow.effects)).toEqual([inWindow.id]);
+    expect(stops(inWindow.effects)).toEqual([]);
+    expect(d.s.view('A')!.refs).toBe(2);
+    expect(d.s.view('B')!.waitingFor).toMatch(/busy: A/);
+    // The window closes: A drains, and new requests for it wait behind B.
+    d.tick(since + 10_000);
+    const late = d.request('A');
+    expect(admits(late.effects)).toEqual([]);
+    d.done(a);
+    expect(stops(d.done(inWindow.id))).toEqual(['A']);
+    expect(starts(d.exited('A'))).toEqual(['B']);
+    expect(admits(d.ready('B'))).toEqual([b.id]);
+  });
+
+  test('batching window: a busy model that goes idle inside the window is swapped at once', () => {
+    const d = new Driver({ modelsMax: 1, drainAfterMs: 10_000 }, three);
+    const a = d.bringUp('A');
+    d.request('B');
+    expect(stops(d.done(a))).toEqual(['A']);
+  });
+
+  test('batching window: a later load still waits behind the first waiter', () => {
+    const d = new Driver({ modelsMax: 1, drainAfterMs: 10_000 }, three);
+    const a = d.bringUp('A');
+    d.request('B');
+    const c = d.request('C');
+    expect(starts(c.effects)).toEqual([]);
+    expect(d.s.view('C')!.waitingFor).toBe('behind an earlier load');
+    expect(stops(d.done(a))).toEqual(['A']);
+    expect(starts(d.exited('A'))).toEqual(['B']);
+  });
+
+  test('batching window: an A request queued behind B in the window is admitted, not stranded', () => {
+    // The window does not reorder: a request for A that arrived before B's drain began is served by A.
+    const d = new Driver({ modelsMax: 1, drainAfterMs: 10_000 }, three);
+    const a = d.bringUp('A');
+    const b = d.request('B');
+    const a2 = d.request('A');
+    expect(admits(a2.effects)).toEqual([a2.id]);
+    d.tick(d.now + 10_000);
+    d.done(a);
+    expect(stops(d.done(a2.id))).toEqual(['A']);
+    d.exited('A');
+    expect(admits(d.ready('B'))).toEqual([b.id]);
   });
 
   test('a cap shortage is not blamed on memory being released', () => {

@@ -5,8 +5,8 @@ import type { ModelPolicy } from '../../src/scheduler/types.js';
 type M = Partial<ModelPolicy> & { name: string; need: Record<string, number> };
 
 /** Load `resident` models in order (the first is least recently used), then read devices. */
-function world(devices: { name: string; total: number }[], resident: M[], others: M[], opts: { margin?: number; other?: Record<string, number> } = {}) {
-  const d = new Driver({ modelsMax: 0, marginBytes: opts.margin ?? 0 }, [...resident, ...others]);
+function world(devices: { name: string; total: number }[], resident: M[], others: M[], opts: { margin?: number; other?: Record<string, number>; drainAfterMs?: number } = {}) {
+  const d = new Driver({ modelsMax: 0, marginBytes: opts.margin ?? 0, ...(opts.drainAfterMs === undefined ? {} : { drainAfterMs: opts.drainAfterMs }) }, [...resident, ...others]);
   for (const m of [...resident, ...others]) d.need(m.name, m.need);
   const used: Record<string, number> = { ...(opts.other ?? {}) };
   for (const m of resident) {
@@ -119,7 +119,8 @@ test('caps (--models-memory-max) bound what our children hold, without readings'
 });
 
 test('busy models holding the memory drain (never killed); the waiter says what it waits for', () => {
-  const d = world(gpu16, [{ name: 'A', need: { CUDA0: 10 * GiB } }], [{ name: 'B', need: { CUDA0: 10 * GiB } }]);
+  // No batching window: the drain starts with the waiter (count-policy.test.ts has the window).
+  const d = world(gpu16, [{ name: 'A', need: { CUDA0: 10 * GiB } }], [{ name: 'B', need: { CUDA0: 10 * GiB } }], { drainAfterMs: 0 });
   const a = d.request('A');
   const b = d.request('B');
   expect(stops(b.effects)).toEqual([]);
