@@ -162,6 +162,7 @@ export class Router extends EventEmitter {
   private tick?: NodeJS.Timeout;
   private readTimer?: NodeJS.Timeout;
   private reading = false;
+  private readStartedAt = -Infinity;
   private busy = false;
   private readonly pending: SchedulerEvent[] = [];
   /** Children being started or stopped: shutdown waits for them. */
@@ -694,12 +695,17 @@ export class Router extends EventEmitter {
     this.handle({ type: 'exited', model, expected: true, now: Date.now() });
   }
 
-  /** Coalesced device reads: at most one in flight, at most every 200 ms. */
+  /**
+   * Coalesced device reads: at most one in flight, at most one start every 200 ms. The first after a quiet
+   * spell starts at once: a cold start waiting for a fresh reading should not also wait out the interval.
+   */
   private requestReading(): void {
     if (!this.opts.memory || this.reading || this.readTimer) return;
+    const wait = Math.max(0, this.readStartedAt + 200 - Date.now());
     this.readTimer = setTimeout(() => {
       this.readTimer = undefined;
       this.reading = true;
+      this.readStartedAt = Date.now();
       this.opts
         .memory!.readDevices()
         .then((readings) => {
@@ -709,7 +715,7 @@ export class Router extends EventEmitter {
         })
         .catch((err: Error) => this.opts.logger.warn({ err: err.message }, 'device reading failed'))
         .finally(() => (this.reading = false));
-    }, 200);
+    }, wait);
     this.readTimer.unref();
   }
 
