@@ -28,17 +28,24 @@ the differences are inside the noise of inference (one engine row is faster thro
 - Per chunk: the time-to-last-chunk difference divided by the chunks is the only per-chunk figure measured;
   under this load it is dominated by scheduling delays, not by per-chunk work (the relay is a pipe()).
 
-**Scheduling policies.** Ours bounds waiting: on zipf10, mixed and steady-vs-one its p99 and maximum waits
-are lower than every alternative's (steady-vs-one: 16.6 s against 220 s p99 for the count-only routers, whose
-hot model starves the other). It pays with more loads on every trace but bursty: to serve a waiting model it
-evicts one that just went idle, where FIFO with LRU keeps serving the hot model; on mixed its median wait is
-also about twice llama-server's for the same reason. Where it loses outright: alternating (A/B/A/B at a steady
-rate, only one fits), worse than llama-server and llama-swap in loads (71 against 66), p99 (17.9 s against
-15.3 s) and maximum wait: not investigated to the end; the likely cause is the coalescing rule (once B waits,
-new requests for A queue behind it and B's whole queue is served in its turn), which here adds swaps. On bursty,
-llama-swap with its default 429 guard shows a lower p99 only because it rejected 842 of 1,456 requests (full run); without
-the guard ours is better or the same. Ollama's model loses on most traces (one load at a time, eviction by
-keep-alive).
+**Scheduling policies.** Ours bounds waiting: on zipf10, mixed and steady-vs-one its maximum wait is lower
+than every alternative's (steady-vs-one: 20.8 s against 580 s for the count-only routers, whose hot model
+starves the other). Found with the simulator and changed: ours used to drain a busy model the moment another
+model waited, so the hot model's next requests queued behind the swap; on alternating that cost 71 loads and a
+17.9 s p99 against llama-server's 66 and 15.3 s. Now busy victims keep taking their own requests for a batching
+window (\`drainAfterMs\`, default 10 s) before they drain: alternating ties llama-server and llama-swap exactly
+(66 loads, p99 15.3 s, max 16.0 s), zipf10 842 -> 836 loads, mixed 132 -> 124. The trade-offs, measured (window
+0 / 5 / 10 / 20 s): alternating needs >= 10 s to stop the extra swaps (71 loads up to 5 s); the window adds to
+the bounded wait, so steady-vs-one's maximum rose 16.6 -> 20.8 s (now worse than Ollama's 16.6 s) and mixed's
+p99 60.2 -> 66.5 s (now worse than llama-server's 63.9 s; its maximum, 77.3 s, stays below 83.2 s). Loads are
+still more than the count-only routers' on zipf10 (836 against 581) and mixed (124 against 113), and cannot be
+matched without giving up wait: they batch by making requests wait (zipf10 median 21.3 s against our 6.0 s,
+p99 58 s against 18.4 s), we load sooner. Also tried, not kept: not evicting an idle model that served a request
+in the last 1-10 s while the waiter is inside the window (zipf10 down to 677 loads at 10 s, but p99 up to
+23.1 s and worse bursty waits) and plain LRU instead of "fewest victims" (no gain: 859). On steady-vs-one the
+extra loads (21 against 2) are the price of not starving B. On bursty, llama-swap with its default 429 guard
+shows a lower p99 only because it rejected 842 of 1,456 requests (full run); without the guard ours is better
+or the same. Ollama's model loses on most traces (one load at a time, eviction by keep-alive).
 
 **Cold start: the router's share is several hundred ms, not ≤ 50 ms.** Noticing readiness is not the cause
 (the router saw the child ready within ~10-20 ms of its own ready line in the median; its /health polling
