@@ -5,7 +5,8 @@ export function startEventStream(res: Response): void {
   res.status(200);
   res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
   res.setHeader('Cache-Control', 'no-cache');
-  res.setHeader('Connection', 'keep-alive');
+  // No Connection header of ours: node says keep-alive itself when the client allows it, and `close` when the
+  // client asked for that; a forced keep-alive made clients pool a socket node refuses further requests on.
   // Tell proxies (nginx) not to buffer: tokens must reach the client as they are made.
   res.setHeader('X-Accel-Buffering', 'no');
   res.flushHeaders();

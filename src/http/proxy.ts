@@ -60,7 +60,10 @@ export class ModelProxy {
   constructor(private readonly opts: ProxyOptions = {}) {
     this.proxy.on('proxyReq', (proxyReq, req, res) => {
       const len = (req as Request & { rawBody?: Buffer }).rawBody?.length ?? 0;
-      proxyReq.removeHeader('transfer-encoding');
+      // Hop-by-hop: the client's `Connection: close` is about its socket to us. Sent on to a node child over
+      // our kept-alive socket, the child closes after answering while we pool the socket (its SSE answers say
+      // `keep-alive`), and the next request on it gets node's bare 400 ("data after Connection: close").
+      for (const h of hopByHop) proxyReq.removeHeader(h);
       proxyReq.removeHeader('x-api-key');
       // body-parser has already inflated a gzip/deflate/br body: the kept bytes are plain.
       proxyReq.removeHeader('content-encoding');
