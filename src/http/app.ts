@@ -106,7 +106,11 @@ export function createApp(router: Router, opts: AppOptions): { app: express.Expr
   app.post(proxiedRoutes, metrics.countRequests, raw, async (req: Request, res: Response) => {
     const body: Buffer = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const ac = new AbortController();
-    const onClose = () => ac.abort();
+    // Only a client gone before its answer was sent aborts: abort() builds a DOMException, and on the
+    // normal close of every proxied request that was a measurable cost for nothing.
+    const onClose = () => {
+      if (!res.writableFinished) ac.abort();
+    };
     res.once('close', onClose);
     let release: (() => void) | undefined;
     try {
