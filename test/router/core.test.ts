@@ -186,13 +186,16 @@ describe('router core (models-max 1)', () => {
     const order: string[] = [];
     const b = chat(r.url, 'beta').then(async (res) => (await ok(res), order.push('beta')));
     await waitFor('beta queued', async () => (await models(r.url)).find((m) => m.id === 'beta')?.queued === 1);
+    // Inside the batching window (the scheduler's drainAfterMs, 10 s) busy alpha would still take its own
+    // requests; past it alpha drains, and a new request for it queues behind beta.
+    await new Promise((res) => setTimeout(res, 10_500));
     const a2 = chat(r.url, 'alpha').then(async (res) => (await ok(res), order.push('alpha')));
     await waitFor('alpha queued behind beta', async () => (await models(r.url)).find((m) => m.id === 'alpha')?.queued === 1);
     a.abort();
     await a.done;
     await Promise.all([b, a2]);
     expect(order).toEqual(['beta', 'alpha']);
-  });
+  }, 120_000);
 
   test('a steady stream of requests for A cannot starve one for B', async () => {
     await ok(await chat(r.url, 'alpha'));
