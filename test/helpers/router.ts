@@ -76,6 +76,20 @@ export async function startRouter(args: string[], opts: { env?: Record<string, s
   return r;
 }
 
+/**
+ * Pids of model servers mentioning `marker`: its processes less the bundled engine's `--dry-run` memory probes,
+ * which the router runs in the background for every model from its start (they serve nothing).
+ */
+export function serversMentioning(marker: string): number[] {
+  return processesMentioning(marker).filter((pid) => {
+    try {
+      return !readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes('--dry-run');
+    } catch {
+      return false;
+    }
+  });
+}
+
 /** Pids of live (non-zombie) processes whose command line mentions `marker`. */
 export function processesMentioning(marker: string): number[] {
   const pids: number[] = [];
