@@ -13,8 +13,13 @@ are CPU-bound on the same 2 cores, its throughput relative to an upstream that d
 cost ratio, far below 85%; much of the added latency is waiting for a core (a third of the router's profile
 at 64 connections is idle while requests wait: it is descheduled). Against real inference (the engine rows)
 the differences are inside the noise of inference (one engine row is faster through the router than direct).
-- At 1 connection the added latency is mostly scheduling noise: the earlier run at load 15 had the JSON row
-  gaining +12 ms at p50 and the stream +1 ms, this one +0.6 ms and +2.4 ms.
+- At 1 connection there is no fixed delay in the proxy path: the +12 ms p50 of an earlier run (load 15) did not
+  come back. Looked for one: node 20 sets TCP_NODELAY on the agent's sockets to the child and on the server's
+  (strace), the request's headers and body go to the child in one write, the answer's headers go with its
+  first bytes, and the client's answer ends on the child's 'end', not on a 'close'. 500 sequential keep-alive
+  requests (node client, load ~5): direct p50 0.38 ms / p10 0.23 ms, through the router 1.20 ms / 0.98 ms:
+  +0.8 ms at both, the router's CPU per request, not a timer (a timer or Nagle would show as a fixed ~40 ms
+  or a bimodal spread).
 - Fixed (src/router/router.ts): a \`cmd\` model without \`memory =\` has no need the memory hooks can answer, and
   the router asked again on every request; past the 500 ms device cache each ask spawned nvidia-smi and
   rocm-smi on the request path (15% of the router's profile under load was ChildProcess.spawn).
@@ -23,8 +28,19 @@ the differences are inside the noise of inference (one engine row is faster thro
 - What is left has no single hot spot (profile at 64 connections, fast upstream): node streams 9%, the write
   system calls 8%, events 6%, http outgoing 5%, http-proxy-3 3.5%, our proxy, scheduler, router and metrics
   together 7%, express and body-parser 4%. Closing the gap to a bare node:http proxy would mean serving the
-  proxied routes outside express and http-proxy-3: not a small edit, not done. Also seen, not fixed (app.ts):
-  every proxied request aborts its AbortController on the normal close, building a DOMException each time.
+  proxied routes outside express and http-proxy-3: not a small edit, not done. The body is parsed once (for
+  \`model\`) and the kept bytes are forwarded as they came, never re-serialised.
+- Fixed (src/http/app.ts): every proxied request aborted its AbortController on the normal close, building a
+  DOMException each time; now only a client gone before its answer was sent aborts.
+- Fixed (src/http/proxy.ts, src/engine/sse.ts): the bare 400 through the router to the bundled engine on a
+  request sent right after a completed one (see cold start below). It was the engine's node server: the client's
+  \`Connection: close\` was forwarded to the child over the router's kept-alive socket; node's parser then refuses
+  any further request on that socket ("data after Connection: close", a bare 400, never in the access log), but
+  the engine's SSE answers forced \`Connection: keep-alive\`, so the router pooled the socket and sent the next
+  request on it: every other streamed request failed. The proxy no longer forwards hop-by-hop request headers,
+  and the engine no longer forces the header. test/router/connection-close.test.ts sends such requests back to
+  back through a real router to a real engine (it failed before both fixes). JSON answers were not affected
+  (node closed those sockets), nor keep-alive clients (autocannon), nor the canned upstream (no forced header).
 - Per chunk: the time-to-last-chunk difference divided by the chunks is the only per-chunk figure measured;
   under this load it is dominated by scheduling delays, not by per-chunk work (the relay is a pipe()).
 
