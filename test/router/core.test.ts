@@ -145,7 +145,8 @@ describe('router core (models-max 2, three models)', () => {
     for (let i = 0; i < 3; i++) {
       for (const m of ['alpha', 'beta', 'gamma']) await ok(await chat(r.url, m));
     }
-  });
+    // Nine loads one after another: on a loaded 2-core machine each takes seconds.
+  }, 240_000);
 
   test('every reference is back to zero when the traffic stops', async () => {
     await waitFor('references back to zero', async () => (await models(r.url)).every((m) => m.in_flight === 0 && m.queued === 0));
