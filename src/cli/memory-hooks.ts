@@ -117,7 +117,7 @@ export function memoryHooks(opts: { stateDir: string; server: ServerBin; bundled
    * by memory settings (ledger, probe): a figure measured at 12288 is never taken for a load at ctx-min.
    */
   const chosenCtx = new Map<string, number>();
-  const shapeOf = async (path: string): Promise<ModelShape> => shapeFromGguf(await readGgufHeader(path));
+  const shapeOf = async (path: string): Promise<ModelShape> => shapeFromGguf(await readGgufHeader(path, { skipStringArrays: true }));
   /** The child's args as the memory room sees them: with `--ctx-size` made explicit for ctx-size = auto. */
   const argsAt = (spec: ModelSpec, ctx: number | undefined) => (spec.ctxAuto && ctx !== undefined ? [...spec.args, '--ctx-size', String(ctx)] : spec.args);
   /** ctx-size = auto is admitted at its smallest context (its bounds need the training context). */

@@ -40,7 +40,7 @@ export function estimateFromHeader(header: GgufHeader, opts: EstimateOptions): E
  * The formula is documented on estimateFromShape (src/memory/estimate-core.ts).
  */
 export async function estimateFromGguf(headerOrPath: GgufHeader | string, opts: EstimateOptions): Promise<Estimate> {
-  const header = typeof headerOrPath === 'string' ? await readGgufHeader(headerOrPath) : headerOrPath;
+  const header = typeof headerOrPath === 'string' ? await readGgufHeader(headerOrPath, { skipStringArrays: true }) : headerOrPath;
   return estimateFromHeader(header, opts);
 }
 
