@@ -67,32 +67,36 @@ extra loads (21 against 2) are the price of not starving B. On bursty, llama-swa
 shows a lower p99 only because it rejected 842 of 1,456 requests (full run); without the guard ours is better
 or the same. Ollama's model loses on most traces (one load at a time, eviction by keep-alive).
 
-**Cold start: the router's share is several hundred ms, not ≤ 50 ms.** Noticing readiness is not the cause
-(the router saw the child ready within ~10-20 ms of its own ready line in the median; its /health polling
-grows 25 ms x 1.5 up to 500 ms, so a slow start can be seen up to 0.5 s late). The time goes between the
-router seeing the child ready and the engine starting the request (cold first byte - "router saw it ready" -
-the engine's own time is ~0.35 s here and ~0.6 s in the run at load 15, against ~25 ms for the same request
-warm; one run of seven here took 85 ms). At that moment the router also
-starts measuring the new child's memory: a device reading that spawns nvidia-smi and rocm-smi, and the
-device monitor looks for a missing tool again on every reading (src/devices/monitor.ts caches the answer
-500 ms, not the tool's absence), so a machine without GPUs pays two process spawns per reading, on the
-event loop that is about to proxy the waiting request. Likely, not verified; not this task's files; stated.
+**Cold start: the router's share is now within the measure's noise (target ≤ 50 ms met in a --quick run at load
+~9-15: median -11 ms over 3 runs, -91 to 52; it was ~350 ms).** Found with timestamps (router debug log; the engine's
+access log): the router saw the child ready ~10-20 ms after its ready line, but the engine received the request
+~90-110 ms after that, and a cold start after an unload also spent ~200 ms before the spawn. Three causes, fixed:
+(1) on 'ready' the router measured the child's memory at once, and each device reading spawned nvidia-smi and
+rocm-smi although absent (20-50 ms of blocked event loop per spawn here) before the waiting request was proxied:
+src/devices/monitor.ts now remembers a missing tool for 10 minutes (logged once), and src/router/router.ts measures
+after the waiting requests are dispatched (setImmediate); (2) a cold start waits for a fresh device reading (margin
+set, or after an unload), and the router started every reading after a 200 ms coalescing timer: the first after a
+quiet spell now starts at once; (3) readiness polling now caps at 100 ms instead of 500 ms
+(src/supervisor/readiness.ts). On a GPU machine nvidia-smi still runs for that measurement, after the dispatch but
+possibly before the request reaches the child (the connect completes on a later loop turn): not measured here.
 - Also found, not fixed: through the router to the bundled engine, a request sent right after a completed one
   got a bare 400 (no body; not in the engine's access log) every time in the cold-start runs (the "warm"
   request, node http with \`Connection: close\`) and every other time with curl; never with the canned
   upstream, and not in the autocannon engine rows (keep-alive). It appeared with the hardening commits of the
-  same hour (src/http, src/engine); the warm request is sent again and each failure is listed above.
+  same hour (src/http, src/engine); the warm request is sent again and each failure is listed above (none in the later --quick run of sections 3 and 4).
 
-**Footprint.** 1,000 streams held open through the router cost it about 60 MiB over idle (about 60 KiB a
+**Footprint.** 1,000 streams held open through the router cost it about 55-60 MiB over idle (about 60 KiB a
 stream: two sockets, the client's and the child's, and their buffers) and all were released (0 in flight after
-the clients left). Start-up with 500 GGUF files: the catalogue is read before the server
-listens, and the memory estimates (one GGUF header read per model) start right after, so /health and /models
-come up in about 0.2 CPU seconds more than with one file. The 1 s target is met in this run (950 ms) and was
-missed in the run at load 15 (1.85 s): the start itself is ~0.9 CPU seconds with one file, mostly loading
-modules (a start-up profile: execa, prom-client, pino and pino-pretty even with JSON logs, express, mime-db,
-commander). Loading pino-pretty only for pretty logs and prom-client's default metrics lazily would be the
-first cuts (src/cli, src/http: not this task's files). The RSS when listing is under
-100 MB; it rises to ~150 MB in the next seconds while the 500 estimates run (each reads a GGUF header with its
-vocabulary) and, with router-engine, the dry-run probes run one model at a time in the background: memory the
-estimates leave to the garbage collector, worth a look if 500-model folders are common.
+the clients left). Start-up with 500 GGUF files: the catalogue is read before the server listens, the memory
+estimates (one GGUF header read per model) start right after. The start is now ~0.7 CPU s to /health with one file
+(was ~0.9): pino-pretty is loaded only for \`--log-format pretty\`. The wall-clock target (≤ 1 s to /models with 500
+files) is not met in this run (2.1-2.8 s at load 9-15 on 2 shared cores; 0.95 s earlier on a quieter machine); the CPU
+seconds are the figure to compare. What is left of the start is mostly module loading (execa, prom-client, express,
+commander, http-proxy-3, pino: each 0.06-0.2 CPU s here); execa is used synchronously by the supervisor's spawn and
+prom-client by the metrics object app.ts builds, so making them lazy is a larger change than this task's, not done.
+The RSS after the estimates fell from ~150 MB to ~110 MB: the 500 header reads ran all at once (each with a file
+handle and a 64 KiB window; 500 at once grew the heap by ~80 MB, one after another by ~6 MB, same CPU); they now run
+4 at a time (src/gguf/reader.ts), and the estimate reads headers without decoding string arrays (the vocabulary:
+~150k strings for a real model, of which it needs the count). The ~30 MB left is V8 growing its young generation
+under the burst of 500 parallel estimates (heap used stays ~13 MB), not retained data.
 `;
