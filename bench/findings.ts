@@ -41,10 +41,10 @@ the differences are inside the noise of inference (one engine row is faster thro
   and the engine no longer forces the header. test/router/connection-close.test.ts sends such requests back to
   back through a real router to a real engine (it failed before both fixes). JSON answers were not affected
   (node closed those sockets), nor keep-alive clients (autocannon), nor the canned upstream (no forced header).
-- The table is from the run before these fixes (load 4-12). This part run again after them at load 18-22 (the
-  test suites of this and five other sessions) gave 2-28% of direct throughput and +28 to +460 ms at p50, with
-  the direct side itself 10-100 times slower than in the table: a measure of the machine, not comparable, not
-  put in the table.
+- The proxy table is from this part run again after these fixes (\`--only proxy\`, load 6-10; the other
+  sections are from the full run). Against the run before them (load 4-12): JSON at 64 connections 11% of
+  direct throughput (was 6%), +32 ms at p50 (was +155 ms); at 1 connection +0.7 ms (was +0.6 ms). An earlier
+  attempt at load 18-22 gave 2-28% with the direct side 10-100 times slower: a measure of the machine.
 - Per chunk: the time-to-last-chunk difference divided by the chunks is the only per-chunk figure measured;
   under this load it is dominated by scheduling delays, not by per-chunk work (the relay is a pipe()).
 
