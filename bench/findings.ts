@@ -79,11 +79,9 @@ set, or after an unload), and the router started every reading after a 200 ms co
 quiet spell now starts at once; (3) readiness polling now caps at 100 ms instead of 500 ms
 (src/supervisor/readiness.ts). On a GPU machine nvidia-smi still runs for that measurement, after the dispatch but
 possibly before the request reaches the child (the connect completes on a later loop turn): not measured here.
-- Also found, not fixed: through the router to the bundled engine, a request sent right after a completed one
-  got a bare 400 (no body; not in the engine's access log) every time in the cold-start runs (the "warm"
-  request, node http with \`Connection: close\`) and every other time with curl; never with the canned
-  upstream, and not in the autocannon engine rows (keep-alive). It appeared with the hardening commits of the
-  same hour (src/http, src/engine); the warm request is sent again and each failure is listed above (none in the later --quick run of sections 3 and 4).
+- Fixed since: the bare 400 on a request sent right after a completed one (the "warm" request, node http with
+  \`Connection: close\`) was the client's hop-by-hop header forwarded to the engine over a pooled socket (see the
+  proxy paragraph); none in the later --quick run of sections 3 and 4.
 
 **Footprint.** 1,000 streams held open through the router cost it about 55-60 MiB over idle (about 60 KiB a
 stream: two sockets, the client's and the child's, and their buffers) and all were released (0 in flight after
