@@ -34,6 +34,13 @@ export async function startRouter(args: string[], opts: { env?: Record<string, s
     // execa would SIGKILL 5 s after our SIGTERM: graceful shutdown must be allowed its time.
     forceKillAfterDelay: false,
   });
+  // A test that times out never reaches its stop(): the router (and by pdeathsig its children) must not outlive
+  // the jest worker.
+  const killOnExit = () => {
+    if (proc.exitCode === null) proc.kill('SIGKILL');
+  };
+  process.once('exit', killOnExit);
+  void proc.finally(() => process.off('exit', killOnExit));
   proc.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   proc.stderr?.on('data', (d: Buffer) => (out += d.toString()));
   const url = `http://127.0.0.1:${port}`;
