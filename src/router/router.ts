@@ -572,7 +572,6 @@ export class Router extends EventEmitter {
     }
     const apiKey = randomBytes(24).toString('hex');
     this.keys.set(model, apiKey);
-    const log = this.logs.get(model)!;
     const cmd = childCommand(spec, { server: this.opts.server, host: this.host, apiKey, extraArgs: sizing.kind === 'sized' ? sizing.extraArgs : undefined });
     const child = new Child({
       name: model,
@@ -585,12 +584,7 @@ export class Router extends EventEmitter {
       loadTimeoutMs: this.opts.loadTimeoutMs,
       stopTimeoutMs: (spec.stopTimeoutS ?? this.opts.stopTimeoutMs / 1000) * 1000,
       logLines: 50,
-      onLog: (line) => {
-        log.push(line);
-        // For `GET /logs/:model?follow=1`: listeners get each line as it arrives.
-        this.emit('log', { model, line } satisfies LogEvent);
-        this.opts.logger.debug({ model }, `[${model}] ${line}`);
-      },
+      onLog: this.logSink(model),
     });
     this.children.set(model, child);
     let ready = false;
@@ -637,16 +631,11 @@ export class Router extends EventEmitter {
    */
   private async startExternal(spec: ModelSpec): Promise<void> {
     const model = spec.name;
-    const log = this.logs.get(model)!;
     const backend = new ExternalBackend(
       externalOptions(spec, {
         loadTimeoutMs: this.opts.loadTimeoutMs,
         stopTimeoutMs: (spec.stopTimeoutS ?? this.opts.stopTimeoutMs / 1000) * 1000,
-        onLog: (line) => {
-          log.push(line);
-          this.emit('log', { model, line } satisfies LogEvent);
-          this.opts.logger.debug({ model }, `[${model}] ${line}`);
-        },
+        onLog: this.logSink(model),
       }),
     );
     this.externals.set(model, backend);
@@ -668,6 +657,16 @@ export class Router extends EventEmitter {
     this.opts.logger.info({ model, ms: Date.now() - started, url: spec.url }, `${model} ready (external)`);
     this.emitEvent({ type: 'ready', model, detail: `${Date.now() - started} ms` });
     this.handle({ type: 'ready', model, now: Date.now() });
+  }
+
+  /** Where a model's output lines go: its ring buffer, `GET /logs/:model?follow=1` listeners, the debug log. */
+  private logSink(model: string): (line: string) => void {
+    const log = this.logs.get(model)!;
+    return (line) => {
+      log.push(line);
+      this.emit('log', { model, line } satisfies LogEvent);
+      this.opts.logger.debug({ model }, `[${model}] ${line}`);
+    };
   }
 
   /** The running child or external backend of a model. */
