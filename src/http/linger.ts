@@ -2,7 +2,7 @@
  * Closing a connection whose request body was not read (413 before or during the upload). Closing a socket with
  * unread bytes in its receive buffer makes the kernel send RST, and a client still uploading then loses the 413
  * it was sent (it sees EPIPE/ECONNRESET instead). So, as nginx's lingering close does: send the answer, then FIN,
- * keep the socket (reading paused: nothing is buffered by us) until the client closes it, at most LINGER_MS.
+ * and read and throw away what still comes (nothing is kept) until the client closes, at most LINGER_MS.
  */
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -17,6 +17,9 @@ export function closeAfterAnswer(res: ServerResponse): void {
   // node calls destroySoon() when a `Connection: close` answer is finished: end(), then destroy() at once.
   socket.destroySoon = () => {
     socket.end();
+    // Flowing with no listener: the rest of the body is discarded, and the client's FIN is seen at once.
+    res.req?.resume();
+    socket.resume();
     const timer = setTimeout(() => socket.destroy(), LINGER_MS);
     timer.unref();
     socket.once('close', () => clearTimeout(timer));
