@@ -89,16 +89,15 @@ export interface MemoryWiring {
 }
 
 /**
- * Can `devices` fit each device when it is empty (its total less the margin, within its cap)? GPU figures are held
- * against the largest GPU: a placed model may go to any of them.
+ * Can `devices` fit each device when it is empty (its total less the margin)? GPU figures are held against the
+ * largest GPU: a placed model may go to any of them. A --models-memory-max cap is not counted: a figure over the
+ * operator's cap but within the machine is plausible, and its 507 comes at once, as it should.
  */
-export function fitsEmpty(devices: DeviceBytes, readings: readonly DeviceReading[], room: { marginBytes?: number | null; caps?: DeviceBytes }): boolean {
+export function fitsEmpty(devices: DeviceBytes, readings: readonly DeviceReading[], room: { marginBytes?: number | null }): boolean {
   const largestGpu = Math.max(0, ...readings.filter((r) => r.name !== 'CPU').map((r) => r.total));
   for (const [d, b] of Object.entries(devices)) {
     const total = d === 'CPU' ? readings.find((r) => r.name === 'CPU')?.total : largestGpu || undefined;
-    let capacity = room.caps?.[d] ?? Infinity;
-    if (total !== undefined && room.marginBytes != null) capacity = Math.min(capacity, total - room.marginBytes);
-    if (b > capacity) return false;
+    if (total !== undefined && b > total - (room.marginBytes ?? 0)) return false;
   }
   return true;
 }
@@ -108,9 +107,8 @@ export function memoryHooks(opts: {
   server: ServerBin;
   bundled: boolean;
   logger: Logger;
-  /** What the scheduler holds an empty device to (--models-memory-margin, --models-memory-max). */
+  /** What the scheduler keeps free on an empty device (--models-memory-margin). */
   marginBytes?: number | null;
-  caps?: DeviceBytes;
 }): MemoryWiring {
   const log = (msg: string) => opts.logger.warn(msg);
   const monitor = new DeviceMonitor({ logger: log });

@@ -58,7 +58,6 @@ export async function serve(config: ServeConfig): Promise<void> {
     bundled,
     logger,
     marginBytes: config.modelsMemoryMargin > 0 ? config.modelsMemoryMargin * MiB : null,
-    caps: config.modelsMemoryMax,
   });
   const router = new Router({
     models,
