@@ -17,7 +17,8 @@ import { RouterMetrics } from './metrics.js';
 import { listDevices } from './snapshot.js';
 
 export interface AppOptions {
-  apiKey?: string;
+  /** One key or several (--api-key-file). */
+  apiKey?: string | string[];
   maxBodyBytes: number;
   /** `/models/sse` timings (tests shorten the 15 s heartbeat). */
   events?: EventsOptions;
