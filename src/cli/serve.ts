@@ -84,6 +84,7 @@ export async function serve(config: ServeConfig): Promise<void> {
     maxBodyBytes: config.maxBody,
     reload,
     upstreamTimeoutMs: config.upstreamTimeout * 1000,
+    props: { modelsMax, autoload },
   });
   process.on('SIGHUP', () => {
     logger.info('SIGHUP: reloading the catalogue');
