@@ -27,12 +27,7 @@ function routerOption(cmd: Command, flag: string): Option | 'builtin' | undefine
 
 /** `args` is argv without node and the script. */
 export function splitArgs(cmd: Command, args: readonly string[]): SplitArgs {
-  // A subcommand (`router status ...`, `router probe NAME -c 4096`) parses its own flags.
-  const first = args[0];
-  if (first !== undefined && !first.startsWith('-')) {
-    const sub = cmd.commands.some((c) => c.name() === first || c.aliases().includes(first)) || first === 'help';
-    if (sub) return { router: [...args], child: [] };
-  }
+  const isSub = (word: string) => cmd.commands.some((c) => c.name() === word || c.aliases().includes(word));
   const router: string[] = [];
   const child: string[] = [];
   for (let i = 0; i < args.length; i++) {
@@ -42,6 +37,12 @@ export function splitArgs(cmd: Command, args: readonly string[]): SplitArgs {
       break;
     }
     if (!/^-{1,2}[A-Za-z0-9]/.test(token)) {
+      // A subcommand (`router status ...`, `router --api-key K status`, `router probe NAME -c 4096`) parses the
+      // rest itself: its flags are its own.
+      if (child.length === 0 && isSub(token)) {
+        router.push(...args.slice(i));
+        break;
+      }
       throw new SplitError(`unexpected argument '${token}' (llama-server flags may be written as they are, or after --)`);
     }
     const eq = token.startsWith('--') ? token.indexOf('=') : -1;
