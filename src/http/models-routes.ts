@@ -34,7 +34,7 @@ function llamaServerFields(s: ModelSpec | undefined) {
   return {
     tags: [] as string[],
     in_cache: false,
-    source: s?.source.section !== undefined ? 'preset' : 'models_dir',
+    source: s?.source?.section !== undefined ? 'preset' : 'models_dir',
     can_remove: false,
   };
 }
