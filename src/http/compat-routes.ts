@@ -11,6 +11,7 @@
  */
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Router } from '../router/router.js';
+import { readBody } from './body.js';
 import { RouterError, sendError } from './errors.js';
 import { modelEntry } from './models-routes.js';
 import type { ModelProxy } from './proxy.js';
@@ -57,7 +58,16 @@ export function splitUpstream(router: Pick<Router, 'resolve'>, segments: string[
 
 export function compatRoutes(router: Router, proxy: ModelProxy, opts: CompatOptions): express.Router {
   const r = express.Router();
-  const raw = express.raw({ type: () => true, limit: opts.maxBodyBytes });
+  // The body as bytes under --max-body, as app.ts reads it for the proxied routes (src/http/body.ts).
+  const raw = (req: Request, res: Response, next: NextFunction) => {
+    readBody(req, opts.maxBodyBytes, res).then(
+      (body) => {
+        req.body = body;
+        next();
+      },
+      (err: unknown) => sendError(res, err),
+    );
+  };
 
   r.get('/v1/models/*id', (req: Request, res: Response) => {
     try {

@@ -2,6 +2,7 @@
 import type { Request, Response } from 'express';
 import type { ModelInfo, Router } from '../router/router.js';
 import type { ModelSpec } from '../catalog/model-spec.js';
+import { parseJsonBody } from './body.js';
 import { RouterError, sendError } from './errors.js';
 
 /** llama-server's `created`: when the listing was made; one time per process so a snapshot only changes with state. */
@@ -92,12 +93,7 @@ export function listModels(router: Router) {
 }
 
 function modelFromBody(body: Buffer): string {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body.toString('utf8') || '{}');
-  } catch {
-    throw new RouterError('invalid_json', 'request body is not valid JSON');
-  }
+  const parsed = body.length === 0 ? {} : parseJsonBody(body);
   const model = (parsed as { model?: unknown } | null)?.model;
   if (typeof model !== 'string' || !model) throw new RouterError('invalid_model', "missing or non-string 'model'");
   return model;
