@@ -6,15 +6,20 @@ import { addServeOptions, type ServeConfig } from './serve-options.js';
 import { addControlCommands, ControlError } from './control/index.js';
 import { addProbeCommand } from './probe-command.js';
 import { serve, UsageError } from './serve.js';
+import { SplitError, splitArgs } from './split-args.js';
+import { packageVersion } from '../router/version.js';
 
 export function buildProgram(): Command {
   const program = new Command('router')
     .description(
       'One OpenAI-compatible endpoint for many local models: a child inference server per model, ' +
-        'started on demand, stopped least-recently-used first, never while it is working. ' +
-        'Child flags for every model may follow `--` (e.g. `router --models-dir m -- --ctx-size 4096`).',
+        'started on demand, stopped least-recently-used first, never while it is working.\n\n' +
+        'The options below are the router\'s own. Any other llama-server flag is passed to every child, as ' +
+        'llama-server\'s router mode does: `router --models-dir m -c 8192 -ngl 99`; after `--` works too ' +
+        '(`router --models-dir m -- -c 8192`).',
     )
-    .argument('[child-args...]', 'llama-server flags passed to every child (after --)')
+    .version(packageVersion(), '--version', 'print the version and exit')
+    .argument('[child-args...]', 'llama-server flags for every child (written as they are, or after --)')
     .showHelpAfterError('(run `router --help` for usage)')
     .exitOverride()
     .configureOutput({ outputError: (str, write) => write(str) });
@@ -25,11 +30,14 @@ export function buildProgram(): Command {
   addControlCommands(program);
   // `router probe NAME|FILE [child flags]`: a model's memory need without starting it (docs/memory.md).
   addProbeCommand(program);
-  program.action(async (childArgs: string[], opts: Omit<ServeConfig, 'childArgs'>) => {
-    if (childArgs.length > 0 && !process.argv.includes('--')) {
-      throw new UsageError(`unexpected argument '${childArgs[0]}' (child flags go after --)`);
-    }
-    await serve({ ...opts, childArgs });
+  program.action(async (childArgs: string[], opts: Omit<ServeConfig, 'childArgs' | 'explicit'>) => {
+    // Which flags the command line set (a preset's [*] models-max yields to them, not to defaults).
+    const explicit = new Set(
+      program.options
+        .map((o) => o.attributeName())
+        .filter((name) => ['cli', 'env'].includes(program.getOptionValueSource(name) ?? '')),
+    );
+    await serve({ ...opts, childArgs, explicit });
   });
   return program;
 }
@@ -37,7 +45,9 @@ export function buildProgram(): Command {
 export async function main(argv = process.argv): Promise<void> {
   const program = buildProgram();
   try {
-    await program.parseAsync(argv);
+    // Flags the router does not own go to every child (split-args.ts); commander sees them after `--`.
+    const { router, child } = splitArgs(program, argv.slice(2));
+    await program.parseAsync([...argv.slice(0, 2), ...router, ...(child.length > 0 ? ['--', ...child] : [])]);
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') {
@@ -49,7 +59,7 @@ export async function main(argv = process.argv): Promise<void> {
       process.stderr.write(`error: ${err.message}\n`);
       process.exit(err.exitCode);
     }
-    if (err instanceof UsageError) {
+    if (err instanceof UsageError || err instanceof SplitError) {
       process.stderr.write(`error: ${err.message}\n(run \`router --help\` for usage)\n`);
       process.exit(2);
     }

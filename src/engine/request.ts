@@ -83,6 +83,42 @@ function parseStop(body: Body): string[] {
   throw badRequest('"stop" must be a string or an array of strings', 'stop');
 }
 
+/**
+ * Fields this engine cannot honour. Answering them with plain text (200) would look like success to a client
+ * that relies on them (a tool call, valid JSON, log-probabilities), so each is a 400 naming the field.
+ * A value that asks for nothing (`tools: []`, `tool_choice: "none"`, `response_format: {type: "text"}`,
+ * `logprobs: false`) is accepted.
+ */
+export function refuseUnsupported(body: Body): void {
+  const tools = body.tools ?? body.functions;
+  if (tools !== undefined && tools !== null && !(Array.isArray(tools) && tools.length === 0)) {
+    const key = body.tools !== undefined ? 'tools' : 'functions';
+    throw badRequest(`"${key}" is not supported by the bundled engine (no function calling); use llama-server (--server-bin) with --jinja`, key);
+  }
+  const choice = body.tool_choice;
+  if (choice !== undefined && choice !== null && choice !== 'none' && choice !== 'auto') {
+    throw badRequest('"tool_choice" is not supported by the bundled engine (no function calling)', 'tool_choice');
+  }
+  const rf = body.response_format;
+  if (rf !== undefined && rf !== null) {
+    const type = typeof rf === 'object' && !Array.isArray(rf) ? (rf as Body).type : undefined;
+    if (type !== 'text') {
+      throw badRequest(
+        `"response_format" ${typeof type === 'string' ? `type "${type}" ` : ''}is not supported by the bundled engine (only "text"); use llama-server (--server-bin) for JSON output`,
+        'response_format',
+      );
+    }
+  }
+  for (const key of ['logprobs', 'top_logprobs', 'n_probs']) {
+    const v = body[key];
+    if (v === undefined || v === null || v === false || v === 0) continue;
+    throw badRequest(`"${key}" is not supported by the bundled engine (no log-probabilities)`, key);
+  }
+  for (const key of ['grammar', 'json_schema']) {
+    if (body[key] !== undefined && body[key] !== null) throw badRequest(`"${key}" is not supported by the bundled engine`, key);
+  }
+}
+
 export function parseSampling(body: Body): SamplingParams {
   // The three spellings of the token budget: OpenAI's old and new names, and llama-server's own.
   let maxTokens: number | undefined;
@@ -95,7 +131,8 @@ export function parseSampling(body: Body): SamplingParams {
   if (maxTokens === 0) throw badRequest('"max_tokens" must be at least 1', 'max_tokens');
 
   const n = optionalNumber(body, 'n', { integer: true, min: 1 });
-  if (n !== undefined && n > 1) throw badRequest('only "n": 1 is supported', 'n');
+  if (n !== undefined && n > 1) throw badRequest('"n" > 1 is not supported by the bundled engine (one choice per request)', 'n');
+  refuseUnsupported(body);
 
   const seed = optionalNumber(body, 'seed', { integer: true });
   const ignoreEos = optionalBoolean(body, 'ignore_eos') ?? false;
