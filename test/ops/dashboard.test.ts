@@ -115,7 +115,8 @@ describe('dashboard in headless Chromium', () => {
 
     // At 1280 px the longest "last used" ("59 min ago") fits on one line, uncut.
     const fits = await page.evaluate(() =>
-      [...document.querySelectorAll<HTMLElement>('.model .stats div:last-child dd')].map((dd) => {
+      // Runs in the page; this project has no DOM types.
+      [...(globalThis as any).document.querySelectorAll('.model .stats div:last-child dd')].map((dd: any) => {
         const was = dd.textContent;
         dd.textContent = '1';
         const one = dd.offsetHeight;
@@ -128,7 +129,9 @@ describe('dashboard in headless Chromium', () => {
     expect(fits).toEqual(fits.map(() => true));
 
     // An open log panel grows its own card only, not the others in its row; its lines show their time.
-    const heights = () => page.evaluate(() => Object.fromEntries([...document.querySelectorAll<HTMLElement>('.model')].map((c) => [c.dataset.model, c.offsetHeight])));
+    const heights = (): Promise<Record<string, number>> =>
+      // Runs in the page; this project has no DOM types.
+      page.evaluate(() => Object.fromEntries([...(globalThis as any).document.querySelectorAll('.model')].map((c: any) => [c.dataset.model, c.offsetHeight])));
     const before = await heights();
     const small = page.locator('.model[data-model="chat-small"]');
     await small.locator('button.logs-toggle').click();
