@@ -5,6 +5,9 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { ReloadSummary, Router } from '../router/router.js';
 import { requireKey } from './auth.js';
+import { readBody } from './body.js';
+import { corsGuard } from './cors.js';
+import { hostGuard } from './host-guard.js';
 import { requireHost } from './client-error.js';
 import { RouterError, sendError } from './errors.js';
 import { modelOf } from './model-field.js';
@@ -19,6 +22,12 @@ import { listDevices } from './snapshot.js';
 export interface AppOptions {
   apiKey?: string;
   maxBodyBytes: number;
+  /** The address the router listens on: the Host check is on for loopback (src/http/host-guard.ts). */
+  listenHost?: string;
+  /** --allowed-hosts: more names the router answers to. */
+  allowedHosts?: string[];
+  /** --cors-origin: origins whose web pages may use the router (src/http/cors.ts). */
+  corsOrigins?: string[];
   /** `/models/sse` timings (tests shorten the 15 s heartbeat). */
   events?: EventsOptions;
   /** Re-read the catalogue (POST /models/reload, GET /models?reload=1). */
@@ -66,6 +75,9 @@ export function createApp(router: Router, opts: AppOptions): { app: express.Expr
   app.set('etag', false);
 
   app.use(requireHost);
+  // Before anything else reads or does anything: a rebinding page's Host, a foreign page's Origin.
+  app.use(hostGuard({ listenHost: opts.listenHost ?? '127.0.0.1', allowed: opts.allowedHosts ?? [] }));
+  app.use(corsGuard({ origins: opts.corsOrigins ?? [] }, (req) => req.url === '/health'));
   app.get('/health', (_req, res) => {
     res.json({ status: 'ok' });
   });
@@ -82,7 +94,16 @@ export function createApp(router: Router, opts: AppOptions): { app: express.Expr
   app.get('/logs/:model', logs.handler);
   app.get('/devices', listDevices(router));
 
-  const raw = express.raw({ type: () => true, limit: opts.maxBodyBytes });
+  // The body as bytes, under --max-body (src/http/body.ts: refused before it is read when declared too large).
+  const raw = (req: Request, res: Response, next: NextFunction) => {
+    readBody(req, opts.maxBodyBytes, res).then(
+      (body) => {
+        req.body = body;
+        next();
+      },
+      (err: unknown) => sendError(res, err),
+    );
+  };
   app.get(['/v1/models', '/models'], async (req: Request, res: Response, next: NextFunction) => {
     // llama-server's way to ask for a reload; a bad catalogue answers with its error.
     if (req.query.reload === '1' || req.query.reload === 'true') {
