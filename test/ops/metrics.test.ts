@@ -117,24 +117,24 @@ describe('/metrics (models-max 1, API key)', () => {
     const messages = [{ role: 'user' as const, content: 'Count to five' }];
 
     // 1. A JSON answer: its `usage`.
-    const plain = await client.chat.completions.create({ model: 'beta', messages, max_tokens: 12 });
+    const plain = await client.chat.completions.create({ model: 'beta', messages, max_tokens: 6 });
     expect(plain.usage!.completion_tokens).toBeGreaterThan(0);
     let prompt = plain.usage!.prompt_tokens;
     let completion = plain.usage!.completion_tokens;
 
     // 2. A stream with stream_options.include_usage: its last chunk's `usage`.
-    const withUsage = await client.chat.completions.create({ model: 'beta', messages, max_tokens: 20, ignore_eos: true, stream: true, stream_options: { include_usage: true } } as OpenAI.ChatCompletionCreateParamsStreaming);
+    const withUsage = await client.chat.completions.create({ model: 'beta', messages, max_tokens: 9, ignore_eos: true, stream: true, stream_options: { include_usage: true } } as OpenAI.ChatCompletionCreateParamsStreaming);
     let usage: OpenAI.CompletionUsage | undefined;
     for await (const chunk of withUsage) if (chunk.usage) usage = chunk.usage;
-    expect(usage!.completion_tokens).toBe(20);
+    expect(usage!.completion_tokens).toBe(9);
     prompt += usage!.prompt_tokens;
     completion += usage!.completion_tokens;
 
     // 3. A stream without usage: llama-server's `timings` on its last chunk.
-    const bare = await client.chat.completions.create({ model: 'beta', messages, max_tokens: 7, ignore_eos: true, stream: true } as OpenAI.ChatCompletionCreateParamsStreaming);
+    const bare = await client.chat.completions.create({ model: 'beta', messages, max_tokens: 4, ignore_eos: true, stream: true } as OpenAI.ChatCompletionCreateParamsStreaming);
     let timings: { prompt_n: number; predicted_n: number; predicted_per_second: number } | undefined;
     for await (const chunk of bare) timings = (chunk as unknown as { timings?: typeof timings }).timings ?? timings;
-    expect(timings!.predicted_n).toBe(7);
+    expect(timings!.predicted_n).toBe(4);
     prompt += timings!.prompt_n;
     completion += timings!.predicted_n;
 
