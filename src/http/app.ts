@@ -102,6 +102,7 @@ export function createApp(router: Router, opts: AppOptions): { app: express.Expr
   const metrics = new RouterMetrics(router, { sseClients: () => events.size, logFollowers: () => logs.size });
   app.get('/models/sse', events.handler);
   app.get('/metrics', metrics.handler);
+  app.get('/history', metrics.history.handler);
   app.get('/logs/:model', logs.handler);
   app.get('/devices', listDevices(router));
 

@@ -665,10 +665,12 @@ export class Router extends EventEmitter {
   /** Where a model's output lines go: its ring buffer, `GET /logs/:model?follow=1` listeners, the debug log. */
   private logSink(model: string): (line: string) => void {
     const log = this.logs.get(model)!;
-    return (line) => {
+    return (raw) => {
+      // Every kept line says when it was printed (ISO 8601, UTC): the ring outlives the child.
+      const line = `${new Date().toISOString()} ${raw}`;
       log.push(line);
       this.emit('log', { model, line } satisfies LogEvent);
-      this.opts.logger.debug({ model }, `[${model}] ${line}`);
+      this.opts.logger.debug({ model }, `[${model}] ${raw}`);
     };
   }
 
