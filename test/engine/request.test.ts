@@ -47,6 +47,14 @@ describe('request parsing', () => {
   });
 });
 
+test('response_format JSON kinds become a grammar request (honoured by runtime.ts)', () => {
+  const msgs = [{ role: 'user', content: 'hi' }];
+  expect(parseChatRequest({ messages: msgs, response_format: { type: 'json_object' } }).sampling.format).toEqual({ kind: 'json' });
+  const schema = { type: 'object', properties: { a: { type: 'string' } } };
+  expect(parseChatRequest({ messages: msgs, response_format: { type: 'json_schema', json_schema: { name: 's', schema } } }).sampling.format).toEqual({ kind: 'schema', schema });
+  expect(parseChatRequest({ messages: msgs, response_format: { type: 'text' } }).sampling.format).toBeUndefined();
+});
+
 describe('fields the bundled engine cannot honour are a 400 naming the field, not a silent plain-text 200', () => {
   const msgs = [{ role: 'user', content: 'hi' }];
   const param = (fn: () => unknown): string | undefined => {
@@ -63,8 +71,8 @@ describe('fields the bundled engine cannot honour are a 400 naming the field, no
     [{ tools: [{ type: 'function', function: { name: 'f', parameters: {} } }] }, 'tools'],
     [{ functions: [{ name: 'f' }] }, 'functions'],
     [{ tool_choice: { type: 'function', function: { name: 'f' } } }, 'tool_choice'],
-    [{ response_format: { type: 'json_object' } }, 'response_format'],
-    [{ response_format: { type: 'json_schema', json_schema: { name: 's', schema: {} } } }, 'response_format'],
+    [{ response_format: { type: 'xml' } }, 'response_format'],
+    [{ response_format: { type: 'json_schema', json_schema: { name: 's' } } }, 'response_format'],
     [{ logprobs: true }, 'logprobs'],
     [{ top_logprobs: 2 }, 'top_logprobs'],
     [{ n: 2 }, 'n'],
@@ -75,7 +83,7 @@ describe('fields the bundled engine cannot honour are a 400 naming the field, no
   test('completions too', () => {
     expect(param(() => parseCompletionRequest({ prompt: 'a', logprobs: 3 }))).toBe('logprobs');
   });
-  test.each([[{ tools: [] }], [{ tool_choice: 'none' }], [{ response_format: { type: 'text' } }], [{ logprobs: false }], [{ n: 1 }]])(
+  test.each([[{ tools: [] }], [{ tool_choice: 'none' }], [{ response_format: { type: 'text' } }], [{ logprobs: false }], [{ n: 1 }], [{ response_format: { type: 'json_object' } }]])(
     'what asks for nothing is accepted: %j',
     (extra) => {
       expect(param(() => parseChatRequest({ messages: msgs, ...extra }))).toBe('accepted');
