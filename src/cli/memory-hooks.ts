@@ -111,7 +111,7 @@ export function memoryHooks(opts: {
   marginBytes?: number | null;
 }): MemoryWiring {
   const log = (msg: string) => opts.logger.warn(msg);
-  const monitor = new DeviceMonitor({ logger: log });
+  const monitor = new DeviceMonitor({ logger: log, info: (msg: string) => opts.logger.info(msg) });
   const ledger = new MemoryLedger(opts.stateDir, { logger: log });
   const probeCache = new Map<string, Record<string, number>>();
 
