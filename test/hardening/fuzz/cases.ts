@@ -314,7 +314,6 @@ function routeCase(r: Random): Case {
           '/.env',
           '/logs',
           '/v2/chat/completions',
-          `/v1/models/${MODEL}`,
           '/ui/index.html',
           '/src/http/app.ts',
           `/${MARK}/${r.word()}`,
