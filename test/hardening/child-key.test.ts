@@ -60,22 +60,13 @@ async function expectKeyOnlyInEnvironment(r: RunningRouter, model: string): Prom
   expect((await json(ok)).data.length).toBeGreaterThan(0);
 }
 
-test('a router-started child (bundled engine) gets its key in LLAMA_API_KEY, not in argv, and enforces it', async () => {
-  const dir = await modelsDir(['alpha']);
-  const r = await startRouter(['--models-dir', dir]);
-  try {
-    await expectKeyOnlyInEnvironment(r, 'alpha');
-  } finally {
-    expect(await r.stop()).toBe(0);
-  }
-});
-
-test('a `cmd` child without ${API_KEY} is still protected: the key is in its environment', async () => {
+test('children get their key in LLAMA_API_KEY, not in argv, and enforce it: the bundled engine, and a `cmd` child without ${API_KEY}', async () => {
   const dir = await modelsDir(['alpha']);
   const engine = join(ROOT, 'bin', 'router-engine.js');
   const preset = presetFile(dir, `[cmdmodel]\nmodel = ${join(dir, 'alpha.gguf')}\ncmd = ${process.execPath} ${engine} --model \${MODEL} --alias cmdmodel --host \${HOST} --port \${PORT}\n`);
-  const r = await startRouter(['--models-preset', preset]);
+  const r = await startRouter(['--models-dir', dir, '--models-preset', preset]);
   try {
+    await expectKeyOnlyInEnvironment(r, 'alpha');
     await expectKeyOnlyInEnvironment(r, 'cmdmodel');
   } finally {
     expect(await r.stop()).toBe(0);
