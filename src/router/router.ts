@@ -65,6 +65,8 @@ export interface RouterOptions {
   /** How often timeouts and TTLs are checked. */
   tickMs?: number;
   logLines?: number;
+  /** Models whose preset is bad from the start (listed failed, their requests refused with the reason). */
+  invalid?: { name: string; error: string }[];
 }
 
 export interface ReloadSummary {
@@ -185,6 +187,7 @@ export class Router extends EventEmitter {
     this.host = opts.host ?? '127.0.0.1';
     this.scheduler = new Scheduler(opts.scheduler);
     for (const spec of opts.models) this.addSpec(spec);
+    for (const i of opts.invalid ?? []) this.invalid.set(i.name, i.error);
   }
 
   start(): void {
