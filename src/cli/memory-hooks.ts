@@ -88,7 +88,28 @@ export interface MemoryWiring {
   ledger: MemoryLedger;
 }
 
-export function memoryHooks(opts: { stateDir: string; server: ServerBin; bundled: boolean; logger: Logger }): MemoryWiring {
+/**
+ * Can `devices` fit each device when it is empty (its total less the margin)? GPU figures are held against the
+ * largest GPU: a placed model may go to any of them. A --models-memory-max cap is not counted: a figure over the
+ * operator's cap but within the machine is plausible, and its 507 comes at once, as it should.
+ */
+export function fitsEmpty(devices: DeviceBytes, readings: readonly DeviceReading[], room: { marginBytes?: number | null }): boolean {
+  const largestGpu = Math.max(0, ...readings.filter((r) => r.name !== 'CPU').map((r) => r.total));
+  for (const [d, b] of Object.entries(devices)) {
+    const total = d === 'CPU' ? readings.find((r) => r.name === 'CPU')?.total : largestGpu || undefined;
+    if (total !== undefined && b > total - (room.marginBytes ?? 0)) return false;
+  }
+  return true;
+}
+
+export function memoryHooks(opts: {
+  stateDir: string;
+  server: ServerBin;
+  bundled: boolean;
+  logger: Logger;
+  /** What the scheduler keeps free on an empty device (--models-memory-margin). */
+  marginBytes?: number | null;
+}): MemoryWiring {
   const log = (msg: string) => opts.logger.warn(msg);
   const monitor = new DeviceMonitor({ logger: log, info: (msg: string) => opts.logger.info(msg) });
   const ledger = new MemoryLedger(opts.stateDir, { logger: log });
@@ -138,6 +159,8 @@ export function memoryHooks(opts: { stateDir: string; server: ServerBin; bundled
       if (spec.url) return spec.memory ? { devices: { ...spec.memory }, source: 'override' } : undefined;
       const args = argsAt(spec, await ctxMinOf(spec));
       const readings = await monitor.read();
+      // Figures for a device this machine lacks, or beyond its size, were not measured here (a shared home).
+      ledger.dropImplausible(readings);
       const gpuReadings = readings.filter((d) => d.name !== 'CPU');
       // Placement: with GPUs, and a preset that does not choose its own, the need is for one GPU.
       const placed = gpuReadings.length > 0 && !namesDevices(spec);
@@ -173,7 +196,20 @@ export function memoryHooks(opts: { stateDir: string; server: ServerBin; bundled
         return { devices, source: n.source, ...(placed && ANY_GPU in devices ? { perGpuBytes: DEFAULT_GPU_BASE } : {}) };
       };
       // The fast answer first (override, measured, or the header estimate, in milliseconds) ...
-      const quick = await resolveNeed(request);
+      let quick = await resolveNeed(request);
+      // A measured figure that cannot fit even an empty device would make every request a 507, and the model would
+      // never load to be measured again: check it by a probe (else the estimate) first.
+      if (quick.source === 'measured' && !fitsEmpty(quick.devices, readings, opts)) {
+        const fresh = await resolveNeed({ ...request, ledger: undefined, probe });
+        if ((fresh.source === 'probe' || fresh.source === 'estimate') && fitsEmpty(fresh.devices, readings, opts)) {
+          opts.logger.warn(
+            { model: spec.name, measured: quick.devices, [fresh.source]: fresh.devices, file: ledger.file },
+            `memory ledger: the measured figure for model ${spec.modelPath} cannot fit an empty device; the ${fresh.source} says it fits: dropping the figure (it is measured again on load)`,
+          );
+          if (request.ledgerKey) ledger.forget(request.ledgerKey);
+          quick = fresh;
+        }
+      }
       // ... then the probe, when it would be more trusted than what we have.
       if (probe && (quick.source === 'estimate' || quick.source === 'unknown')) {
         const probed = probeChain.then(() => resolveNeed({ ...request, probe }));

@@ -5,6 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
+import { stat } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { diffCatalogs } from '../catalog/diff.js';
 import type { ModelSpec } from '../catalog/model-spec.js';
@@ -546,6 +547,15 @@ export class Router extends EventEmitter {
       return;
     }
     if (spec.url) return this.startExternal(spec);
+    // A file deleted or moved since the catalogue was read: say so, rather than spawn a child that fails to open it.
+    const gone = await missingFile(spec);
+    if (gone) {
+      const message = `model '${model}' cannot start: ${gone} is gone (deleted or moved since the catalogue was read); put it back or reload the catalogue`;
+      this.opts.logger.error({ model, path: gone }, message);
+      this.emitEvent({ type: 'failure', model, reason: 'spawn', detail: message });
+      this.handle({ type: 'loadFailed', model, reason: 'spawn', message, now: Date.now() });
+      return;
+    }
     // Placement (docs/memory.md): pin the child to the GPUs the scheduler planned this load on.
     let placementEnv: Record<string, string> | undefined;
     if (devices?.length && this.opts.memory?.placementEnv) {
@@ -745,6 +755,19 @@ export function policyOf(spec: ModelSpec): ModelPolicy {
     gpuLock: spec.gpuLock,
     elastic: spec.ctxAuto !== undefined,
   };
+}
+
+/** The model's file or projector, if either no longer exists. */
+async function missingFile(spec: ModelSpec): Promise<string | undefined> {
+  for (const path of [spec.modelPath, spec.mmprojPath]) {
+    if (path === undefined) continue;
+    try {
+      await stat(path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return path;
+    }
+  }
+  return undefined;
 }
 
 function sleep(ms: number): Promise<void> {
