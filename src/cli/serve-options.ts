@@ -11,6 +11,7 @@ export interface ServeConfig {
   port: number;
   apiKey?: string;
   serverBin?: string;
+  fitParamsBin?: string;
   loadTimeout: number;
   upstreamTimeout: number;
   stopTimeout: number;
@@ -42,6 +43,7 @@ export function addServeOptions(cmd: Command): Command {
     .option('--port <port>', 'port to listen on', integer(0, 65535), 8080)
     .addOption(new Option('--api-key <key>', 'require Authorization: Bearer KEY on every route but /health').env('ROUTER_API_KEY'))
     .option('--server-bin <path>', 'child inference server (default: llama-server on PATH, else the bundled router-engine)')
+    .option('--fit-params-bin <path>', 'llama-fit-params, the memory probe for llama-server children (default: beside --server-bin, else on PATH)')
     .option('--load-timeout <s>', 'seconds a child may take to become ready', seconds, 600)
     .option('--upstream-timeout <s>', 'seconds a child may send nothing on a request before its client gets a 504 and the child a health check (0 = no limit)', seconds, 600)
     .option('--stop-timeout <s>', 'seconds between SIGTERM and SIGKILL when stopping a child', seconds, 10)

@@ -50,7 +50,7 @@ export async function serve(config: ServeConfig): Promise<void> {
 
   const server = chooseServerBin(config.serverBin);
   const bundled = server.prefix.length > 0;
-  const memory = memoryHooks({ stateDir: config.stateDir ?? defaultStateDir(), server, bundled, logger });
+  const memory = memoryHooks({ stateDir: config.stateDir ?? defaultStateDir(), server, bundled, logger, fitParamsBin: config.fitParamsBin });
   const router = new Router({
     models,
     server,

@@ -54,6 +54,11 @@ export interface ModelShape extends AttentionShape {
 export interface EstimateOptions {
   /** Context tokens; 0 or undefined = the model's training context (4096 if unknown). */
   ctxSize?: number;
+  /**
+   * llama-server with no -c: each slot gets the training context, so the cache holds parallel × n_ctx_train
+   * cells (with -c it holds -c in all). Only with ctxScope 'total' and no ctxSize.
+   */
+  ctxFromModelPerSlot?: boolean;
   /** Sequences (slots) served at once. Default 1. */
   parallel?: number;
   /**
@@ -158,8 +163,10 @@ export function assignLayers(
 
 export function estimateFromShape(shape: ModelShape, opts: EstimateOptions): Estimate {
   const parallel = Math.max(1, Math.floor(opts.parallel ?? 1));
-  const ctxSize = opts.ctxSize && opts.ctxSize > 0 ? Math.floor(opts.ctxSize) : shape.contextLength && shape.contextLength > 0 ? shape.contextLength : 4096;
   const perSequence = (opts.ctxScope ?? 'per-sequence') === 'per-sequence';
+  const fromModel = shape.contextLength && shape.contextLength > 0 ? shape.contextLength : 4096;
+  const ctxSize =
+    opts.ctxSize && opts.ctxSize > 0 ? Math.floor(opts.ctxSize) : !perSequence && opts.ctxFromModelPerSlot ? fromModel * parallel : fromModel;
   const kvCells = perSequence ? padCells(ctxSize) * parallel : padCells(ctxSize);
   const cellsPerSeq = perSequence ? padCells(ctxSize) : padCells(Math.ceil(ctxSize / parallel));
   const ubatch = Math.max(1, Math.min(opts.ubatchSize ?? 512, kvCells));
