@@ -20,6 +20,7 @@ import {
   defaultCpuBase,
   engineEstimateOptions,
   engineKind,
+  estimateFromGguf,
   findFitParams,
   fitContext,
   learnBase,
@@ -27,6 +28,7 @@ import {
   memoryArgs,
   resolveNeed,
   runFitParams,
+  runProbe,
   shapeFromGguf,
   type DevicePart,
   type EngineKind,
@@ -67,6 +69,7 @@ export function generaliseParts(parts: Parts): Parts {
     o.kv += p.kv;
     o.compute += p.compute;
     o.base += p.base;
+    if (p.repack) o.repack = (o.repack ?? 0) + p.repack;
   }
   return out;
 }
@@ -154,6 +157,24 @@ export function memoryHooks(opts: {
     if (srv.kind === 'other') return learned ?? defaultCpuBase('other');
     return Math.max(defaultCpuBase(srv.kind), learned ?? 0);
   };
+  /**
+   * The bundled engine's --dry-run (node-llama-cpp's simulator) does not count the CPU backend's repacked copy of
+   * the weights (AMX): add it, from the header. A header that cannot be read leaves the dry-run as it is.
+   */
+  const withRepack = async (argv: string[], modelPath: string, estimate: Parameters<typeof estimateFromGguf>[1]): Promise<string[] | ProbeSource> => {
+    const repack = await estimateFromGguf(modelPath, estimate).then(
+      (e) => e.parts.CPU?.repack ?? 0,
+      () => 0,
+    );
+    if (repack === 0) return argv;
+    return {
+      key: JSON.stringify([argv, repack]),
+      async run(o) {
+        const { devices } = await runProbe(argv, o);
+        return { devices: { ...devices, CPU: (devices.CPU ?? 0) + repack } };
+      },
+    };
+  };
   /** llama-fit-params as the probe of a llama-server child: its breakdown, plus the server's base and each GPU's. */
   const fitParamsProbe = (bin: string, modelPath: string, tokens: string[], env: Record<string, string | undefined>, cpuBase: number): ProbeSource => ({
     key: JSON.stringify(['llama-fit-params', bin, modelPath, tokens, cpuBase]),
@@ -228,10 +249,14 @@ export function memoryHooks(opts: {
       // The bundled engine can say what it would take without loading weights (its --dry-run); for llama-server,
       // llama-fit-params can, with the child's flags.
       const fitBin = srv.kind === 'llama-server' && spec.modelPath && !spec.probe ? fitParamsFor(srv.program) : undefined;
+      const estimate = engineEstimateOptions(srv.kind, srv.tokens, { devices: gpus, env: spec.env, cpuBaseBytes: cpuBase });
+      const dryRun = opts.bundled && spec.modelPath && !spec.cmd ? [opts.server.command, ...opts.server.prefix, '--model', spec.modelPath, ...args, '--dry-run'] : undefined;
       const probe =
         spec.probe ??
-        (opts.bundled && spec.modelPath && !spec.cmd
-          ? [opts.server.command, ...opts.server.prefix, '--model', spec.modelPath, ...args, '--dry-run']
+        (dryRun
+          ? estimate.repackWeights
+            ? await withRepack(dryRun, spec.modelPath!, estimate)
+            : dryRun
           : fitBin
             ? fitParamsProbe(fitBin, spec.modelPath!, srv.tokens, spec.env, cpuBase)
             : undefined);
@@ -245,7 +270,7 @@ export function memoryHooks(opts: {
         gguf: spec.modelPath,
         // Per engine: llama-server shares -c across its -np slots and has flash attention on; the bundled engine
         // gives each slot -c; each has its own base (engine.ts).
-        estimate: engineEstimateOptions(srv.kind, srv.tokens, { devices: gpus, env: spec.env, cpuBaseBytes: cpuBase }),
+        estimate,
         logger: (msg: string) => opts.logger.warn({ model: spec.name }, msg),
       };
       // What the router is told: for one GPU when placed (an override naming its GPUs stays as written:
@@ -257,7 +282,7 @@ export function memoryHooks(opts: {
         lastNeed.set(spec.name, devices);
         lastSource.set(spec.name, n.source);
         const cpu = n.parts?.CPU;
-        if (cpu) lastModelCpu.set(spec.name, cpu.weights + cpu.kv + cpu.compute);
+        if (cpu) lastModelCpu.set(spec.name, cpu.weights + cpu.kv + cpu.compute + (cpu.repack ?? 0));
         else lastModelCpu.delete(spec.name);
         return { devices, source: n.source, ...(parts ? { parts } : {}), ...(placed && ANY_GPU in devices ? { perGpuBytes: DEFAULT_GPU_BASE } : {}) };
       };

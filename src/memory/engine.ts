@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { memoryArgs } from './args.js';
 import { estimateOptionsFromArgs } from './estimate.js';
@@ -37,6 +38,19 @@ export function engineKind(command: string | undefined, bundled: boolean): Engin
   return 'other';
 }
 
+let amx: boolean | undefined;
+/** Does this CPU have AMX tiles (Linux: the amx_tile flag in /proc/cpuinfo)? Read once. */
+export function cpuHasAmx(): boolean {
+  if (amx === undefined) {
+    try {
+      amx = /^flags\s*:.*\bamx_tile\b/m.test(readFileSync('/proc/cpuinfo', 'utf8'));
+    } catch {
+      amx = false;
+    }
+  }
+  return amx;
+}
+
 /** The base an engine is known to have before anything was measured (`other`: the safe side). */
 export function defaultCpuBase(kind: EngineKind): number {
   return kind === 'llama-server' ? LLAMA_SERVER_CPU_BASE : BUNDLED_CPU_BASE;
@@ -56,6 +70,13 @@ export function engineEstimateOptions(
   // llama-server's -fa defaults to auto: on wherever the backend supports it (every CPU build does).
   const fa = memoryArgs(args, base.env)['flash-attn'];
   if (llamaLike && (fa === undefined || fa === 'auto')) opts.flashAttention = true;
+  // Our engine creates contexts with node-llama-cpp's default, flash attention auto (its log: "flashAttention=auto",
+  // a compute buffer of the flash-attention size); it takes no -fa. Its CPU backend repacks the weights for AMX
+  // where the CPU has it (its log: "AMX model buffer size = 49.78 MiB" beside "CPU_Mapped ... 50.33 MiB").
+  if (!llamaLike) {
+    opts.flashAttention = true;
+    if (opts.repackWeights === undefined) opts.repackWeights = cpuHasAmx();
+  }
   // With no -c (or -c 0), llama-server gives each of N slots the training context: N × n_ctx_train in all.
   if (llamaLike && !opts.ctxSize) opts.ctxFromModelPerSlot = true;
   if (opts.cpuBaseBytes === undefined) opts.cpuBaseBytes = defaultCpuBase(kind);

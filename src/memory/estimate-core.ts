@@ -92,6 +92,12 @@ export interface EstimateOptions {
   cpuBaseBytes?: number;
   /** Per GPU holding anything; default 256 MiB. */
   gpuBaseBytes?: number;
+  /**
+   * The CPU backend keeps a second, repacked copy of the layers' matrices in anonymous memory (an "extra buffer
+   * type": AMX on Intel CPUs that have it, in node-llama-cpp's build), while the mapped file pages it was read
+   * from stay resident too. Counted as `repack` on the CPU: the weights of every block tensor on the CPU but norms.
+   */
+  repackWeights?: boolean;
 }
 
 export interface DevicePart {
@@ -99,6 +105,8 @@ export interface DevicePart {
   kv: number;
   compute: number;
   base: number;
+  /** A repacked copy of CPU weights (see EstimateOptions.repackWeights); absent when there is none. */
+  repack?: number;
 }
 
 export interface Estimate {
@@ -187,6 +195,7 @@ export function estimateFromShape(shape: ModelShape, opts: EstimateOptions): Est
     if (t.name === 'output.weight') hasOutputWeight = true;
     if (t.name === 'token_embd.weight') tokenEmbd = t.bytes;
     part(dev).weights += t.bytes;
+    if (opts.repackWeights && m && dev === 'CPU' && !/norm/.test(t.name)) part('CPU').repack = (part('CPU').repack ?? 0) + t.bytes;
   }
   if (!hasOutputWeight && output !== 'CPU') part(output).weights += tokenEmbd;
 
@@ -216,7 +225,7 @@ export function estimateFromShape(shape: ModelShape, opts: EstimateOptions): Est
   for (const dev of Object.keys(parts)) if (dev !== 'CPU') part(dev).base += opts.gpuBaseBytes ?? DEFAULT_GPU_BASE;
 
   const devices: Record<string, number> = {};
-  for (const [dev, p] of Object.entries(parts)) devices[dev] = Math.ceil(p.weights + p.kv + p.compute + p.base);
+  for (const [dev, p] of Object.entries(parts)) devices[dev] = Math.ceil(p.weights + p.kv + p.compute + p.base + (p.repack ?? 0));
   return { devices, parts, layerDevices: layers, outputDevice: output, kvCells, ctxSize };
 }
 

@@ -32,6 +32,7 @@ export interface NeedParts {
   kv: number;
   compute: number;
   base: number;
+  repack?: number;
 }
 
 /** A need as the memory hooks answer it; `parts` says what it adds up per device (weights, kv, compute, base). */

@@ -8,7 +8,7 @@ import path from 'node:path';
 import pino from 'pino';
 import type { ModelSpec } from '../../src/catalog/model-spec.js';
 import { memoryHooks, serverOf } from '../../src/cli/memory-hooks.js';
-import { BUNDLED_CPU_BASE, engineEstimateOptions, engineKind, LLAMA_SERVER_CPU_BASE } from '../../src/memory/engine.js';
+import { BUNDLED_CPU_BASE, cpuHasAmx, engineEstimateOptions, engineKind, LLAMA_SERVER_CPU_BASE } from '../../src/memory/engine.js';
 import { estimateFromGguf } from '../../src/memory/estimate.js';
 import { MemoryLedger } from '../../src/memory/ledger.js';
 import { learnBase, learnedBase, serverBaseKey } from '../../src/memory/server-base.js';
@@ -45,10 +45,20 @@ describe('engineEstimateOptions', () => {
     expect(engineEstimateOptions('llama-server', [], { devices: [], env: { LLAMA_ARG_FLASH_ATTN: 'off' } }).flashAttention).toBe(false);
   });
 
-  test('the bundled engine: -c per slot, no flash attention, its own base', () => {
-    const o = engineEstimateOptions('bundled', ['-c', '4096', '-np', '2'], { devices: [] });
-    expect(o).toMatchObject({ ctxScope: 'per-sequence', cpuBaseBytes: BUNDLED_CPU_BASE });
-    expect(o.flashAttention).toBeUndefined();
+  test("the bundled engine: -c per slot, node-llama-cpp's flash attention (auto = on), its own base, AMX's copy where the CPU has it", () => {
+    const o = engineEstimateOptions('bundled', ['-c', '4096', '-np', '2', '-fa', 'off'], { devices: [] });
+    expect(o).toMatchObject({ ctxScope: 'per-sequence', cpuBaseBytes: BUNDLED_CPU_BASE, flashAttention: true, repackWeights: cpuHasAmx() });
+    expect(engineEstimateOptions('llama-server', [], { devices: [] }).repackWeights).toBeUndefined();
+  });
+
+  test('repackWeights counts the blocks\' CPU weights again, norms aside, as `repack`', async () => {
+    const plain = await estimateFromGguf(model, engineEstimateOptions('bundled', [], { devices: [], repackWeights: false }));
+    const amx = await estimateFromGguf(model, engineEstimateOptions('bundled', [], { devices: [], repackWeights: true }));
+    expect(plain.parts.CPU!.repack).toBeUndefined();
+    const repack = amx.parts.CPU!.repack!;
+    expect(repack).toBeGreaterThan(0.5 * amx.parts.CPU!.weights);
+    expect(repack).toBeLessThan(amx.parts.CPU!.weights);
+    expect(amx.devices.CPU! - plain.devices.CPU!).toBe(repack);
   });
 
   test('llama-server with -np N and no -c gives each slot the training context (as llama-server does)', async () => {
@@ -60,13 +70,15 @@ describe('engineEstimateOptions', () => {
     expect(shared.kvCells).toBe(2048);
   });
 
-  test('the same model costs the engine its base less on llama-server, and less compute (flash attention)', async () => {
+  test('the same model costs llama-server the same weights, KV cache and compute, and a smaller base', async () => {
     const ls = await estimateFromGguf(model, engineEstimateOptions('llama-server', ['-c', '2048'], { devices: [] }));
     const bundled = await estimateFromGguf(model, engineEstimateOptions('bundled', ['-c', '2048'], { devices: [] }));
     expect(ls.parts.CPU!.base).toBe(16 * MiB);
     expect(bundled.parts.CPU!.base).toBe(120 * MiB);
-    expect(ls.parts.CPU!.weights).toBe(bundled.parts.CPU!.weights);
-    expect(ls.parts.CPU!.compute).toBeLessThan(bundled.parts.CPU!.compute);
+    for (const k of ['weights', 'kv', 'compute'] as const) expect(ls.parts.CPU![k]).toBe(bundled.parts.CPU![k]);
+    // Without flash attention the attention scores are in the compute buffer.
+    const noFa = await estimateFromGguf(model, engineEstimateOptions('llama-server', ['-c', '2048', '-fa', 'off'], { devices: [] }));
+    expect(noFa.parts.CPU!.compute).toBeGreaterThan(ls.parts.CPU!.compute);
   });
 });
 
