@@ -133,12 +133,15 @@ function ledgerFigure(stateDir: string): number | undefined {
 export function memoryTable(r: MemoryResult): string {
   const f = (x: number) => x.toFixed(1);
   const out = [
-    '| size | engine | source | before MiB | measured MiB | ratio | before = weights + kv + compute + base (MiB) |',
+    '| size | engine | source | before MiB | measured MiB | ratio | before = weights + kv + compute + base [+ repack] (MiB) |',
     '|--:|---|---|--:|--:|--:|---|',
   ];
   for (const x of r.rows) {
     const p = x.parts;
-    const parts = p && p.weights !== undefined ? `${f(p.weights)} + ${f(p.kv ?? 0)} + ${f(p.compute ?? 0)} + ${f(p.base ?? 0)}` : '(the probe does not say)';
+    const parts =
+      p && p.weights !== undefined
+        ? `${f(p.weights)} + ${f(p.kv ?? 0)} + ${f(p.compute ?? 0)} + ${f(p.base ?? 0)}${p.repack ? ` + ${f(p.repack)}` : ''}`
+        : '(the probe does not say)';
     out.push(`| ${x.sizeMb} MB | ${x.engine} | ${x.source} | ${f(x.beforeMiB)} | ${f(x.measuredMiB)} | ${x.ratio.toFixed(3)} | ${parts} |`);
   }
   if (r.notes.length) out.push('', ...r.notes.map((n) => `- ${n}`));

@@ -9,7 +9,8 @@ import type { EstimateOptions } from './estimate-core.js';
  * how `-c` is shared among `-np` slots, whether flash attention is on by default (it removes the
  * attention-score matrix from the compute buffer), and the server's own base (its code, heap and threads).
  *
- *  - `bundled`: our router-engine (Node + node-llama-cpp): `-c` per slot, flash attention off, base 120 MiB.
+ *  - `bundled`: our router-engine (Node + node-llama-cpp): `-c` per slot, flash attention auto (= on), base 120 MiB,
+ *    and on a CPU with AMX a repacked copy of the weights (cpuHasAmx).
  *  - `llama-server`: `-c` shared by all slots (with no `-c` and `-np N`, N × the training context), flash
  *    attention `auto` (= on where the backend has it, as on every CPU), base 16 MiB (see below).
  *  - `other`: any other `cmd`. Treated like llama-server for the model's own part (most are llama.cpp

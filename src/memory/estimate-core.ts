@@ -35,7 +35,8 @@ import { cacheTypeBytes, headsKvOfLayer, kvBytesPerTokenOfLayer, padCells, type 
  *    node-llama-cpp loaded and no model, and a further 30-40 MiB once a model is loaded and a request was
  *    served (JS heap, HTTP server, thread stacks), measured on 0.9-200 MB models), `gpuBaseBytes` per GPU
  *    used (default 256 MiB for the CUDA/HIP context and BLAS workspace: a common figure, NOT measured
- *    here for lack of a GPU). llama-server's own base is smaller; pass it when known.
+ *    here for lack of a GPU). llama-server's own base is smaller: engine.ts has each engine's options.
+ *  - with `repackWeights`, a second copy of the CPU layers' weights (`repack`): the CPU backend's AMX buffer.
  *
  * Not modelled (all make this an over-estimate, the safe side): sliding-window layers (gemma, ...) keep
  * less KV; recurrent layers (mamba) keep a state instead; MoE compute is bounded by experts used.
