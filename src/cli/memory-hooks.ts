@@ -139,7 +139,7 @@ export function memoryHooks(opts: {
   fitParamsBin?: string;
 }): MemoryWiring {
   const log = (msg: string) => opts.logger.warn(msg);
-  const monitor = new DeviceMonitor({ logger: log });
+  const monitor = new DeviceMonitor({ logger: log, info: (msg: string) => opts.logger.info(msg) });
   const ledger = new MemoryLedger(opts.stateDir, { logger: log });
   const probeCache: NonNullable<Parameters<typeof resolveNeed>[0]['probeCache']> = new Map();
   const fitParamsByProgram = new Map<string, string | undefined>();
