@@ -9,13 +9,13 @@ import type { EstimateOptions } from './estimate-core.js';
  * how `-c` is shared among `-np` slots, whether flash attention is on by default (it removes the
  * attention-score matrix from the compute buffer), and the server's own base (its code, heap and threads).
  *
- *  - `bundled`: our router-engine (Node + node-llama-cpp): `-c` per slot, flash attention auto (= on), base 120 MiB,
+ *  - `bundled`: our router-engine (Node + node-llama-cpp): `-c` per slot, flash attention auto (= on), base 128 MiB,
  *    and on a CPU with AMX a repacked copy of the weights (cpuHasAmx).
  *  - `llama-server`: `-c` shared by all slots (with no `-c` and `-np N`, N × the training context), flash
  *    attention `auto` (= on where the backend has it, as on every CPU), base 16 MiB (see below).
  *  - `other`: any other `cmd`. Treated like llama-server for the model's own part (most are llama.cpp
  *    servers), with a base learned from the first measured child of that server (server-base.ts), and
- *    until then the bundled engine's 120 MiB, the safe side.
+ *    until then the bundled engine's 128 MiB, the safe side.
  */
 export type EngineKind = 'bundled' | 'llama-server' | 'other';
 
@@ -29,8 +29,12 @@ const MiB = 1024 * 1024;
  * A GPU build maps more library code; learned from a measurement (server-base.ts), it raises this.
  */
 export const LLAMA_SERVER_CPU_BASE = 16 * MiB;
-/** Our bundled engine: Node with node-llama-cpp and a model (estimate-core.ts DEFAULT_CPU_BASE). */
-export const BUNDLED_CPU_BASE = 120 * MiB;
+/**
+ * Our bundled engine: Node with node-llama-cpp, a model loaded and a long prompt served, beside what llama.cpp
+ * allocates for the model (weights, their AMX copy, KV cache, flash-attention compute buffer): measured here as
+ * RSS less those parts, 122-129 MiB on models of 1-200 MB (its JS heap grows with the requests it served).
+ */
+export const BUNDLED_CPU_BASE = 128 * MiB;
 
 /** `bundled` when the router runs its own engine; `llama-server` when the program is named so; else `other`. */
 export function engineKind(command: string | undefined, bundled: boolean): EngineKind {

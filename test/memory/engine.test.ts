@@ -74,7 +74,7 @@ describe('engineEstimateOptions', () => {
     const ls = await estimateFromGguf(model, engineEstimateOptions('llama-server', ['-c', '2048'], { devices: [] }));
     const bundled = await estimateFromGguf(model, engineEstimateOptions('bundled', ['-c', '2048'], { devices: [] }));
     expect(ls.parts.CPU!.base).toBe(16 * MiB);
-    expect(bundled.parts.CPU!.base).toBe(120 * MiB);
+    expect(bundled.parts.CPU!.base).toBe(BUNDLED_CPU_BASE);
     for (const k of ['weights', 'kv', 'compute'] as const) expect(ls.parts.CPU![k]).toBe(bundled.parts.CPU![k]);
     // Without flash attention the attention scores are in the compute buffer.
     const noFa = await estimateFromGguf(model, engineEstimateOptions('llama-server', ['-c', '2048', '-fa', 'off'], { devices: [] }));
