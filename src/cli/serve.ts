@@ -65,6 +65,7 @@ export async function serve(config: ServeConfig): Promise<void> {
     server,
     bundled,
     logger,
+    fitParamsBin: config.fitParamsBin,
     marginBytes: config.modelsMemoryMargin > 0 ? config.modelsMemoryMargin * MiB : null,
   });
   const router = new Router({

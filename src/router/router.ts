@@ -28,6 +28,22 @@ import { childCommand, type ServerBin } from './child-command.js';
 import { explainTooLarge, sizeForLoad, type ChosenCtx, type CtxSizer } from './ctx-auto.js';
 import { ExternalBackend, externalOptions, externalRejection, type Backend, type ExternalFailure } from './external.js';
 
+export interface NeedParts {
+  weights: number;
+  kv: number;
+  compute: number;
+  base: number;
+  repack?: number;
+}
+
+/** A need as the memory hooks answer it; `parts` says what it adds up per device (weights, kv, compute, base). */
+export interface NeedAnswer {
+  devices: DeviceBytes;
+  source: string;
+  perGpuBytes?: number;
+  parts?: Record<string, NeedParts>;
+}
+
 export interface MemoryHooks extends CtxSizer {
   /** What a model needs per device before it loads, and where the figure came from. */
   /**
@@ -36,8 +52,8 @@ export interface MemoryHooks extends CtxSizer {
    */
   need(
     spec: ModelSpec,
-    refine?: (need: { devices: DeviceBytes; source: string; perGpuBytes?: number }) => void,
-  ): Promise<{ devices: DeviceBytes; source: string; perGpuBytes?: number } | undefined>;
+    refine?: (need: NeedAnswer) => void,
+  ): Promise<NeedAnswer | undefined>;
   /** Fresh readings of every device. */
   readDevices(): Promise<DeviceReading[]>;
   /** What a running child uses per device (its process group). */
@@ -99,7 +115,7 @@ export interface ModelInfo {
   waitingFor?: string;
   pid?: number;
   port?: number;
-  memory?: { devices: DeviceBytes; source: string };
+  memory?: { devices: DeviceBytes; source: string; parts?: Record<string, NeedParts> };
   /** ctx-size = auto: the context its current child was given, and why. */
   ctx?: ChosenCtx;
 }
@@ -158,7 +174,7 @@ export class Router extends EventEmitter {
   private readonly exitCodes = new Map<string, number | null>();
   /** ctx-size = auto: the context chosen for each model's current load (src/router/ctx-auto.ts). */
   private readonly ctxChosen = new Map<string, ChosenCtx>();
-  private readonly memory = new Map<string, { devices: DeviceBytes; source: string }>();
+  private readonly memory = new Map<string, { devices: DeviceBytes; source: string; parts?: Record<string, NeedParts> }>();
   private readonly waiters = new Map<string, Waiter>();
   private readonly host: string;
   private seq = 0;
@@ -437,9 +453,9 @@ export class Router extends EventEmitter {
   private resolveNeed(spec: ModelSpec): Promise<void> {
     const running = this.needs.get(spec.name);
     if (running) return running;
-    const set = (need: { devices: DeviceBytes; source: string; perGpuBytes?: number }) => {
+    const set = (need: NeedAnswer) => {
       if (this.specs.get(spec.name) !== spec) return; // replaced by a reload meanwhile
-      this.memory.set(spec.name, { devices: need.devices, source: need.source });
+      this.memory.set(spec.name, { devices: need.devices, source: need.source, ...(need.parts ? { parts: need.parts } : {}) });
       // perGpuBytes: what each GPU pays again if the scheduler splits this model (placement).
       this.handle({ type: 'need', model: spec.name, devices: need.devices, perGpuBytes: need.perGpuBytes, now: Date.now() });
     };
