@@ -415,7 +415,13 @@ export class Scheduler {
         case 'wait':
           // Within the batching window the busy models keep serving their own requests; the waiter is
           // still first in line for the room, so nothing behind it loads meanwhile.
-          if (now - w.at >= this.config.drainAfterMs) for (const d of plan.drain) draining.add(d);
+          // Once the window is over, the models reserved for this waiter keep draining whatever this turn's
+          // plan is: a wait for a fresh memory reading (stale after readingMaxAgeMs) names no victims, and
+          // letting their new requests in then restarted the drain each time (the real-router starvation).
+          if (now - w.at >= this.config.drainAfterMs) {
+            for (const d of plan.drain) draining.add(d);
+            for (const d of this.reservations.get(w.id) ?? []) if (this.entry(d).status === 'loaded') draining.add(d);
+          }
           m.waitingFor = plan.why;
           if (plan.readDevices) this.effects.push({ type: 'readDevices' });
           loadBlocked = true;

@@ -1,5 +1,5 @@
 /** The count policy (--models-max), queueing and fairness, without processes or sleeps. */
-import { Driver, admits, rejects, starts, stops } from './harness.js';
+import { Driver, GiB, admits, rejects, starts, stops } from './harness.js';
 
 const three = [{ name: 'A' }, { name: 'B' }, { name: 'C' }];
 
@@ -335,6 +335,32 @@ describe('found by the policy simulator', () => {
     expect(admits(late.effects)).toEqual([]);
     d.done(a);
     expect(stops(d.done(inWindow.id))).toEqual(['A']);
+    expect(starts(d.exited('A'))).toEqual(['B']);
+    expect(admits(d.ready('B'))).toEqual([b.id]);
+  });
+
+  test('batching window: a drain that began holds while the waiter waits for a fresh memory reading', () => {
+    // The real-router starvation (issue 13): with the free check on, every turn more than readingMaxAgeMs after
+    // the last reading planned "wait for a fresh reading" with no victims, and A's new requests got in then.
+    const d = new Driver({ modelsMax: 1, drainAfterMs: 10_000, marginBytes: 0, readingMaxAgeMs: 1_000 }, three);
+    const cpu = [{ name: 'CPU', total: 64 * GiB, free: 32 * GiB }];
+    d.devices(cpu);
+    const a = d.bringUp('A');
+    d.devices(cpu);
+    const b = d.request('B');
+    expect(d.s.view('B')!.waitingFor).toMatch(/busy: A/);
+    // The window closes on a fresh reading: A drains.
+    d.now += 10_000;
+    d.devices(cpu);
+    expect(admits(d.request('A').effects)).toEqual([]);
+    // Two seconds later the reading is stale: the turn waits for a new one, and A still takes nothing new.
+    d.now += 2_000;
+    const late = d.request('A');
+    expect(d.s.view('B')!.waitingFor).toMatch(/fresh memory reading/);
+    expect(admits(late.effects)).toEqual([]);
+    expect(d.s.view('A')!.refs).toBe(1);
+    d.devices(cpu);
+    expect(stops(d.done(a))).toEqual(['A']);
     expect(starts(d.exited('A'))).toEqual(['B']);
     expect(admits(d.ready('B'))).toEqual([b.id]);
   });
