@@ -34,6 +34,13 @@ import { fnv1a } from '../rng.js';
 import type { Policy, PolicyContext, PolicyFactory, SimRequest } from '../types.js';
 
 export interface OllamaOptions {
+  /**
+   * Ollama since v0.11.5 (the default here): a request for a loaded runner that is not being unloaded is served
+   * at once (GetRunner's fast path, past the pending queue), and the pending loop waits for a load it started
+   * before it schedules anything else (one load at a time). false: the older loop modelled above, where every
+   * request goes through processPending in order.
+   */
+  current?: boolean;
   keepAliveMs?: number;
   maxQueue?: number;
   reschedDelayMs?: number;
@@ -62,10 +69,13 @@ interface Pending {
 type Loop =
   | { kind: 'idle' }
   | { kind: 'waitLoaded'; req: Pending }
+  /** Current Ollama: the loop waits for the load it started (one at a time). */
+  | { kind: 'waitLoad'; model: string }
   | { kind: 'waitUnload'; req: Pending };
 
 class Ollama implements Policy {
-  readonly name = 'ollama';
+  readonly name: string;
+  private readonly current: boolean;
   private readonly maxRunners: number;
   private readonly keepAlive: number;
   private readonly maxQueue: number;
@@ -82,13 +92,19 @@ class Ollama implements Policy {
     opts: OllamaOptions,
   ) {
     this.maxRunners = ctx.trace.capacity.modelsMax;
-    this.keepAlive = opts.keepAliveMs ?? 5 * 60_000;
+    this.current = opts.current ?? true;
+    this.name = this.current ? 'ollama' : 'ollama (<0.11.5)';
+    this.keepAlive = opts.keepAliveMs ?? ctx.trace.ttlMs ?? 5 * 60_000;
     this.maxQueue = opts.maxQueue ?? 512;
     this.reschedDelay = opts.reschedDelayMs ?? 250;
     for (const m of ctx.trace.models) this.path.set(m.name, `sha256-${fnv1a(m.name).toString(16).padStart(8, '0')}`);
   }
 
   onArrival(req: SimRequest): void {
+    const loaded = this.runners.get(req.model);
+    if (this.current && loaded && !loaded.loading && loaded.sessionDuration > 0) {
+      return this.useLoadedRunner({ id: req.id, model: req.model }, loaded);
+    }
     if (this.pending.length >= this.maxQueue) {
       return this.ctx.reject(req.id, 'server busy, please try again.  maximum pending requests exceeded');
     }
@@ -101,6 +117,11 @@ class Ollama implements Policy {
     if (!r) return;
     r.loading = false;
     this.ctx.admit(r.initial, model);
+    if (this.loop.kind === 'waitLoad' && this.loop.model === model) {
+      this.loop = { kind: 'idle' };
+      this.process();
+      return;
+    }
     if (this.loop.kind === 'waitLoaded' && this.loop.req.model === model) {
       const req = this.loop.req;
       this.loop = { kind: 'idle' };
@@ -205,6 +226,7 @@ class Ollama implements Policy {
       timerToken: 0,
     });
     this.ctx.start(req.model);
+    if (this.current) this.loop = { kind: 'waitLoad', model: req.model };
   }
 
   private useLoadedRunner(req: Pending, r: Runner): void {
