@@ -365,6 +365,52 @@ describe('found by the policy simulator', () => {
     expect(admits(d.ready('B'))).toEqual([b.id]);
   });
 
+  test('one load at a time per device: a second load waits for the first, its waiters batch behind it', () => {
+    const d = new Driver({ modelsMax: 3 }, three);
+    for (const m of ['A', 'B', 'C']) d.need(m, { GPU0: GiB });
+    expect(starts(d.request('A').effects)).toEqual(['A']);
+    expect(starts(d.request('B').effects)).toEqual([]);
+    expect(d.s.view('B')!.waitingFor).toMatch(/behind the load of A/);
+    d.request('B');
+    expect(starts(d.request('C').effects)).toEqual([]);
+    expect(starts(d.ready('A'))).toEqual(['B']);
+    expect(admits(d.ready('B'))).toHaveLength(2);
+  });
+
+  test('one load at a time per device: loads on different devices run together; off, they all start', () => {
+    const d = new Driver({ modelsMax: 3 }, three);
+    d.need('A', { GPU0: GiB });
+    d.need('B', { GPU1: GiB });
+    expect(starts(d.request('A').effects)).toEqual(['A']);
+    expect(starts(d.request('B').effects)).toEqual(['B']);
+    const off = new Driver({ modelsMax: 3, serialLoads: false }, three);
+    expect(starts(off.request('A').effects)).toEqual(['A']);
+    expect(starts(off.request('B').effects)).toEqual(['B']);
+  });
+
+  test('reload-cost victims (costAwareVictims): the idle model cheap to reload goes before the valuable one', () => {
+    const d = new Driver({ modelsMax: 2, costAwareVictims: true }, three);
+    // A: slow to load (30 s) and asked for every 10 s; B: quick (1 s) and asked for as often. LRU would pick A.
+    d.at(0);
+    const a1 = d.request('A');
+    d.at(30_000);
+    d.ready('A');
+    d.done(a1.id);
+    const b1 = d.request('B');
+    d.at(31_000);
+    d.ready('B');
+    d.done(b1.id);
+    for (const t of [40_000, 50_000]) {
+      d.at(t);
+      d.done(d.request('A').id);
+      d.at(t + 100);
+      d.done(d.request('B').id);
+    }
+    // A was used least recently, but it costs 30 s per reload against B's 1 s at the same rate.
+    d.at(55_000);
+    expect(stops(d.request('C').effects)).toEqual(['B']);
+  });
+
   test('batching window: a busy model that goes idle inside the window is swapped at once', () => {
     const d = new Driver({ modelsMax: 1, drainAfterMs: 10_000 }, three);
     const a = d.bringUp('A');
