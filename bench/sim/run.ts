@@ -69,7 +69,14 @@ function domination(rows: (Row & { seed: number })[], traces: Trace[], seeds: nu
       const here = rows.filter((r) => r.seed === seed && r.trace === t.name);
       const mine = here.find((r) => r.policy === OURS)!;
       const by = here.filter(
-        (r) => r.policy !== OURS && r.policy !== OURS_COUNT && r.rejected === 0 && r.loads < mine.loads && r.waitP99 < mine.waitP99,
+        (r) =>
+          r.policy !== OURS &&
+          r.policy !== OURS_COUNT &&
+          r.rejected === 0 &&
+          r.stuck === 0 &&
+          r.violations.length === 0 &&
+          r.loads < mine.loads &&
+          r.waitP99 < mine.waitP99,
       );
       if (by.length) cases.push(`${t.name} seed ${seed}: ${by.map((r) => `${r.policy} (${r.loads} loads, p99 ${(r.waitP99 / 1000).toFixed(1)} s)`).join(', ')}`);
     }

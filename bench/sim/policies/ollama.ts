@@ -175,6 +175,9 @@ class Ollama implements Policy {
       else this.useLoadedRunner(req, runner);
       return;
     }
+    // s.loaded loses a runner only once its unload is done (processCompleted: unload, then delete): a request for
+    // a model still stopping waits for that, as it would for the runner's mutex.
+    if (this.ctx.state(req.model) === 'unloading') return this.requeue(req);
     if (this.runners.size >= this.maxRunners) return this.evictFor(req);
     if (this.runners.size === 0) {
       // The first model loads at once (a partial CPU offload if it does not fit is not
