@@ -729,13 +729,14 @@ export class Scheduler {
     return specific;
   }
 
-  /** Another model still loading on a device `need` uses (no need known: any device), or undefined. */
+  /** Another model still loading on a device `need` uses, or undefined. */
   private loadingOn(name: string, need: DeviceBytes): string | undefined {
     const mine = Object.keys(need).filter((d) => (need[d] ?? 0) > 0);
     for (const [other, o] of this.models) {
       if (other === name || o.status !== 'loading') continue;
       const theirs = Object.keys(this.needOf(o)).filter((d) => (this.needOf(o)[d] ?? 0) > 0);
-      if (mine.length === 0 || theirs.length === 0 || mine.some((d) => theirs.includes(d))) return other;
+      // No known need (an external backend, a `cmd` preset without `memory =`): no device to share, no wait.
+      if (mine.some((d) => theirs.includes(d))) return other;
     }
     return undefined;
   }

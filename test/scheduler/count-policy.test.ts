@@ -377,12 +377,14 @@ describe('found by the policy simulator', () => {
     expect(admits(d.ready('B'))).toHaveLength(2);
   });
 
-  test('one load at a time per device: loads on different devices run together; off, they all start', () => {
+  test('one load at a time per device: loads on different devices, or of a model with no known need, run together; off, all do', () => {
     const d = new Driver({ modelsMax: 3 }, three);
     d.need('A', { GPU0: GiB });
     d.need('B', { GPU1: GiB });
     expect(starts(d.request('A').effects)).toEqual(['A']);
     expect(starts(d.request('B').effects)).toEqual(['B']);
+    // No known need (an external backend): it neither waits nor holds others up.
+    expect(starts(d.request('C').effects)).toEqual(['C']);
     const off = new Driver({ modelsMax: 3, serialLoads: false }, three);
     expect(starts(off.request('A').effects)).toEqual(['A']);
     expect(starts(off.request('B').effects)).toEqual(['B']);
