@@ -5,6 +5,9 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { ReloadSummary, Router } from '../router/router.js';
 import { requireKey } from './auth.js';
+import { readBody } from './body.js';
+import { corsGuard } from './cors.js';
+import { hostGuard } from './host-guard.js';
 import { requireHost } from './client-error.js';
 import { RouterError, sendError } from './errors.js';
 import { modelOf } from './model-field.js';
@@ -15,16 +18,26 @@ import { ModelEvents, type EventsOptions } from './events-routes.js';
 import { LogFollowers } from './logs-routes.js';
 import { RouterMetrics } from './metrics.js';
 import { listDevices } from './snapshot.js';
+import { compatRoutes, type CompatOptions } from './compat-routes.js';
 
 export interface AppOptions {
-  apiKey?: string;
+  /** One key or several (--api-key-file). */
+  apiKey?: string | string[];
   maxBodyBytes: number;
+  /** The address the router listens on: the Host check is on for loopback (src/http/host-guard.ts). */
+  listenHost?: string;
+  /** --allowed-hosts: more names the router answers to. */
+  allowedHosts?: string[];
+  /** --cors-origin: origins whose web pages may use the router (src/http/cors.ts). */
+  corsOrigins?: string[];
   /** `/models/sse` timings (tests shorten the 15 s heartbeat). */
   events?: EventsOptions;
   /** Re-read the catalogue (POST /models/reload, GET /models?reload=1). */
   reload?: () => Promise<ReloadSummary>;
   /** A child silent this long on a request gets the client a 504 and is checked for a hang (0 = no limit). */
   upstreamTimeoutMs?: number;
+  /** What GET /props without ?model= reports (llama-server's router answers it). */
+  props?: CompatOptions['props'];
 }
 
 /** Inference routes: the body names the model; the request goes to that model's child. */
@@ -45,6 +58,12 @@ export const proxiedRoutes = [
   '/embeddings',
   '/rerank',
   '/reranking',
+  // What sd-server, whisper and TTS servers behind `cmd` answer, and llama-server's own extras.
+  '/v1/images/generations',
+  '/v1/images/edits',
+  '/v1/audio/speech',
+  '/v1/messages/count_tokens',
+  '/apply-template',
 ];
 
 async function reloadOrFail(opts: AppOptions): Promise<ReloadSummary> {
@@ -66,6 +85,9 @@ export function createApp(router: Router, opts: AppOptions): { app: express.Expr
   app.set('etag', false);
 
   app.use(requireHost);
+  // Before anything else reads or does anything: a rebinding page's Host, a foreign page's Origin.
+  app.use(hostGuard({ listenHost: opts.listenHost ?? '127.0.0.1', allowed: opts.allowedHosts ?? [] }));
+  app.use(corsGuard({ origins: opts.corsOrigins ?? [] }, (req) => req.url === '/health'));
   app.get('/health', (_req, res) => {
     res.json({ status: 'ok' });
   });
@@ -73,15 +95,27 @@ export function createApp(router: Router, opts: AppOptions): { app: express.Expr
   // are served before the key check; the page sends the key on its data requests.
   app.use(dashboardRoutes());
   app.use(requireKey(opts.apiKey, (req) => req.path === '/health'));
+  // llama-server / llama-swap extras: /v1/models/{id}, /props|/slots|/metrics?model=, /upstream/{model}/... (compat-routes.ts)
+  app.use(compatRoutes(router, proxy, { maxBodyBytes: opts.maxBodyBytes, props: opts.props }));
   const events = new ModelEvents(router, opts.events);
   const logs = new LogFollowers(router);
   const metrics = new RouterMetrics(router, { sseClients: () => events.size, logFollowers: () => logs.size });
   app.get('/models/sse', events.handler);
   app.get('/metrics', metrics.handler);
+  app.get('/history', metrics.history.handler);
   app.get('/logs/:model', logs.handler);
   app.get('/devices', listDevices(router));
 
-  const raw = express.raw({ type: () => true, limit: opts.maxBodyBytes });
+  // The body as bytes, under --max-body (src/http/body.ts: refused before it is read when declared too large).
+  const raw = (req: Request, res: Response, next: NextFunction) => {
+    readBody(req, opts.maxBodyBytes, res).then(
+      (body) => {
+        req.body = body;
+        next();
+      },
+      (err: unknown) => sendError(res, err),
+    );
+  };
   app.get(['/v1/models', '/models'], async (req: Request, res: Response, next: NextFunction) => {
     // llama-server's way to ask for a reload; a bad catalogue answers with its error.
     if (req.query.reload === '1' || req.query.reload === 'true') {

@@ -9,6 +9,8 @@ import type { NextFunction, Request, Response } from 'express';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AdmittedEvent, Router, RouterEvent } from '../router/router.js';
 import { sendError } from './errors.js';
+import { History } from './history.js';
+import { AnswerMetrics } from './answer-metrics.js';
 
 const STATES = ['unloaded', 'loading', 'loaded', 'unloading', 'failed'] as const;
 
@@ -16,6 +18,8 @@ const STATES = ['unloaded', 'loading', 'loaded', 'unloading', 'failed'] as const
 export const UNKNOWN_MODEL = '(unknown)';
 
 export interface MetricsSources {
+  /** Where request figures and load/evict events also go (the dashboard's charts); default a new one. */
+  history?: History;
   /** Open SSE clients and log followers, so a leak shows on a graph (and in tests). */
   sseClients?: () => number;
   logFollowers?: () => number;
@@ -30,6 +34,10 @@ export class RouterMetrics {
   private readonly evictions: Counter<'model' | 'reason'>;
   private readonly unloads: Counter<'model' | 'reason'>;
   private readonly failures: Counter<'model' | 'reason'>;
+  /** Latency and tokens of each answered request (answer-metrics.ts). */
+  private readonly answers: AnswerMetrics;
+  /** The dashboard's charts: fed with the same figures as the counters and histograms. */
+  readonly history: History;
   /** Model -> when its current load began. */
   private readonly loadStarted = new Map<string, number>();
 
@@ -38,7 +46,15 @@ export class RouterMetrics {
     sources: MetricsSources = {},
   ) {
     const registers = [this.registry];
-    collectDefaultMetrics({ register: this.registry, prefix: 'router_process_' });
+    this.history = sources.history ?? new History();
+    // No prefix: prom-client's names already start with process_ / nodejs_ (a prefix of router_process_ made
+    // router_process_process_cpu_seconds_total); these are the names every Node exporter and dashboard uses.
+    collectDefaultMetrics({ register: this.registry });
+    // Gauges named like counters (promtool: "non-counter metrics should not have _total suffix"); their sums by
+    // type are nodejs_active_handles, nodejs_active_requests and nodejs_active_resources.
+    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+      this.registry.removeSingleMetric(name);
+    }
 
     this.requests = new Counter({
       name: 'router_requests_total',
@@ -79,6 +95,8 @@ export class RouterMetrics {
       labelNames: ['model', 'reason'],
       registers,
     });
+
+    this.answers = new AnswerMetrics(this.registry, this.history);
 
     const models = () => router.list();
     new Gauge({
@@ -169,7 +187,9 @@ export class RouterMetrics {
 
     // Zero series for every model, so rate() and increase() see the first event.
     for (const m of models()) {
-      this.loads.inc({ model: m.spec.name }, 0);
+      const model = m.spec.name;
+      this.loads.inc({ model }, 0);
+      this.answers.zero(model);
     }
     router.on('event', this.onEvent);
     router.on('admitted', this.onAdmitted);
@@ -177,6 +197,9 @@ export class RouterMetrics {
 
   private readonly onEvent = (e: RouterEvent): void => {
     const reason = e.reason ?? 'unknown';
+    if (e.type !== 'status_change' && e.type !== 'reload') {
+      this.history.event({ type: e.type, model: e.model, at: e.at, ...(e.reason ? { reason: e.reason } : {}) });
+    }
     switch (e.type) {
       case 'load':
         this.loads.inc({ model: e.model });
@@ -212,6 +235,7 @@ export class RouterMetrics {
    * client leaves. The route handler names the model in `res.locals.model`.
    */
   readonly countRequests = (_req: Request, res: Response, next: NextFunction): void => {
+    const started = performance.now();
     let counted = false;
     const count = () => {
       if (counted) return;
@@ -220,6 +244,7 @@ export class RouterMetrics {
       // Closed before any answer: nginx's 499 (client closed request).
       const code = res.headersSent ? String(res.statusCode) : '499';
       this.requests.inc({ model, code });
+      if (model !== UNKNOWN_MODEL) this.answers.observe(model, started, res);
     };
     res.once('finish', count);
     res.once('close', count);

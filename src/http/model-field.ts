@@ -4,6 +4,7 @@
  * forwards the bytes as they came.
  */
 import type { Request } from 'express';
+import { parseJsonBody } from './body.js';
 import { RouterError } from './errors.js';
 
 export function modelOf(req: Request, body: Buffer): string {
@@ -12,12 +13,7 @@ export function modelOf(req: Request, body: Buffer): string {
   if (type.startsWith('multipart/form-data')) {
     model = multipartField(body, type, 'model');
   } else if (body.length > 0) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(body.toString('utf8'));
-    } catch {
-      throw new RouterError('invalid_json', 'request body is not valid JSON');
-    }
+    const parsed = parseJsonBody(body);
     if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
       throw new RouterError('invalid_json', 'request body must be a JSON object');
     }

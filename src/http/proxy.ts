@@ -13,6 +13,7 @@ import type { Readable } from 'node:stream';
 import type { Request, Response } from 'express';
 import { createProxyServer } from 'http-proxy-3';
 import { RouterError, sendError } from './errors.js';
+import { tapUsage } from './usage-tap.js';
 
 export interface ProxyTarget {
   target: string;
@@ -179,6 +180,7 @@ export class ModelProxy {
     proxyRes.on('error', (err) => {
       if (!ended) this.breakStream(res, err);
     });
+    tapUsage(proxyRes, res.locals); // token counts for /metrics: keeps chunk references, parses once at the end
     proxyRes.pipe(res, { end: false });
   }
 

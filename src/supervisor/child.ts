@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { ChildStartError } from './errors.js';
+import { requestLinePattern } from './lines.js';
 import { freePort, isBindFailure, portInUse } from './port.js';
 import { probeHealth, waitUntilHealthy, type HealthTarget } from './readiness.js';
 import { RingBuffer } from './ring-buffer.js';
@@ -32,6 +33,8 @@ export class Child extends EventEmitter {
   readonly #healthPath: string;
   readonly #portRetries: number;
   readonly #log: RingBuffer<string>;
+  /** The child's log line for one of our own health polls: never kept, never passed on. */
+  readonly #pollLine: RegExp;
   #state: ChildState = 'starting';
   #port: number | undefined;
   #proc: SpawnedProcess | undefined;
@@ -59,6 +62,7 @@ export class Child extends EventEmitter {
     this.#healthPath = opts.healthPath ?? '/health';
     this.#portRetries = Math.max(0, opts.portRetries ?? 3);
     this.#log = new RingBuffer(opts.logLines ?? 500);
+    this.#pollLine = requestLinePattern(this.#healthPath);
     this.#finished = new Promise((resolve) => (this.#resolveFinished = resolve));
   }
 
@@ -233,6 +237,8 @@ export class Child extends EventEmitter {
   }
 
   #onLine(line: string, stream: 'stdout' | 'stderr'): void {
+    // Our polls, not the child's news: they filled 47 of 58 kept lines and padded load-failure messages.
+    if (this.#pollLine.test(line)) return;
     this.#log.push(line);
     try {
       this.#opts.onLog?.(line, stream);
