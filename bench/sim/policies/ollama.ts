@@ -38,7 +38,9 @@ export interface OllamaOptions {
    * Ollama since v0.11.5 (the default here): a request for a loaded runner that is not being unloaded is served
    * at once (GetRunner's fast path, past the pending queue), and the pending loop waits for a load it started
    * before it schedules anything else (one load at a time). false: the older loop modelled above, where every
-   * request goes through processPending in order.
+   * request goes through processPending in order. The source versions read for this file (sched.go at commits
+   * 000ce020 and 09f15872) are the older loop; the two changes are modelled as issue 13 describes current sched.go,
+   * not from its lines.
    */
   current?: boolean;
   keepAliveMs?: number;
