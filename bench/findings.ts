@@ -56,9 +56,9 @@ with its default (one model), hand-tuned groups and the matrix swapper, ours als
 Over 12 seeds x 11 traces, a peer that rejected nothing had both fewer loads and a lower p99 wait than ours in
 33 of 132 cases before the policy change and **10 of 132** after it (target 0: not met). The change kept: one
 load at a time per device (\`serialLoads\`, default on; waiters batch behind the running load). Tried and not
-kept as defaults: the drain window at 0 / 3 / 5 / 20 / 30 / 40 s (3 quick seeds: 3-8 dominated cases, no
-window better than 10 s on every trace, and a longer one raises the starvation bound, so \`--drain-window\`
-stays 10 s); reload-cost-aware victims (value = load time / EWMA request gap, zero after 3 idle gaps;
+kept as defaults: the drain window at 0 / 3 / 5 / 15 / 20 / 30 / 40 s (quick traces: 0-15 s all alike; full
+12 seeds: 30 s gives 9 cases against 10 at 10 s, the alternating one gone, steady-vs-one's max 60.5 against
+61.5 s: too small a gain for a window that holds a waiter three times longer, so \`--drain-window\` stays 10 s); reload-cost-aware victims (value = load time / EWMA request gap, zero after 3 idle gaps;
 \`costAwareVictims\`, opt-in): 4 -> 5 dominated cases, not better. Where we stand: steady-vs-one, ours' max wait
 61.5 s against 593.5 s for the count-only routers (Ollama 64.0 s), the lowest; zipf10 fewer loads and a lower
 p99 than llama-server on 8 of 12 seeds (target 11), cold-big 8 of 12, long-tail-ttl 0 of 12 (llama-server has
