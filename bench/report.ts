@@ -15,6 +15,8 @@ export interface Results {
   overhead?: OverheadRow[];
   overheadOpts?: { rounds: number; durationS: number; chunks: number };
   sim?: string;
+  /** The replay against llama.cpp's router mode (bench/replay.ts), rendered. */
+  replay?: string;
   cold?: ColdStartResult;
   streams?: StreamsResult;
   startup?: StartupResult[];
@@ -91,6 +93,18 @@ export function render(r: Results): string {
         'Simulated time, so these figures do not depend on the machine.',
       '',
       r.sim,
+      '',
+    );
+  }
+
+  if (r.replay) {
+    out.push(
+      '## 2b. Replay against llama.cpp\'s router',
+      '',
+      'bench/replay.ts: one seeded closed-loop trace against our router and against `llama-server --models-dir` (its ' +
+        'router mode), both with real llama-server children on generated models, one after the other in this run.',
+      '',
+      r.replay,
       '',
     );
   }

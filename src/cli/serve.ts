@@ -84,6 +84,7 @@ export async function serve(config: ServeConfig): Promise<void> {
       marginBytes: config.modelsMemoryMargin > 0 ? config.modelsMemoryMargin * MiB : null,
       caps: config.modelsMemoryMax ?? {},
       serial: config.serial,
+      drainAfterMs: config.drainWindow * 1000,
       ttlMs: config.modelsTtl === undefined ? undefined : config.modelsTtl * 1000,
     },
   });
