@@ -5,7 +5,7 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { ReloadSummary, Router } from '../router/router.js';
 import { requireKey } from './auth.js';
-import { readBody } from './body.js';
+import { rawBody } from './body.js';
 import { corsGuard } from './cors.js';
 import { hostGuard } from './host-guard.js';
 import { requireHost } from './client-error.js';
@@ -107,15 +107,7 @@ export function createApp(router: Router, opts: AppOptions): { app: express.Expr
   app.get('/devices', listDevices(router));
 
   // The body as bytes, under --max-body (src/http/body.ts: refused before it is read when declared too large).
-  const raw = (req: Request, res: Response, next: NextFunction) => {
-    readBody(req, opts.maxBodyBytes, res).then(
-      (body) => {
-        req.body = body;
-        next();
-      },
-      (err: unknown) => sendError(res, err),
-    );
-  };
+  const raw = rawBody(opts.maxBodyBytes);
   app.get(['/v1/models', '/models'], async (req: Request, res: Response, next: NextFunction) => {
     // llama-server's way to ask for a reload; a bad catalogue answers with its error.
     if (req.query.reload === '1' || req.query.reload === 'true') {

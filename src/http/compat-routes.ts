@@ -11,7 +11,7 @@
  */
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Router } from '../router/router.js';
-import { readBody } from './body.js';
+import { rawBody } from './body.js';
 import { RouterError, sendError } from './errors.js';
 import { modelEntry } from './models-routes.js';
 import type { ModelProxy } from './proxy.js';
@@ -59,15 +59,7 @@ export function splitUpstream(router: Pick<Router, 'resolve'>, segments: string[
 export function compatRoutes(router: Router, proxy: ModelProxy, opts: CompatOptions): express.Router {
   const r = express.Router();
   // The body as bytes under --max-body, as app.ts reads it for the proxied routes (src/http/body.ts).
-  const raw = (req: Request, res: Response, next: NextFunction) => {
-    readBody(req, opts.maxBodyBytes, res).then(
-      (body) => {
-        req.body = body;
-        next();
-      },
-      (err: unknown) => sendError(res, err),
-    );
-  };
+  const raw = rawBody(opts.maxBodyBytes);
 
   r.get('/v1/models/*id', (req: Request, res: Response) => {
     try {
