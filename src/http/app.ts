@@ -96,10 +96,10 @@ export function createApp(router: Router, opts: AppOptions): { app: express.Expr
   app.use(dashboardRoutes());
   app.use(requireKey(opts.apiKey, (req) => req.path === '/health'));
   // llama-server / llama-swap extras: /v1/models/{id}, /props|/slots|/metrics?model=, /upstream/{model}/... (compat-routes.ts)
-  app.use(compatRoutes(router, proxy, { maxBodyBytes: opts.maxBodyBytes, props: opts.props }));
   const events = new ModelEvents(router, opts.events);
   const logs = new LogFollowers(router);
   const metrics = new RouterMetrics(router, { sseClients: () => events.size, logFollowers: () => logs.size });
+  app.use(compatRoutes(router, proxy, { maxBodyBytes: opts.maxBodyBytes, props: opts.props, count: metrics.countRequests }));
   app.get('/models/sse', events.handler);
   app.get('/metrics', metrics.handler);
   app.get('/history', metrics.history.handler);
