@@ -144,4 +144,12 @@ describe('a llama-server command line and preset, as written', () => {
     ac.abort();
     await reading;
   });
+
+  test('a reload that changes [*] models-max keeps the running value and says so in the log', async () => {
+    writeFileSync(preset, `[*]\nmodels-max = 2\nmodels-autoload = 0\n\n[broken]\nhf-repo = ggml-org/some-model-GGUF\n`);
+    const res = await fetch(`${r.url}/models/reload`, { method: 'POST', headers: { authorization: `Bearer ${KEYS[0]}` } });
+    expect(res.status).toBe(200);
+    expect(r.logs().some((l) => l.level === 40 && String(l.msg).includes('take effect at the next start'))).toBe(true);
+    expect(await (await get('/props')).json()).toMatchObject({ max_instances: 1 });
+  });
 });
