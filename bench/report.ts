@@ -18,6 +18,8 @@ export interface Results {
   cold?: ColdStartResult;
   streams?: StreamsResult;
   startup?: StartupResult[];
+  /** bench/memory.ts: the figure before the first load against the one measured after it (markdown). */
+  memory?: string;
   errors: string[];
   /** Hand-written findings (bench/findings.ts): causes of the gaps, kept with the figures. */
   findings: string;
@@ -155,6 +157,7 @@ export function render(r: Results): string {
       '',
     );
   }
+  if (r.memory) out.push('## Memory before the first load', '', 'bench/memory.ts; what the columns mean: docs/memory.md.', '', r.memory, '');
   if (r.findings) out.push('## Findings', '', r.findings.trim(), '');
   return out.join('\n');
 }

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [--only proxy,sim,cold,footprint] [--out FILE]`: run the benchmarks and write
+ * `npm run bench [-- --quick] [--only proxy,sim,cold,footprint,memory] [--out FILE]`: run the benchmarks and write
  * docs/BENCHMARKS.md (or FILE), and the raw figures to $TMPDIR/model-router-bench-results.json
  * (`--render THAT.json` writes the page again from them with the current findings). Every process started is stopped at the end, also on error and Ctrl-C.
  */
@@ -13,11 +13,12 @@ import { coldStart } from './cold-start.js';
 import { FINDINGS } from './findings.js';
 import { manyModels, startupFootprint, streamsFootprint } from './footprint.js';
 import { machine } from './machine.js';
+import { memoryBench, memoryTable } from './memory.js';
 import { killAllNow, ROOT, stopAll } from './processes.js';
 import { proxyOverhead } from './proxy-overhead.js';
 import { render, type Results } from './report.js';
 
-const PARTS = ['proxy', 'sim', 'cold', 'footprint'] as const;
+const PARTS = ['proxy', 'sim', 'cold', 'footprint', 'memory'] as const;
 type Part = (typeof PARTS)[number];
 
 export interface BenchOptions {
@@ -82,6 +83,10 @@ export async function runBench(opts: BenchOptions): Promise<Results> {
         rmSync(one, { recursive: true, force: true });
         rmSync(dir, { recursive: true, force: true });
       }
+    });
+    await part('memory', async () => {
+      r.memory = memoryTable(await memoryBench({ quick: q }, opts.log));
+      opts.log(`memory before the first load against measured after it:\n${r.memory}`);
     });
   } finally {
     await stopAll();

@@ -22,6 +22,7 @@ export interface ServeConfig {
   /** --cors-origin: origins whose pages may use the router (src/http/cors.ts). */
   corsOrigin?: string[];
   serverBin?: string;
+  fitParamsBin?: string;
   loadTimeout: number;
   upstreamTimeout: number;
   stopTimeout: number;
@@ -61,6 +62,7 @@ export function addServeOptions(cmd: Command): Command {
     .option('--allowed-hosts <names>', 'more Host names to answer to when listening on loopback (NAME,.DOMAIN,...; * = any); also turns the check on for other binds', hostList)
     .option('--cors-origin <origins>', 'origins whose web pages may call the router (https://app.example,...; * = any page: unsafe without --api-key)', originList)
     .option('--server-bin <path>', 'child inference server (default: llama-server on PATH, else the bundled router-engine)')
+    .option('--fit-params-bin <path>', 'llama-fit-params, the memory probe for llama-server children (default: beside --server-bin, else on PATH)')
     .option('--load-timeout <s>', 'seconds a child may take to become ready', seconds, 600)
     .option('--upstream-timeout <s>', 'seconds a child may send nothing on a request before its client gets a 504 and the child a health check (0 = no limit)', seconds, 600)
     .option('--stop-timeout <s>', 'seconds between SIGTERM and SIGKILL when stopping a child', seconds, 10)
