@@ -100,10 +100,11 @@ export function createApp(router: Router, opts: AppOptions): { app: express.Expr
     if (req.method !== 'OPTIONS') return next();
     sendError(res, new RouterError('method_not_allowed', `no route for OPTIONS ${req.path} (CORS preflights need an origin allowed with --cors-origin)`));
   });
-  // llama-server / llama-swap extras: /v1/models/{id}, /props|/slots|/metrics?model=, /upstream/{model}/... (compat-routes.ts)
   const events = new ModelEvents(router, opts.events);
   const logs = new LogFollowers(router);
   const metrics = new RouterMetrics(router, { sseClients: () => events.size, logFollowers: () => logs.size });
+  // llama-server / llama-swap extras: /v1/models/{id}, /props|/slots|/metrics?model=, /upstream/{model}/... (compat-routes.ts),
+  // counted by the same request counter as the inference routes.
   app.use(compatRoutes(router, proxy, { maxBodyBytes: opts.maxBodyBytes, props: opts.props, count: metrics.countRequests }));
   app.get('/models/sse', events.handler);
   app.get('/metrics', metrics.handler);
