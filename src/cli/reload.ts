@@ -5,7 +5,7 @@
  */
 import { watch, type FSWatcher } from 'node:fs';
 import type { Logger } from 'pino';
-import { loadCatalog, type Catalog } from '../catalog/index.js';
+import { loadCatalog, type Catalog, type PresetRouterSettings } from '../catalog/index.js';
 import type { ModelSpec } from '../catalog/model-spec.js';
 import type { ReloadSummary, Router } from '../router/router.js';
 
@@ -21,12 +21,22 @@ export async function readCatalog(src: CatalogSource): Promise<Catalog> {
   return loadCatalog({ modelsDir: src.modelsDir, presetPath: src.modelsPreset, childArgs: src.childArgs });
 }
 
-export function reloader(router: Router, src: CatalogSource, logger: Logger): () => Promise<ReloadSummary> {
+/**
+ * `started`: the preset's `[*] models-max` / `models-autoload` the router started with. They size the scheduler,
+ * which a reload does not rebuild: a changed value is said in the log rather than silently ignored.
+ */
+export function reloader(router: Router, src: CatalogSource, logger: Logger, started: PresetRouterSettings = {}): () => Promise<ReloadSummary> {
   // Reloads never overlap: a second trigger waits for the first and then reads again.
   let chain: Promise<unknown> = Promise.resolve();
   return () => {
     const run = chain.then(async () => {
       const catalog = await readCatalog(src);
+      if (catalog.router.modelsMax !== started.modelsMax || catalog.router.modelsAutoload !== started.modelsAutoload) {
+        logger.warn(
+          { was: started, now: catalog.router },
+          "the preset's [*] models-max / models-autoload changed: they take effect at the next start, not on reload",
+        );
+      }
       return router.applyCatalog(
         catalog.models.map(src.adjust),
         catalog.invalid.map((i) => ({ name: i.name, error: i.error.message })),

@@ -88,7 +88,7 @@ export async function serve(config: ServeConfig): Promise<void> {
       ttlMs: config.modelsTtl === undefined ? undefined : config.modelsTtl * 1000,
     },
   });
-  const reload = reloader(router, source, logger);
+  const reload = reloader(router, source, logger, catalog.router);
   const { app, proxy } = createApp(router, {
     apiKey: apiKeys,
     listenHost: config.host,

@@ -81,13 +81,14 @@ async function run(state: EngineState, job: Job, _req: Request, res: Response, r
   // Refuse what can never fit before it takes a place in the queue.
   if (job.prompt.tokens.length >= runtime.ctxSize) throw contextExceeded(job.prompt.tokens.length, runtime.ctxSize);
 
+  const grammar = await runtime.grammarFor(job.sampling);
   const signal = AbortSignal.any([abortOnClientGone(res), state.stopping.signal, runtime.retired.signal]);
   const slot = await runtime.pool.acquire(signal);
   const trace = new SlotTrace(runtime.pool, slot);
   try {
     const head: ResponseHead = { id: newId(render.prefix), created: now(), model: runtime.id };
     if (!job.stream) {
-      const result = await runtime.generate(slot, job.prompt, job.sampling, signal);
+      const result = await runtime.generate(slot, job.prompt, job.sampling, signal, undefined, grammar);
       trace.end();
       res.json(render.body(head, result));
       return;
@@ -95,7 +96,7 @@ async function run(state: EngineState, job: Job, _req: Request, res: Response, r
     startEventStream(res);
     const opening = render.opening?.(head);
     if (opening) sendEvent(res, opening);
-    const result = await runtime.generate(slot, job.prompt, job.sampling, signal, (text) => sendEvent(res, render.delta(head, text)));
+    const result = await runtime.generate(slot, job.prompt, job.sampling, signal, (text) => sendEvent(res, render.delta(head, text)), grammar);
     sendEvent(res, render.finish(head, result));
     if (job.includeUsage) sendEvent(res, render.usage(head, result));
     trace.end();

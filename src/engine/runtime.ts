@@ -116,11 +116,12 @@ export class ModelRuntime {
     sampling: SamplingParams,
     signal: AbortSignal,
     onText?: (text: string) => void,
+    grammar?: LlamaGrammarEvaluationState,
   ): Promise<GenerationResult> {
     if (prompt.tokens.length === 0) throw badRequest('the prompt is empty', 'prompt');
     if (prompt.tokens.length >= this.ctxSize) throw contextExceeded(prompt.tokens.length, this.ctxSize);
     return generate({
-      grammar: await this.grammarFor(sampling),
+      grammar,
       sequence: slot.value,
       promptTokens: prompt.tokens,
       sampling: { ...sampling, stop: [...sampling.stop, ...prompt.stopStrings] },
@@ -131,8 +132,11 @@ export class ModelRuntime {
     });
   }
 
-  /** response_format json_object / json_schema as a grammar state for one generation (a schema it cannot express: 400). */
-  private async grammarFor(sampling: SamplingParams): Promise<LlamaGrammarEvaluationState | undefined> {
+  /**
+   * response_format json_object / json_schema as a grammar state for one generation (a schema it cannot express:
+   * 400). Called before a slot is taken and before a stream starts, so the 400 is a real 400, not an SSE error.
+   */
+  async grammarFor(sampling: SamplingParams): Promise<LlamaGrammarEvaluationState | undefined> {
     const f = sampling.format;
     if (!f) return undefined;
     let grammar: LlamaGrammar;

@@ -47,7 +47,7 @@ export class AnswerMetrics {
     });
     this.duration = new Histogram({
       name: 'router_request_duration_seconds',
-      help: 'From the arrival of an inference request to the end of its answer (or its client leaving).',
+      help: 'From the arrival of a request for a model\'s child to the end of its answer (or its client leaving).',
       labelNames: ['model'],
       buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600],
       registers,

@@ -5,7 +5,7 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { ReloadSummary, Router } from '../router/router.js';
 import { requireKey } from './auth.js';
-import { readBody } from './body.js';
+import { rawBody } from './body.js';
 import { corsGuard } from './cors.js';
 import { hostGuard } from './host-guard.js';
 import { requireHost } from './client-error.js';
@@ -100,11 +100,12 @@ export function createApp(router: Router, opts: AppOptions): { app: express.Expr
     if (req.method !== 'OPTIONS') return next();
     sendError(res, new RouterError('method_not_allowed', `no route for OPTIONS ${req.path} (CORS preflights need an origin allowed with --cors-origin)`));
   });
-  // llama-server / llama-swap extras: /v1/models/{id}, /props|/slots|/metrics?model=, /upstream/{model}/... (compat-routes.ts)
-  app.use(compatRoutes(router, proxy, { maxBodyBytes: opts.maxBodyBytes, props: opts.props }));
   const events = new ModelEvents(router, opts.events);
   const logs = new LogFollowers(router);
   const metrics = new RouterMetrics(router, { sseClients: () => events.size, logFollowers: () => logs.size });
+  // llama-server / llama-swap extras: /v1/models/{id}, /props|/slots|/metrics?model=, /upstream/{model}/... (compat-routes.ts),
+  // counted by the same request counter as the inference routes.
+  app.use(compatRoutes(router, proxy, { maxBodyBytes: opts.maxBodyBytes, props: opts.props, count: metrics.countRequests }));
   app.get('/models/sse', events.handler);
   app.get('/metrics', metrics.handler);
   app.get('/history', metrics.history.handler);
@@ -112,15 +113,7 @@ export function createApp(router: Router, opts: AppOptions): { app: express.Expr
   app.get('/devices', listDevices(router));
 
   // The body as bytes, under --max-body (src/http/body.ts: refused before it is read when declared too large).
-  const raw = (req: Request, res: Response, next: NextFunction) => {
-    readBody(req, opts.maxBodyBytes, res).then(
-      (body) => {
-        req.body = body;
-        next();
-      },
-      (err: unknown) => sendError(res, err),
-    );
-  };
+  const raw = rawBody(opts.maxBodyBytes);
   app.get(['/v1/models', '/models'], async (req: Request, res: Response, next: NextFunction) => {
     // llama-server's way to ask for a reload; a bad catalogue answers with its error.
     if (req.query.reload === '1' || req.query.reload === 'true') {

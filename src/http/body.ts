@@ -11,7 +11,7 @@
 import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createBrotliDecompress, createGunzip, createInflate, type Gunzip } from 'node:zlib';
-import { RouterError } from './errors.js';
+import { RouterError, sendError } from './errors.js';
 
 /**
  * Deeper JSON is refused: no OpenAI request comes near (a tool's JSON schema is a few dozen levels at most), and
@@ -126,6 +126,22 @@ export function readBody(req: IncomingMessage, limit: number, res?: ServerRespon
     req.on('error', onError);
     req.on('close', onClose);
   });
+}
+
+/**
+ * Express middleware: the body as bytes in `req.body` under `limit`, or the OpenAI error JSON of readBody's refusal.
+ * One definition for app.ts and compat-routes.ts, so both read bodies under the same rules.
+ */
+export function rawBody(limit: number) {
+  return (req: IncomingMessage & { body?: unknown }, res: ServerResponse, next: () => void): void => {
+    readBody(req, limit, res).then(
+      (body) => {
+        req.body = body;
+        next();
+      },
+      (err: unknown) => sendError(res, err),
+    );
+  };
 }
 
 /**

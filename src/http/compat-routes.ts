@@ -11,7 +11,7 @@
  */
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Router } from '../router/router.js';
-import { readBody } from './body.js';
+import { rawBody } from './body.js';
 import { RouterError, sendError } from './errors.js';
 import { modelEntry } from './models-routes.js';
 import type { ModelProxy } from './proxy.js';
@@ -20,6 +20,11 @@ export interface CompatOptions {
   maxBodyBytes: number;
   /** What GET /props (no model) reports, as llama-server's router does. */
   props?: { modelsMax: number; autoload: boolean };
+  /**
+   * Counts a request forwarded to a child (metrics.ts countRequests), so what goes through /upstream and ?model=
+   * shows in router_requests_total, the latency histograms and the token counters like the inference routes.
+   */
+  count?: (req: Request, res: Response, next: NextFunction) => void;
 }
 
 /** Hold a lease on `name`'s child and forward the request to it (`path`: the child's path, if not the request's). */
@@ -59,15 +64,10 @@ export function splitUpstream(router: Pick<Router, 'resolve'>, segments: string[
 export function compatRoutes(router: Router, proxy: ModelProxy, opts: CompatOptions): express.Router {
   const r = express.Router();
   // The body as bytes under --max-body, as app.ts reads it for the proxied routes (src/http/body.ts).
-  const raw = (req: Request, res: Response, next: NextFunction) => {
-    readBody(req, opts.maxBodyBytes, res).then(
-      (body) => {
-        req.body = body;
-        next();
-      },
-      (err: unknown) => sendError(res, err),
-    );
-  };
+  const raw = rawBody(opts.maxBodyBytes);
+  const count = opts.count ?? ((_req: Request, _res: Response, next: NextFunction) => next());
+  // Only a request for a model's child: GET /props and the router's own /metrics scrape are not counted.
+  const countByModel = (req: Request, res: Response, next: NextFunction) => (req.query.model === undefined ? next() : count(req, res, next));
 
   r.get('/v1/models/*id', (req: Request, res: Response) => {
     try {
@@ -87,8 +87,8 @@ export function compatRoutes(router: Router, proxy: ModelProxy, opts: CompatOpti
     }
     void forwardTo(router, proxy, req, res, model);
   };
-  r.get(['/props', '/slots', '/metrics'], byModel);
-  r.post('/props', raw, byModel);
+  r.get(['/props', '/slots', '/metrics'], countByModel, byModel);
+  r.post('/props', countByModel, raw, byModel);
   r.get('/props', (_req: Request, res: Response) => {
     res.json({
       role: 'router',
@@ -99,7 +99,7 @@ export function compatRoutes(router: Router, proxy: ModelProxy, opts: CompatOpti
     });
   });
 
-  r.all('/upstream/*rest', raw, (req: Request, res: Response) => {
+  r.all('/upstream/*rest', count, raw, (req: Request, res: Response) => {
     // Matched on decoded names, forwarded with the path exactly as the client encoded it.
     const q = req.url.indexOf('?');
     const rawSegments = (q >= 0 ? req.url.slice(0, q) : req.url).replace(/^\/upstream\//, '').split('/');

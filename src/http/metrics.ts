@@ -58,7 +58,7 @@ export class RouterMetrics {
 
     this.requests = new Counter({
       name: 'router_requests_total',
-      help: 'Inference requests answered, by model and HTTP status (499: the client left before an answer).',
+      help: 'Requests for a model\'s child answered (inference routes, /upstream/, ?model=), by model and HTTP status (499: the client left before an answer).',
       labelNames: ['model', 'code'],
       registers,
     });
@@ -231,7 +231,7 @@ export class RouterMetrics {
   };
 
   /**
-   * Middleware for inference routes: counts each request once, when it is answered or its
+   * Middleware for routes forwarded to a child (inference, and compat-routes.ts): counts each request once, when it is answered or its
    * client leaves. The route handler names the model in `res.locals.model`.
    */
   readonly countRequests = (_req: Request, res: Response, next: NextFunction): void => {

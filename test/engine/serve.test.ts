@@ -291,6 +291,20 @@ test('json_object: the answer starts as a JSON object (and parses when it ends b
   if (res.choices[0]!.finish_reason === 'stop') expect(() => JSON.parse(text)).not.toThrow();
 });
 
+test('a schema node-llama-cpp cannot turn into a grammar is a 400 naming response_format, streamed or not', async () => {
+  for (const stream of [false, true]) {
+    const res = await postJson(`${engine.url}/v1/chat/completions`, {
+      model: 'tiny',
+      messages: [{ role: 'user', content: 'hi' }],
+      stream,
+      response_format: { type: 'json_schema', json_schema: { name: 'bad', schema: { oneOf: 3 } } },
+    });
+    // Not a 200 stream with an error event: the grammar is built before the stream starts.
+    expect({ stream, status: res.status, param: res.json?.error?.param }).toEqual({ stream, status: 400, param: 'response_format' });
+    expect(res.json.error.message).toMatch(/the schema cannot be used/);
+  }
+});
+
 test('tools and logprobs are a 400 naming the field', async () => {
   const tools = await postJson(`${engine.url}/v1/chat/completions`, {
     model: 'tiny',

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tinyModel } from '../helpers/models.js';
 import { ROOT, ROUTER_BIN, startRouter, waitFor, type RunningRouter } from '../helpers/router.js';
+import { scrape } from '../ops/helpers.js';
 
 const run = (args: string[]) => execa(process.execPath, [ROUTER_BIN, ...args], { reject: false, timeout: 20_000 });
 
@@ -112,6 +113,9 @@ describe('a llama-server command line and preset, as written', () => {
     // models-autoload = 0: an explicit load first.
     const load = await fetch(`${r.url}/models/load`, { method: 'POST', headers: { authorization: `Bearer ${KEYS[0]}` }, body: JSON.stringify({ model: 'tiny' }) });
     expect(load.status).toBe(200);
+    const metrics = () => scrape(r.url, { authorization: `Bearer ${KEYS[0]}` });
+    const before = await metrics();
+    const count = (m: typeof before, model: string, code: string) => m('router_requests_total', { model, code }) ?? 0;
     const slots = await get('/slots?model=tiny');
     expect(slots.status).toBe(200);
     expect(Array.isArray(await slots.json())).toBe(true);
@@ -120,9 +124,32 @@ describe('a llama-server command line and preset, as written', () => {
     const none = await get('/upstream/absent/health');
     expect(none.status).toBe(404);
     expect(await none.json()).toMatchObject({ error: { code: 'model_not_found' } });
+    // A chat through the passthrough: counted, and its tokens read from the child's answer like /v1's.
+    const upChat = await fetch(`${r.url}/upstream/tiny/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${KEYS[0]}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], max_tokens: 3, ignore_eos: true }),
+    });
+    expect(upChat.status).toBe(200);
+    const upUsage = ((await upChat.json()) as { usage: { completion_tokens: number } }).usage;
+    const after = await metrics();
+    // /slots?model= and two /upstream/tiny/... answered 200; the unknown name counted apart; the router's own scrape not at all.
+    expect(count(after, 'tiny', '200') - count(before, 'tiny', '200')).toBe(3);
+    expect(count(after, '(unknown)', '404') - count(before, '(unknown)', '404')).toBe(1);
+    expect((after('router_request_duration_seconds_count', { model: 'tiny' }) ?? 0) - (before('router_request_duration_seconds_count', { model: 'tiny' }) ?? 0)).toBe(3);
+    expect((after('router_completion_tokens_total', { model: 'tiny' }) ?? 0) - (before('router_completion_tokens_total', { model: 'tiny' }) ?? 0)).toBe(upUsage.completion_tokens);
+    expect(upUsage.completion_tokens).toBe(3);
     await waitFor('llama-server loaded event', () => sse.includes('data: {"model":"tiny","event":"status_change","data":{"status":"loaded"'));
     expect(sse).toContain('data: {"model":"tiny","event":"status_change","data":{"status":"loading"}}');
     ac.abort();
     await reading;
+  });
+
+  test('a reload that changes [*] models-max keeps the running value and says so in the log', async () => {
+    writeFileSync(preset, `[*]\nmodels-max = 2\nmodels-autoload = 0\n\n[broken]\nhf-repo = ggml-org/some-model-GGUF\n`);
+    const res = await fetch(`${r.url}/models/reload`, { method: 'POST', headers: { authorization: `Bearer ${KEYS[0]}` } });
+    expect(res.status).toBe(200);
+    expect(r.logs().some((l) => l.level === 40 && String(l.msg).includes('take effect at the next start'))).toBe(true);
+    expect(await (await get('/props')).json()).toMatchObject({ max_instances: 1 });
   });
 });
