@@ -61,7 +61,10 @@ export async function runBench(opts: BenchOptions): Promise<Results> {
     await part('proxy', async () => {
       const o = { rounds: q ? 2 : 5, durationS: q ? 0.5 : 3, chunks: 16 };
       r.overheadOpts = o;
-      r.overhead = await proxyOverhead({ ...o, concurrencies: [1, 16, 64], modelPath }, opts.log);
+      r.overhead = await proxyOverhead(
+        { ...o, concurrencies: [1, 16, 64], modelPath, llamaServer: process.env.LLAMA_SERVER || undefined, llamaConcurrencies: [1, 8] },
+        opts.log,
+      );
     });
     await part('cold', async () => {
       r.cold = await coldStart({ runs: q ? 3 : 7, modelsDir: join(work, 'models'), model: 'tiny' }, opts.log);
