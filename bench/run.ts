@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { makeTinyModel } from '../src/gguf/tiny-model.js';
 import { runSimulations } from './sim/run.js';
 import { coldStart } from './cold-start.js';
+import { coldSwap } from './cold-swap.js';
 import { FINDINGS } from './findings.js';
 import { manyModels, startupFootprint, streamsFootprint } from './footprint.js';
 import { machine } from './machine.js';
@@ -68,6 +69,8 @@ export async function runBench(opts: BenchOptions): Promise<Results> {
     });
     await part('cold', async () => {
       r.cold = await coldStart({ runs: q ? 3 : 7, modelsDir: join(work, 'models'), model: 'tiny' }, opts.log);
+      if (process.env.LLAMA_SERVER) r.coldSwap = await coldSwap({ swaps: q ? 6 : 14, modelPath, llamaServer: process.env.LLAMA_SERVER }, opts.log);
+      else opts.log('cold swap against llama.cpp\'s router: LLAMA_SERVER is not set, skipped');
     });
     await part('footprint', async () => {
       r.streams = await streamsFootprint({ streams: 1000, dripMs: 1000, holdS: q ? 1 : 3 }, opts.log);

@@ -70,7 +70,7 @@ export async function serve(config: ServeConfig): Promise<void> {
     },
   });
   const reload = reloader(router, source, logger);
-  const { app, proxy } = createApp(router, {
+  const { handler, proxy } = createApp(router, {
     apiKey: config.apiKey,
     maxBodyBytes: config.maxBody,
     reload,
@@ -84,7 +84,8 @@ export async function serve(config: ServeConfig): Promise<void> {
   // Timeouts are checked every connectionsCheckingInterval (node's default 30 s would let a
   // slowloris client hold its socket 45 s instead of 15).
   // requireHostHeader off: node's own refusal is a bare 400; app.ts refuses in JSON instead.
-  const httpServer = http.createServer({ connectionsCheckingInterval: 1_000, requireHostHeader: false }, app);
+  // handler: the proxied routes on node:http directly, everything else through the express app.
+  const httpServer = http.createServer({ connectionsCheckingInterval: 1_000, requireHostHeader: false }, handler);
   httpServer.on('clientError', answerClientError);
   httpServer.on('checkExpectation', refuseExpectation);
   // Slow clients may not hold a connection open forever by trickling headers.

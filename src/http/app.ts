@@ -2,14 +2,15 @@
  * The router's HTTP face: router-owned routes, and every inference route proxied to the
  * child of the model the request names. Every answer of ours is OpenAI error JSON.
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { ReloadSummary, Router } from '../router/router.js';
 import { requireKey } from './auth.js';
 import { requireHost } from './client-error.js';
 import { RouterError, sendError } from './errors.js';
-import { modelOf } from './model-field.js';
 import { listModels, loadModel, unloadModel } from './models-routes.js';
 import { ModelProxy } from './proxy.js';
+import { ProxiedRoutes } from './proxied-routes.js';
 import { dashboardRoutes } from './dashboard/routes.js';
 import { ModelEvents, type EventsOptions } from './events-routes.js';
 import { LogFollowers } from './logs-routes.js';
@@ -56,7 +57,10 @@ async function reloadOrFail(opts: AppOptions): Promise<ReloadSummary> {
   }
 }
 
-export function createApp(router: Router, opts: AppOptions): { app: express.Express; proxy: ModelProxy } {
+export function createApp(
+  router: Router,
+  opts: AppOptions,
+): { app: express.Express; proxy: ModelProxy; handler: (req: IncomingMessage, res: ServerResponse) => void } {
   const app = express();
   const proxy = new ModelProxy({
     idleTimeoutMs: opts.upstreamTimeoutMs,
@@ -103,31 +107,21 @@ export function createApp(router: Router, opts: AppOptions): { app: express.Expr
   app.post('/models/load', raw, loadModel(router));
   app.post('/models/unload', raw, unloadModel(router));
 
-  app.post(proxiedRoutes, metrics.countRequests, raw, async (req: Request, res: Response) => {
-    const body: Buffer = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    const ac = new AbortController();
-    // Only a client gone before its answer was sent aborts: abort() builds a DOMException, and on the
-    // normal close of every proxied request that was a measurable cost for nothing.
-    const onClose = () => {
-      if (!res.writableFinished) ac.abort();
-    };
-    res.once('close', onClose);
-    let release: (() => void) | undefined;
-    try {
-      const name = modelOf(req, body);
-      const spec = router.require(name);
-      res.locals.model = spec.name; // the request counter's label (metrics.ts)
-      const lease = await router.acquire(spec.name, ac.signal);
-      release = lease.release;
-      if (ac.signal.aborted) return;
-      await proxy.forward(req, res, body, lease);
-    } catch (err) {
-      if (!ac.signal.aborted) sendError(res, err);
-    } finally {
-      res.off('close', onClose);
-      release?.();
-    }
+  // Proxied routes run on node:http outside express (src/http/proxied-routes.ts); the few requests that reach
+  // express for them (a trailing slash, another case) go to the same handler.
+  const proxied = new ProxiedRoutes(proxiedRoutes, {
+    router,
+    proxy,
+    metrics,
+    apiKey: opts.apiKey,
+    // One call, so the body reader can be swapped: express.raw's own limit and inflation, on the plain request.
+    readBody: (req, res) =>
+      new Promise((resolve, reject) => {
+        const r = req as IncomingMessage & { body?: unknown };
+        raw(r as Request, res as Response, (err?: unknown) => (err ? reject(err) : resolve(Buffer.isBuffer(r.body) ? r.body : Buffer.alloc(0))));
+      }),
   });
+  app.post(proxiedRoutes, proxied.handle);
 
   app.use((req: Request, res: Response) => {
     sendError(res, new RouterError('not_found', `no route for ${req.method} ${req.path}`));
@@ -136,5 +130,9 @@ export function createApp(router: Router, opts: AppOptions): { app: express.Expr
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
     sendError(res, err);
   });
-  return { app, proxy };
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
+    if (proxied.matches(req)) proxied.handle(req, res);
+    else app(req, res);
+  };
+  return { app, proxy, handler };
 }

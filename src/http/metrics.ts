@@ -5,7 +5,8 @@
  * Counters and histograms are fed by router events as they happen; gauges (in flight,
  * queued, state, memory) are read from the router at scrape time, so they can never drift.
  */
-import type { NextFunction, Request, Response } from 'express';
+import type { ServerResponse } from 'node:http';
+import type { Request, Response } from 'express';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AdmittedEvent, Router, RouterEvent } from '../router/router.js';
 import { sendError } from './errors.js';
@@ -32,6 +33,8 @@ export class RouterMetrics {
   private readonly failures: Counter<'model' | 'reason'>;
   /** Model -> when its current load began. */
   private readonly loadStarted = new Map<string, number>();
+  /** Requests answered since the last scrape, by status and model (countAnswered). */
+  private readonly answered = new Map<string, { model: string; code: string; n: number }>();
 
   constructor(
     private readonly router: Router,
@@ -45,6 +48,13 @@ export class RouterMetrics {
       help: 'Inference requests answered, by model and HTTP status (499: the client left before an answer).',
       labelNames: ['model', 'code'],
       registers,
+      collect: () => {
+        for (const e of this.answered.values()) {
+          if (e.n === 0) continue;
+          this.requests.inc({ model: e.model, code: e.code }, e.n);
+          e.n = 0;
+        }
+      },
     });
     this.queueWait = new Histogram({
       name: 'router_queue_wait_seconds',
@@ -208,23 +218,18 @@ export class RouterMetrics {
   };
 
   /**
-   * Middleware for inference routes: counts each request once, when it is answered or its
-   * client leaves. The route handler names the model in `res.locals.model`.
+   * Counts one inference request, when its answer is closed: the status sent, or 499 (nginx's "client closed
+   * request") when the client left before any answer. The counter is fed at scrape time (collect), so the
+   * request path pays a map lookup, not prom-client's label hashing.
    */
-  readonly countRequests = (_req: Request, res: Response, next: NextFunction): void => {
-    let counted = false;
-    const count = () => {
-      if (counted) return;
-      counted = true;
-      const model = typeof res.locals.model === 'string' ? res.locals.model : UNKNOWN_MODEL;
-      // Closed before any answer: nginx's 499 (client closed request).
-      const code = res.headersSent ? String(res.statusCode) : '499';
-      this.requests.inc({ model, code });
-    };
-    res.once('finish', count);
-    res.once('close', count);
-    next();
-  };
+  countAnswered(model: string | undefined, res: ServerResponse): void {
+    const name = model ?? UNKNOWN_MODEL;
+    const code = res.headersSent ? res.statusCode : 499;
+    const key = `${code} ${name}`;
+    let e = this.answered.get(key);
+    if (!e) this.answered.set(key, (e = { model: name, code: String(code), n: 0 }));
+    e.n++;
+  }
 
   readonly handler = async (_req: Request, res: Response): Promise<void> => {
     try {

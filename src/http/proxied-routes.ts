@@ -1,0 +1,122 @@
+/**
+ * The proxied inference routes, served on node:http without express: a POST to one of `proxiedRoutes` (exact
+ * path) is handled here directly; everything else (control routes, the dashboard, and unusual spellings of the
+ * proxied paths, which express's routing still matches and sends here) goes to the express app.
+ *
+ * Why: the proxy-overhead benchmark's profile of the router under load showed express's routing and
+ * middleware chain, body-parser and http-proxy-3's per-request passes as the router's CPU per request beyond
+ * a bare node:http relay's; on 2 cores that CPU is taken from inference.
+ *
+ * The checks are the express path's, in the same order: the Host header, the API key, then the request is
+ * counted (metrics), its body read under --max-body, its model named, a lease taken (queue, references) and
+ * the request forwarded (src/http/proxy.ts); the lease is released when the answer is closed.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Cancel, Router } from '../router/router.js';
+import { keyOf } from './auth.js';
+import { RouterError, toRouterError } from './errors.js';
+import type { RouterMetrics } from './metrics.js';
+import { modelOf } from './model-field.js';
+import { sendJsonError, type ModelProxy } from './proxy.js';
+
+export interface ProxiedOptions {
+  router: Router;
+  proxy: ModelProxy;
+  metrics: RouterMetrics;
+  apiKey?: string;
+  /** The whole request body under --max-body; throws the error the client is told. */
+  readBody(req: IncomingMessage, res: ServerResponse): Promise<Buffer>;
+}
+
+const sha256 = (s: string) => createHash('sha256').update(s).digest();
+
+export class ProxiedRoutes {
+  private readonly paths: Set<string>;
+  /** The API key's hash, computed once (the comparison hashes only the key given). */
+  private readonly keyHash?: Buffer;
+
+  constructor(
+    routes: readonly string[],
+    private readonly o: ProxiedOptions,
+  ) {
+    this.paths = new Set(routes);
+    if (o.apiKey) this.keyHash = sha256(o.apiKey);
+  }
+
+  /** A POST to one of the proxied paths, spelled exactly (a query string aside). */
+  matches(req: IncomingMessage): boolean {
+    if (req.method !== 'POST') return false;
+    const url = req.url ?? '';
+    const q = url.indexOf('?');
+    return this.paths.has(q === -1 ? url : url.slice(0, q));
+  }
+
+  readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
+    // HTTP/1.1 demands a Host header (node's own check is off: its answer is a bare 400).
+    if (req.httpVersion === '1.1' && req.headers.host === undefined) {
+      return sendJsonError(res, new RouterError('invalid_request', 'an HTTP/1.1 request needs a Host header'));
+    }
+    if (this.keyHash) {
+      const given = keyOf(req);
+      if (given === undefined || !timingSafeEqual(sha256(given), this.keyHash)) {
+        return sendJsonError(res, new RouterError('invalid_api_key', given === undefined ? 'missing API key' : 'invalid API key'));
+      }
+    }
+    void this.serve(req, res);
+  };
+
+  private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const { router, proxy } = this.o;
+    const call = new Call(this.o.metrics, res);
+    res.once('close', call.onClose);
+    let release: (() => void) | undefined;
+    try {
+      const body = await this.o.readBody(req, res);
+      const spec = router.require(modelOf(req, body));
+      call.model = spec.name;
+      const lease = await router.acquire(spec.name, call);
+      release = lease.release;
+      if (call.aborted) return;
+      await proxy.forward(req, res, body, lease);
+    } catch (err) {
+      if (!call.aborted) sendJsonError(res, toRouterError(err));
+    } finally {
+      release?.();
+    }
+  }
+}
+
+/**
+ * One proxied request's own state, and the cancellation its wait in the queue listens to (router.acquire):
+ * lighter than an AbortController per request, which was a measurable share of the path's CPU.
+ */
+class Call implements Cancel {
+  /** The model named, once known: the request counter's label. */
+  model?: string;
+  aborted = false;
+  private listener?: () => void;
+
+  constructor(
+    private readonly metrics: RouterMetrics,
+    private readonly res: ServerResponse,
+  ) {}
+
+  /** Counted once, when the answer is closed (or the client left: 499). Only a client gone before its answer was sent aborts. */
+  readonly onClose = (): void => {
+    this.metrics.countAnswered(this.model, this.res);
+    if (this.res.writableFinished || this.aborted) return;
+    this.aborted = true;
+    const listener = this.listener;
+    this.listener = undefined;
+    listener?.();
+  };
+
+  addEventListener(_type: 'abort', listener: () => void): void {
+    this.listener = listener;
+  }
+
+  removeEventListener(_type: 'abort', listener: () => void): void {
+    if (this.listener === listener) this.listener = undefined;
+  }
+}
