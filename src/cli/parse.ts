@@ -45,3 +45,36 @@ export function oneOf<T extends string>(choices: readonly T[]) {
     return value as T;
   };
 }
+
+/** --allowed-hosts: "gpu-box.lan,.example.org" (a leading dot: the domain and its subdomains; `*`: any). */
+export function hostList(value: string, previous: string[] = []): string[] {
+  const items = value.split(',').map((s) => s.trim()).filter(Boolean);
+  if (items.length === 0) throw new InvalidArgumentError('give at least one host name.');
+  for (const h of items) {
+    if (h === '*') continue;
+    const name = h.startsWith('.') ? h.slice(1) : h;
+    if (!/^(?:[A-Za-z0-9_-]+\.)*[A-Za-z0-9_-]+\.?(?::\d{1,5})?$/.test(name) && !/^\[[0-9A-Fa-f:.]+\](?::\d{1,5})?$/.test(name)) {
+      throw new InvalidArgumentError(`'${h}' is not a host name (NAME, .DOMAIN or *).`);
+    }
+  }
+  return [...previous, ...items];
+}
+
+/** --cors-origin: "https://app.example,http://localhost:3000" or `*`. An origin is scheme://host[:port], no path. */
+export function originList(value: string, previous: string[] = []): string[] {
+  const items = value.split(',').map((s) => s.trim()).filter(Boolean);
+  if (items.length === 0) throw new InvalidArgumentError('give at least one origin.');
+  for (const o of items) {
+    if (o === '*') continue;
+    let u: URL;
+    try {
+      u = new URL(o);
+    } catch {
+      throw new InvalidArgumentError(`'${o}' is not an origin (scheme://host[:port], or *).`);
+    }
+    if ((u.protocol !== 'http:' && u.protocol !== 'https:') || u.pathname !== '/' || u.search || u.hash || u.username || /\/./.test(o.slice(u.protocol.length + 2))) {
+      throw new InvalidArgumentError(`'${o}' is not an origin (scheme://host[:port], no path, or *).`);
+    }
+  }
+  return [...previous, ...items];
+}

@@ -1,6 +1,6 @@
 /** The `router` command's flags: one validated config, defaults documented in --help. */
 import { Command, Option } from 'commander';
-import { bytes, deviceSizes, integer, oneOf, seconds } from './parse.js';
+import { bytes, deviceSizes, hostList, integer, oneOf, originList, seconds } from './parse.js';
 
 export interface ServeConfig {
   modelsDir?: string;
@@ -10,6 +10,10 @@ export interface ServeConfig {
   host: string;
   port: number;
   apiKey?: string;
+  /** --allowed-hosts: more Host names served (src/http/host-guard.ts). */
+  allowedHosts?: string[];
+  /** --cors-origin: origins whose pages may use the router (src/http/cors.ts). */
+  corsOrigin?: string[];
   serverBin?: string;
   loadTimeout: number;
   upstreamTimeout: number;
@@ -41,6 +45,8 @@ export function addServeOptions(cmd: Command): Command {
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'port to listen on', integer(0, 65535), 8080)
     .addOption(new Option('--api-key <key>', 'require Authorization: Bearer KEY on every route but /health').env('ROUTER_API_KEY'))
+    .option('--allowed-hosts <names>', 'more Host names to answer to when listening on loopback (NAME,.DOMAIN,...; * = any); also turns the check on for other binds', hostList)
+    .option('--cors-origin <origins>', 'origins whose web pages may call the router (https://app.example,...; * = any page: unsafe without --api-key)', originList)
     .option('--server-bin <path>', 'child inference server (default: llama-server on PATH, else the bundled router-engine)')
     .option('--load-timeout <s>', 'seconds a child may take to become ready', seconds, 600)
     .option('--upstream-timeout <s>', 'seconds a child may send nothing on a request before its client gets a 504 and the child a health check (0 = no limit)', seconds, 600)

@@ -8,6 +8,8 @@ import { assertValid } from '../catalog/index.js';
 import { readCatalog, reloader, watchCatalog, type CatalogSource } from './reload.js';
 import { createApp } from '../http/app.js';
 import { answerClientError, refuseExpectation } from '../http/client-error.js';
+import { deferContinue } from '../http/body.js';
+import { isLoopbackAddress } from '../http/host-guard.js';
 import { Router } from '../router/router.js';
 import { createLogger } from './logger.js';
 import { chooseServerBin } from './server-bin.js';
@@ -72,6 +74,9 @@ export async function serve(config: ServeConfig): Promise<void> {
   const reload = reloader(router, source, logger);
   const { handler, proxy } = createApp(router, {
     apiKey: config.apiKey,
+    listenHost: config.host,
+    allowedHosts: config.allowedHosts,
+    corsOrigins: config.corsOrigin,
     maxBodyBytes: config.maxBody,
     reload,
     upstreamTimeoutMs: config.upstreamTimeout * 1000,
@@ -88,6 +93,12 @@ export async function serve(config: ServeConfig): Promise<void> {
   const httpServer = http.createServer({ connectionsCheckingInterval: 1_000, requireHostHeader: false }, handler);
   httpServer.on('clientError', answerClientError);
   httpServer.on('checkExpectation', refuseExpectation);
+  // `Expect: 100-continue`: the 100 is sent by readBody once the request passed its checks and its declared
+  // size is allowed, so a refused upload is never sent at all (node would send it at once).
+  httpServer.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    deferContinue(req);
+    handler(req, res);
+  });
   // Slow clients may not hold a connection open forever by trickling headers.
   httpServer.headersTimeout = 15_000;
   httpServer.requestTimeout = 120_000;
@@ -104,6 +115,12 @@ export async function serve(config: ServeConfig): Promise<void> {
   const addr = httpServer.address() as { port: number };
   const url = `http://${config.host}:${addr.port}`;
   logger.info({ url, models: models.map((m) => m.name) }, `router listening on ${url} with ${models.length} models`);
+  if (!isLoopbackAddress(config.host) && !config.apiKey) {
+    logger.warn({ host: config.host }, `listening on ${config.host} without --api-key: anyone who can reach this address can load models and run prompts`);
+  }
+  if (config.corsOrigin?.includes('*') && !config.apiKey) {
+    logger.warn('--cors-origin * without --api-key: every web page the user opens can use the router and read its answers');
+  }
   if (config.demo) printDemoHelp(url, models.find((m) => m.name === 'tiny-chat')?.name ?? models[0]?.name ?? 'MODEL', config.apiKey);
 
   installSignals(logger, async (graceMs) => {

@@ -6,6 +6,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { ReloadSummary, Router } from '../router/router.js';
 import { requireKey } from './auth.js';
+import { readBody } from './body.js';
+import { corsGuard } from './cors.js';
+import { hostGuard } from './host-guard.js';
 import { requireHost } from './client-error.js';
 import { RouterError, sendError } from './errors.js';
 import { listModels, loadModel, unloadModel } from './models-routes.js';
@@ -20,6 +23,12 @@ import { listDevices } from './snapshot.js';
 export interface AppOptions {
   apiKey?: string;
   maxBodyBytes: number;
+  /** The address the router listens on: the Host check is on for loopback (src/http/host-guard.ts). */
+  listenHost?: string;
+  /** --allowed-hosts: more names the router answers to. */
+  allowedHosts?: string[];
+  /** --cors-origin: origins whose web pages may use the router (src/http/cors.ts). */
+  corsOrigins?: string[];
   /** `/models/sse` timings (tests shorten the 15 s heartbeat). */
   events?: EventsOptions;
   /** Re-read the catalogue (POST /models/reload, GET /models?reload=1). */
@@ -69,7 +78,14 @@ export function createApp(
   app.disable('x-powered-by');
   app.set('etag', false);
 
-  app.use(requireHost);
+  // Before anything else reads or does anything: a missing Host, a rebinding page's Host, a foreign page's Origin.
+  // The proxied routes (outside express) run the same guards.
+  const guards = [
+    requireHost,
+    hostGuard({ listenHost: opts.listenHost ?? '127.0.0.1', allowed: opts.allowedHosts ?? [] }),
+    corsGuard({ origins: opts.corsOrigins ?? [] }, (req) => req.url === '/health'),
+  ];
+  for (const guard of guards) app.use(guard);
   app.get('/health', (_req, res) => {
     res.json({ status: 'ok' });
   });
@@ -85,7 +101,16 @@ export function createApp(
   app.get('/logs/:model', logs.handler);
   app.get('/devices', listDevices(router));
 
-  const raw = express.raw({ type: () => true, limit: opts.maxBodyBytes });
+  // The body as bytes, under --max-body (src/http/body.ts: refused before it is read when declared too large).
+  const raw = (req: Request, res: Response, next: NextFunction) => {
+    readBody(req, opts.maxBodyBytes, res).then(
+      (body) => {
+        req.body = body;
+        next();
+      },
+      (err: unknown) => sendError(res, err),
+    );
+  };
   app.get(['/v1/models', '/models'], async (req: Request, res: Response, next: NextFunction) => {
     // llama-server's way to ask for a reload; a bad catalogue answers with its error.
     if (req.query.reload === '1' || req.query.reload === 'true') {
@@ -114,12 +139,8 @@ export function createApp(
     proxy,
     metrics,
     apiKey: opts.apiKey,
-    // One call, so the body reader can be swapped: express.raw's own limit and inflation, on the plain request.
-    readBody: (req, res) =>
-      new Promise((resolve, reject) => {
-        const r = req as IncomingMessage & { body?: unknown };
-        raw(r as Request, res as Response, (err?: unknown) => (err ? reject(err) : resolve(Buffer.isBuffer(r.body) ? r.body : Buffer.alloc(0))));
-      }),
+    guards,
+    readBody: (req, res) => readBody(req, opts.maxBodyBytes, res),
   });
   app.post(proxiedRoutes, proxied.handle);
 

@@ -3,7 +3,9 @@
  * OpenAI error type. Lower-level failures are mapped onto it with `cause`; nothing the
  * router says is ever plain text or HTML.
  */
+import type { ServerResponse } from 'node:http';
 import type { Response } from 'express';
+import { closeAfterAnswer } from './linger.js';
 
 export const catalogue = {
   invalid_json: { status: 400, type: 'invalid_request_error' },
@@ -11,6 +13,8 @@ export const catalogue = {
   model_not_loaded: { status: 400, type: 'invalid_request_error' },
   invalid_request: { status: 400, type: 'invalid_request_error' },
   invalid_api_key: { status: 401, type: 'authentication_error' },
+  host_not_allowed: { status: 403, type: 'permission_error' },
+  origin_not_allowed: { status: 403, type: 'permission_error' },
   model_not_found: { status: 404, type: 'invalid_request_error' },
   not_found: { status: 404, type: 'invalid_request_error' },
   method_not_allowed: { status: 405, type: 'invalid_request_error' },
@@ -41,7 +45,8 @@ export class RouterError extends Error {
   constructor(
     readonly code: ErrorCode,
     message: string,
-    readonly extra: { retryAfterS?: number; retryable?: boolean; cause?: unknown } = {},
+    /** closeConnection: answer with `Connection: close` (a body left unread must not be parsed as the next request). */
+    readonly extra: { retryAfterS?: number; retryable?: boolean; cause?: unknown; closeConnection?: boolean } = {},
   ) {
     super(message, extra.cause === undefined ? undefined : { cause: extra.cause });
     this.name = 'RouterError';
@@ -73,12 +78,31 @@ export function toRouterError(err: unknown): RouterError {
   return new RouterError('internal_error', e?.message ?? String(err), { cause: err });
 }
 
-export function sendError(res: Response, err: unknown): void {
+/**
+ * Every 503 says when to come back: the scheduler's figure when it has one (backoff, queue), else 1 s (a first
+ * load failure is retried on the next request; shutting down: another instance may be starting).
+ */
+export function retryAfterOf(e: RouterError): number | undefined {
+  return e.extra.retryAfterS ?? (e.status === 503 ? 1 : undefined);
+}
+
+/**
+ * Write `err` as OpenAI error JSON. Plain node:http responses work too (the raw proxied path), hence only
+ * ServerResponse methods here.
+ */
+export function sendError(res: Response | ServerResponse, err: unknown): void {
   const e = toRouterError(err);
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  if (e.extra.retryAfterS !== undefined) res.setHeader('Retry-After', String(e.extra.retryAfterS));
-  res.status(e.status).json(e.toJSON());
+  const retryAfter = retryAfterOf(e);
+  if (retryAfter !== undefined) res.setHeader('Retry-After', String(retryAfter));
+  // node closes the socket once this response is sent, and does not read what the client still sends as a request.
+  if (e.extra.closeConnection) closeAfterAnswer(res);
+  const body = JSON.stringify(e.toJSON());
+  res.statusCode = e.status;
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Content-Length', Buffer.byteLength(body));
+  res.end(body);
 }

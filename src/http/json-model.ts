@@ -10,11 +10,11 @@
  * child parses the body and answers its own 400. Small bodies are parsed in full (model-field.ts).
  */
 import { isUtf8 } from 'node:buffer';
+import { MAX_JSON_DEPTH } from './body.js';
 import { RouterError } from './errors.js';
 
-/** Bodies larger than this are scanned rather than parsed. */
+/** Bodies larger than this are scanned rather than parsed (smaller ones: parseJsonBody in body.ts). */
 export const SCAN_ABOVE_BYTES = 64 * 1024;
-export const MAX_JSON_DEPTH = 128;
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -57,7 +57,7 @@ function stringEnd(body: Buffer, open: number): number {
  * non-string value, undefined when there is none. Throws invalid_json as described above.
  */
 export function scanModel(body: Buffer): string | null | undefined {
-  if (!isUtf8(body)) throw bad('not UTF-8');
+  if (!isUtf8(body)) throw new RouterError('invalid_json', 'request body is not valid UTF-8');
   let i = 0;
   while (isSpace(body[i])) i++;
   if (body[i] !== OPEN_OBJECT) throw new RouterError('invalid_json', 'request body must be a JSON object');
@@ -88,7 +88,7 @@ export function scanModel(body: Buffer): string | null | undefined {
       }
       i = end;
     } else if (c === OPEN_OBJECT || c === OPEN_ARRAY) {
-      if (++depth > MAX_JSON_DEPTH) throw bad(`nested deeper than ${MAX_JSON_DEPTH}`);
+      if (++depth > MAX_JSON_DEPTH) throw new RouterError('invalid_json', `request body nests deeper than ${MAX_JSON_DEPTH} levels`);
     } else if (c === CLOSE_OBJECT || c === CLOSE_ARRAY) {
       if (--depth === 0) {
         if (c !== CLOSE_OBJECT) throw bad('unbalanced brackets');

@@ -4,6 +4,7 @@
  * forwards the bytes as they came.
  */
 import type { IncomingMessage } from 'node:http';
+import { parseJsonBody } from './body.js';
 import { RouterError } from './errors.js';
 import { scanModel, SCAN_ABOVE_BYTES } from './json-model.js';
 
@@ -15,12 +16,7 @@ export function modelOf(req: Pick<IncomingMessage, 'headers' | 'url'>, body: Buf
   } else if (body.length > SCAN_ABOVE_BYTES) {
     model = scanModel(body);
   } else if (body.length > 0) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(body.toString('utf8'));
-    } catch {
-      throw new RouterError('invalid_json', 'request body is not valid JSON');
-    }
+    const parsed = parseJsonBody(body);
     if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
       throw new RouterError('invalid_json', 'request body must be a JSON object');
     }

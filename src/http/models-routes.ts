@@ -1,6 +1,7 @@
 /** Router-owned model routes, shaped like llama-server's router mode (`/models`, load, unload). */
 import type { Request, Response } from 'express';
 import type { ModelInfo, Router } from '../router/router.js';
+import { parseJsonBody } from './body.js';
 import { RouterError, sendError } from './errors.js';
 
 export function modelEntry(info: ModelInfo) {
@@ -52,12 +53,7 @@ export function listModels(router: Router) {
 }
 
 function modelFromBody(body: Buffer): string {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body.toString('utf8') || '{}');
-  } catch {
-    throw new RouterError('invalid_json', 'request body is not valid JSON');
-  }
+  const parsed = body.length === 0 ? {} : parseJsonBody(body);
   const model = (parsed as { model?: unknown } | null)?.model;
   if (typeof model !== 'string' || !model) throw new RouterError('invalid_model', "missing or non-string 'model'");
   return model;

@@ -7,7 +7,7 @@
  * middleware chain, body-parser and http-proxy-3's per-request passes as the router's CPU per request beyond
  * a bare node:http relay's; on 2 cores that CPU is taken from inference.
  *
- * The checks are the express path's, in the same order: the Host header, the API key, then the request is
+ * The checks are the express path's, in the same order: the guards (Host, cross-origin), the API key, then the request is
  * counted (metrics), its body read under --max-body, its model named, a lease taken (queue, references) and
  * the request forwarded (src/http/proxy.ts); the lease is released when the answer is closed.
  */
@@ -15,19 +15,23 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Cancel, Router } from '../router/router.js';
 import { keyOf } from './auth.js';
-import { RouterError, toRouterError } from './errors.js';
+import { RouterError, sendError } from './errors.js';
 import type { RouterMetrics } from './metrics.js';
 import { modelOf } from './model-field.js';
-import { sendJsonError, type ModelProxy } from './proxy.js';
+import type { ModelProxy } from './proxy.js';
 
 export interface ProxiedOptions {
   router: Router;
   proxy: ModelProxy;
   metrics: RouterMetrics;
   apiKey?: string;
+  /** The express path's edge checks (Host, cross-origin), run first, in order; one that answers stops the request. */
+  guards: readonly Guard[];
   /** The whole request body under --max-body; throws the error the client is told. */
   readBody(req: IncomingMessage, res: ServerResponse): Promise<Buffer>;
 }
+
+export type Guard = (req: IncomingMessage, res: ServerResponse, next: () => void) => void;
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest();
 
@@ -52,15 +56,22 @@ export class ProxiedRoutes {
     return this.paths.has(q === -1 ? url : url.slice(0, q));
   }
 
+  /** Set by `next` while the guards run (they call it synchronously): one function for every request. */
+  private passed = false;
+  private readonly next = (): void => {
+    this.passed = true;
+  };
+
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
-    // HTTP/1.1 demands a Host header (node's own check is off: its answer is a bare 400).
-    if (req.httpVersion === '1.1' && req.headers.host === undefined) {
-      return sendJsonError(res, new RouterError('invalid_request', 'an HTTP/1.1 request needs a Host header'));
+    for (const guard of this.o.guards) {
+      this.passed = false;
+      guard(req, res, this.next);
+      if (!this.passed) return;
     }
     if (this.keyHash) {
       const given = keyOf(req);
       if (given === undefined || !timingSafeEqual(sha256(given), this.keyHash)) {
-        return sendJsonError(res, new RouterError('invalid_api_key', given === undefined ? 'missing API key' : 'invalid API key'));
+        return sendError(res, new RouterError('invalid_api_key', given === undefined ? 'missing API key' : 'invalid API key'));
       }
     }
     void this.serve(req, res);
@@ -80,7 +91,7 @@ export class ProxiedRoutes {
       if (call.aborted) return;
       await proxy.forward(req, res, body, lease);
     } catch (err) {
-      if (!call.aborted) sendJsonError(res, toRouterError(err));
+      if (!call.aborted) sendError(res, err);
     } finally {
       release?.();
     }

@@ -17,7 +17,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
-import { RouterError } from './errors.js';
+import { RouterError, sendError } from './errors.js';
 
 export interface ProxyTarget {
   target: string;
@@ -157,7 +157,7 @@ class Exchange {
     }
     const told = this.timedOut ?? err;
     if (this.res.headersSent) return breakStream(this, told);
-    sendJsonError(this.res, this.timedOut ?? upstreamError(err, this.to.target));
+    sendError(this.res, this.timedOut ?? upstreamError(err, this.to.target));
   };
 
   /** The idle clock is off: this socket goes back to the pool (the agent resets its timeout). */
@@ -260,19 +260,6 @@ function breakStream(x: Exchange, err: Error): void {
     err instanceof RouterError ? err : new RouterError('upstream_failed', `the model server failed mid-stream: ${err.message}`)
   ).toJSON();
   res.end(`event: error\ndata: ${JSON.stringify(body)}\n\n`);
-}
-
-/** OpenAI error JSON on a plain node:http response (the proxied path has no express). */
-export function sendJsonError(res: http.ServerResponse, e: RouterError): void {
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  const body = JSON.stringify(e.toJSON());
-  const headers: http.OutgoingHttpHeaders = { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body) };
-  if (e.extra.retryAfterS !== undefined) headers['Retry-After'] = String(e.extra.retryAfterS);
-  res.writeHead(e.status, headers);
-  res.end(body);
 }
 
 /** Errors that mean no connection was made: the server is down or not there (yet). */

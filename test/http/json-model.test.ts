@@ -3,7 +3,8 @@
  * object, the same refusal (invalid_json) for what it must refuse.
  */
 import { describe, expect, it } from '@jest/globals';
-import { scanModel, MAX_JSON_DEPTH } from '../../src/http/json-model.js';
+import { MAX_JSON_DEPTH } from '../../src/http/body.js';
+import { scanModel } from '../../src/http/json-model.js';
 import { RouterError } from '../../src/http/errors.js';
 
 const b = (s: string) => Buffer.from(s, 'utf8');
