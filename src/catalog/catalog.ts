@@ -5,6 +5,7 @@
 import { discoverModelsDir } from './discover.js';
 import type { CatalogError, ModelSpec } from './model-spec.js';
 import { readPreset } from './preset-files.js';
+import { routerSettingsOf, type PresetRouterSettings } from './router-settings.js';
 import { validateCatalog, type CatalogSources, type ModelResult } from './validate.js';
 
 export interface CatalogOptions {
@@ -22,10 +23,12 @@ export interface Catalog {
   invalid: { name: string; error: CatalogError }[];
   /** The valid model with this name or alias. */
   resolve(nameOrAlias: string): ModelSpec | undefined;
+  /** Router-mode keys of the preset's [*] (`models-max`, `models-autoload`); the command line wins over them. */
+  router: PresetRouterSettings;
 }
 
 /** Assembles a Catalog from per-model results (validateCatalog's output). */
-export function buildCatalog(results: readonly ModelResult[]): Catalog {
+export function buildCatalog(results: readonly ModelResult[], router: PresetRouterSettings = {}): Catalog {
   const models = results.flatMap((r) => (r.spec ? [r.spec] : []));
   const invalid = results.flatMap((r) => (r.error ? [{ name: r.name, error: r.error }] : []));
   const byName = new Map<string, ModelSpec>();
@@ -36,6 +39,7 @@ export function buildCatalog(results: readonly ModelResult[]): Catalog {
   return {
     models,
     invalid,
+    router,
     resolve: (nameOrAlias) => byName.get(nameOrAlias) ?? byAlias.get(nameOrAlias),
   };
 }
@@ -48,8 +52,14 @@ export function buildCatalog(results: readonly ModelResult[]): Catalog {
 export async function loadCatalog(opts: CatalogOptions): Promise<Catalog> {
   const sources: CatalogSources = { childArgs: opts.childArgs ?? [] };
   if (opts.modelsDir !== undefined) sources.discovery = await discoverModelsDir(opts.modelsDir);
-  if (opts.presetPath !== undefined) sources.preset = await readPreset(opts.presetPath);
-  return buildCatalog(validateCatalog(sources));
+  let router: PresetRouterSettings = {};
+  if (opts.presetPath !== undefined) {
+    const preset = await readPreset(opts.presetPath);
+    const split = routerSettingsOf(preset.global);
+    router = split.router;
+    sources.preset = { ...preset, global: split.rest };
+  }
+  return buildCatalog(validateCatalog(sources), router);
 }
 
 /** Throws the first invalid model's error (the router refuses to start on a wrong catalogue). */

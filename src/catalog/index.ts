@@ -7,3 +7,4 @@ export { CatalogError, type HttpRoute, type ModelSpec } from './model-spec.js';
 export { parsePresetFile, readPreset, type PresetSection, type PresetSource } from './preset-files.js';
 export { validateCatalog, type CatalogSources, type ModelResult } from './validate.js';
 export { LLAMA_FLAGS, lookupFlag, type LlamaFlag } from './llama-flags.js';
+export { routerSettingsOf, type PresetRouterSettings } from './router-settings.js';

@@ -90,7 +90,7 @@ export interface MemoryWiring {
 
 export function memoryHooks(opts: { stateDir: string; server: ServerBin; bundled: boolean; logger: Logger }): MemoryWiring {
   const log = (msg: string) => opts.logger.warn(msg);
-  const monitor = new DeviceMonitor({ logger: log });
+  const monitor = new DeviceMonitor({ logger: log, info: (msg: string) => opts.logger.info(msg) });
   const ledger = new MemoryLedger(opts.stateDir, { logger: log });
   const probeCache = new Map<string, Record<string, number>>();
 

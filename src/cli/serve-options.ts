@@ -6,10 +6,17 @@ export interface ServeConfig {
   modelsDir?: string;
   modelsPreset?: string;
   modelsMax: number;
-  modelsAutoload: boolean;
+  /** undefined: not on the command line (a preset's [*] models-autoload, else true). */
+  modelsAutoload?: boolean;
   host: string;
   port: number;
   apiKey?: string;
+  /** llama-server's --api-key-file: one key per line, each accepted (with --api-key's, if any). */
+  apiKeyFile?: string;
+  /** llama-server's --metrics: the router's /metrics is always on; children get --metrics for /metrics?model=. */
+  metrics: boolean;
+  /** A bad preset section stops the router at start (the old behaviour) instead of marking only that model. */
+  strictPresets: boolean;
   /** --allowed-hosts: more Host names served (src/http/host-guard.ts). */
   allowedHosts?: string[];
   /** --cors-origin: origins whose pages may use the router (src/http/cors.ts). */
@@ -34,6 +41,8 @@ export interface ServeConfig {
   demo: boolean;
   /** Child flags after `--`, applied to every model (precedence over presets). */
   childArgs: string[];
+  /** Options set on the command line or by environment (not defaults), by attribute name. */
+  explicit?: ReadonlySet<string>;
 }
 
 export function addServeOptions(cmd: Command): Command {
@@ -41,10 +50,14 @@ export function addServeOptions(cmd: Command): Command {
     .option('--models-dir <dir>', 'folder of GGUF models (NAME.gguf, or NAME/ with shards and mmproj)')
     .option('--models-preset <path>', 'preset INI file, or a folder of per-model NAME.ini files')
     .option('--models-max <n>', 'most models loaded at once (0 = no count limit)', integer(0), 4)
+    .option('--models-autoload', 'load a model on its first request (the default; llama-server\'s flag)')
     .option('--no-models-autoload', 'do not load a model on request; 400 until POST /models/load')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'port to listen on', integer(0, 65535), 8080)
     .addOption(new Option('--api-key <key>', 'require Authorization: Bearer KEY on every route but /health').env('ROUTER_API_KEY'))
+    .option('--api-key-file <path>', 'file of API keys, one per line, each accepted (as llama-server reads it)')
+    .option('--metrics', 'accepted as llama-server takes it: /metrics is always on here; children also get --metrics (for /metrics?model=)', false)
+    .option('--strict-presets', 'refuse to start when any preset section is bad (default: only that model fails)', false)
     .option('--allowed-hosts <names>', 'more Host names to answer to when listening on loopback (NAME,.DOMAIN,...; * = any); also turns the check on for other binds', hostList)
     .option('--cors-origin <origins>', 'origins whose web pages may call the router (https://app.example,...; * = any page: unsafe without --api-key)', originList)
     .option('--server-bin <path>', 'child inference server (default: llama-server on PATH, else the bundled router-engine)')

@@ -1,6 +1,6 @@
 /** `router` itself: load the catalogue, start the router and its HTTP server, stop cleanly. */
 import http from 'node:http';
-import { mkdir, readdir } from 'node:fs/promises';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -41,14 +41,22 @@ export async function serve(config: ServeConfig): Promise<void> {
   const source: CatalogSource = {
     modelsDir: config.modelsDir,
     modelsPreset: config.modelsPreset,
-    childArgs: config.childArgs,
+    // llama-server's --metrics also turns on each child's /metrics (reached as /metrics?model=).
+    childArgs: config.metrics && !config.childArgs.includes('--metrics') ? [...config.childArgs, '--metrics'] : config.childArgs,
     adjust: (m) =>
       m.concurrency === undefined && config.modelsConcurrency !== undefined ? { ...m, concurrency: config.modelsConcurrency } : m,
   };
   const catalog = await readCatalog(source);
-  // At start every preset must be right; on reload a bad one only marks that model.
-  assertValid(catalog);
+  // A bad section marks only its model (listed failed with the reason, as a reload does);
+  // --strict-presets keeps the old refusal to start.
+  if (config.strictPresets) assertValid(catalog);
+  for (const i of catalog.invalid) logger.error({ model: i.name }, `model '${i.name}' is not served: ${i.error.message}`);
   const models = catalog.models.map(source.adjust);
+  // llama-server's [*] models-max / models-autoload configure the router; the command line wins.
+  const explicit = config.explicit ?? new Set<string>();
+  const modelsMax = explicit.has('modelsMax') ? config.modelsMax : (catalog.router.modelsMax ?? config.modelsMax);
+  const autoload = config.modelsAutoload ?? catalog.router.modelsAutoload ?? true;
+  const apiKeys = await apiKeysOf(config);
 
   const server = chooseServerBin(config.serverBin);
   const bundled = server.prefix.length > 0;
@@ -57,14 +65,15 @@ export async function serve(config: ServeConfig): Promise<void> {
     models,
     server,
     memory: memory.hooks,
+    invalid: catalog.invalid.map((i) => ({ name: i.name, error: i.error.message })),
     loadTimeoutMs: config.loadTimeout * 1000,
     stopTimeoutMs: config.stopTimeout * 1000,
     logger,
     scheduler: {
-      modelsMax: config.modelsMax,
+      modelsMax,
       queueMax: config.queueMax,
       queueTimeoutMs: config.queueTimeout * 1000,
-      autoload: config.modelsAutoload,
+      autoload,
       marginBytes: config.modelsMemoryMargin > 0 ? config.modelsMemoryMargin * MiB : null,
       caps: config.modelsMemoryMax ?? {},
       serial: config.serial,
@@ -73,13 +82,14 @@ export async function serve(config: ServeConfig): Promise<void> {
   });
   const reload = reloader(router, source, logger);
   const { handler, proxy } = createApp(router, {
-    apiKey: config.apiKey,
+    apiKey: apiKeys,
     listenHost: config.host,
     allowedHosts: config.allowedHosts,
     corsOrigins: config.corsOrigin,
     maxBodyBytes: config.maxBody,
     reload,
     upstreamTimeoutMs: config.upstreamTimeout * 1000,
+    props: { modelsMax, autoload },
   });
   process.on('SIGHUP', () => {
     logger.info('SIGHUP: reloading the catalogue');
@@ -115,13 +125,13 @@ export async function serve(config: ServeConfig): Promise<void> {
   const addr = httpServer.address() as { port: number };
   const url = `http://${config.host}:${addr.port}`;
   logger.info({ url, models: models.map((m) => m.name) }, `router listening on ${url} with ${models.length} models`);
-  if (!isLoopbackAddress(config.host) && !config.apiKey) {
+  if (!isLoopbackAddress(config.host) && !apiKeys) {
     logger.warn({ host: config.host }, `listening on ${config.host} without --api-key: anyone who can reach this address can load models and run prompts`);
   }
-  if (config.corsOrigin?.includes('*') && !config.apiKey) {
+  if (config.corsOrigin?.includes('*') && !apiKeys) {
     logger.warn('--cors-origin * without --api-key: every web page the user opens can use the router and read its answers');
   }
-  if (config.demo) printDemoHelp(url, models.find((m) => m.name === 'tiny-chat')?.name ?? models[0]?.name ?? 'MODEL', config.apiKey);
+  if (config.demo) printDemoHelp(url, models.find((m) => m.name === 'tiny-chat')?.name ?? models[0]?.name ?? 'MODEL', apiKeys?.[0]);
 
   installSignals(logger, async (graceMs) => {
     unwatch();
@@ -187,6 +197,23 @@ function printDemoHelp(url: string, model: string, key?: string): void {
       '',
     ].join('\n'),
   );
+}
+
+/** --api-key and llama-server's --api-key-file (one key per line; blank lines and # comments skipped). */
+async function apiKeysOf(config: ServeConfig): Promise<string[] | undefined> {
+  const keys = config.apiKey ? [config.apiKey] : [];
+  if (config.apiKeyFile) {
+    let text: string;
+    try {
+      text = await readFile(config.apiKeyFile, 'utf8');
+    } catch (err) {
+      throw new UsageError(`--api-key-file: cannot read ${config.apiKeyFile}: ${(err as Error).message}`);
+    }
+    const fromFile = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+    if (fromFile.length === 0) throw new UsageError(`--api-key-file: ${config.apiKeyFile} holds no key`);
+    keys.push(...fromFile);
+  }
+  return keys.length > 0 ? keys : undefined;
 }
 
 export class UsageError extends Error {}

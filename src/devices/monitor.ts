@@ -10,6 +10,8 @@ export interface DeviceMonitorOptions {
   /** Environment for the vendor tools and for *_VISIBLE_DEVICES; default process.env. */
   env?: NodeJS.ProcessEnv;
   logger?: Logger;
+  /** Where "tool not found" goes (an info line: a CPU-only machine is normal, not a warning); default `logger`. */
+  info?: Logger;
   /** Per tool call; default 3000 ms. */
   timeoutMs?: number;
   /**
@@ -40,6 +42,7 @@ export class DeviceMonitor {
   private readonly cacheMs: number;
   private readonly env: NodeJS.ProcessEnv;
   private readonly log: Logger;
+  private readonly info: Logger;
   private readonly timeoutMs: number;
   private readonly paths: HostPaths & { sysRoot?: string };
   private snapshot?: Snapshot;
@@ -55,6 +58,7 @@ export class DeviceMonitor {
     this.cacheMs = opts.cacheMs ?? 500;
     this.env = opts.env ?? process.env;
     this.log = opts.logger ?? (() => {});
+    this.info = opts.info ?? this.log;
     this.timeoutMs = opts.timeoutMs ?? 3000;
     this.paths = opts.paths ?? {};
     this.missingRetryMs = opts.missingRetryMs ?? 10 * 60_000;
@@ -176,14 +180,14 @@ export class DeviceMonitor {
         reason === 'missing'
           ? `${tool} not found: no ${what} devices`
           : `${(err as Error).message}; no ${what} devices until it answers`;
-      this.once(`${tool}:${reason}`, msg);
+      this.once(`${tool}:${reason}`, msg, reason === 'missing' ? this.info : this.log);
       return undefined;
     }
   }
 
-  private once(key: string, msg: string): void {
+  private once(key: string, msg: string, log: Logger = this.log): void {
     if (this.logged.has(key)) return;
     this.logged.add(key);
-    this.log(msg);
+    log(msg);
   }
 }

@@ -4,7 +4,7 @@
  * an exact completion token count (ignore_eos must yield exactly max_tokens), stop strings that never leak into a
  * stream, a finish reason, and an abort that takes effect at the next token.
  */
-import type { LlamaContextSequence, LlamaModel, Token } from 'node-llama-cpp';
+import type { LlamaContextSequence, LlamaGrammarEvaluationState, LlamaModel, Token } from 'node-llama-cpp';
 import { TokenBias } from 'node-llama-cpp';
 import type { SamplingParams } from './request.js';
 import { MAX_HELD_TOKENS, REPLACEMENT_CHAR, StopStringFilter } from './text-stream.js';
@@ -39,6 +39,8 @@ export interface GenerationInput {
   signal: AbortSignal;
   /** Called with each piece of visible text as soon as it is final. */
   onText?: (text: string) => void;
+  /** response_format JSON: only tokens the grammar allows are sampled. */
+  grammar?: LlamaGrammarEvaluationState;
 }
 
 /** How many tokens of the generated text to give detokenize as context (for SentencePiece's leading spaces). */
@@ -83,6 +85,7 @@ export async function generate(input: GenerationInput): Promise<GenerationResult
     minP: sampling.minP,
     seed: sampling.seed,
     tokenBias,
+    grammarEvaluationState: input.grammar,
     repeatPenalty: penaltyOf(sampling, generated),
     yieldEogToken: true,
   });

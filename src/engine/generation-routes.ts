@@ -51,7 +51,8 @@ export function chatCompletionsHandler(state: EngineState) {
       prefix: 'chatcmpl',
       opening: (head) => chatChunk(head, { role: 'assistant', content: '' }, null),
       delta: (head, text) => chatChunk(head, { content: text }, null),
-      finish: (head, result) => chatChunk(head, {}, result.finishReason),
+      // llama-server's last chunk carries its timings, asked for or not (the router's /metrics reads them).
+      finish: (head, result) => ({ ...chatChunk(head, {}, result.finishReason), timings: result.timings }),
       usage: chatUsageChunk,
       body: chatCompletion,
     });
@@ -68,7 +69,7 @@ export function completionsHandler(state: EngineState) {
       prefix: 'cmpl',
       opening: echo ? (head) => textChunk(head, echo, null) : undefined,
       delta: (head, text) => textChunk(head, text, null),
-      finish: (head, result) => textChunk(head, '', result.finishReason),
+      finish: (head, result) => ({ ...textChunk(head, '', result.finishReason), timings: result.timings }),
       usage: textUsageChunk,
       body: (head, result) => textCompletion(head, echo + result.text, result),
     });

@@ -10,6 +10,7 @@ import type { Llama } from 'node-llama-cpp';
 import { dryRun } from './dry-run.js';
 import { shuttingDown } from './errors.js';
 import { parseFlags, USAGE, type EngineOptions } from './flags.js';
+import { packageVersion } from '../router/version.js';
 import { openLlama } from './llama.js';
 import { log } from './log.js';
 import { checkModelHeader } from './model-file.js';
@@ -27,7 +28,7 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (parsed.kind === 'version') {
-    process.stdout.write('router-engine 0.1.0 (node-llama-cpp)\n');
+    process.stdout.write(`router-engine ${packageVersion()} (node-llama-cpp)\n`);
     return;
   }
   if (parsed.kind === 'error') {

@@ -19,6 +19,8 @@ export interface SamplingParams {
   presencePenalty?: number;
   frequencyPenalty?: number;
   repeatPenalty?: number;
+  /** `response_format` json_object / json_schema: generation is constrained by a grammar (runtime.ts). */
+  format?: { kind: 'json' } | { kind: 'schema'; schema: Record<string, unknown> };
 }
 
 export interface ChatMessage {
@@ -83,6 +85,58 @@ function parseStop(body: Body): string[] {
   throw badRequest('"stop" must be a string or an array of strings', 'stop');
 }
 
+/**
+ * Fields this engine cannot honour. Answering them with plain text (200) would look like success to a client
+ * that relies on them (a tool call, valid JSON, log-probabilities), so each is a 400 naming the field.
+ * A value that asks for nothing (`tools: []`, `tool_choice: "none"`, `logprobs: false`) is accepted.
+ * (`response_format` is honoured: parseFormat.)
+ */
+export function refuseUnsupported(body: Body): void {
+  const tools = body.tools ?? body.functions;
+  if (tools !== undefined && tools !== null && !(Array.isArray(tools) && tools.length === 0)) {
+    const key = body.tools !== undefined ? 'tools' : 'functions';
+    throw badRequest(`"${key}" is not supported by the bundled engine (no function calling); use llama-server (--server-bin) with --jinja`, key);
+  }
+  const choice = body.tool_choice;
+  if (choice !== undefined && choice !== null && choice !== 'none' && choice !== 'auto') {
+    throw badRequest('"tool_choice" is not supported by the bundled engine (no function calling)', 'tool_choice');
+  }
+  for (const key of ['logprobs', 'top_logprobs', 'n_probs']) {
+    const v = body[key];
+    if (v === undefined || v === null || v === false || v === 0) continue;
+    throw badRequest(`"${key}" is not supported by the bundled engine (no log-probabilities)`, key);
+  }
+  for (const key of ['grammar', 'json_schema']) {
+    if (body[key] !== undefined && body[key] !== null) throw badRequest(`"${key}" is not supported by the bundled engine`, key);
+  }
+}
+
+/**
+ * `response_format`: text (nothing to do), json_object (any JSON) or json_schema (JSON matching the schema). Both
+ * JSON kinds are honoured with node-llama-cpp's grammars (a schema it cannot turn into a grammar is a 400 then).
+ */
+function parseFormat(body: Body): SamplingParams['format'] {
+  const rf = body.response_format;
+  if (rf === undefined || rf === null) return undefined;
+  if (typeof rf !== 'object' || Array.isArray(rf)) throw badRequest('"response_format" must be an object', 'response_format');
+  const type = (rf as Body).type;
+  if (type === 'text') return undefined;
+  if (type === 'json_object') {
+    // llama-server's extension: json_object with a "schema" constrains to it.
+    const schema = (rf as Body).schema;
+    return schema && typeof schema === 'object' ? { kind: 'schema', schema: schema as Record<string, unknown> } : { kind: 'json' };
+  }
+  if (type === 'json_schema') {
+    const js = (rf as Body).json_schema;
+    const schema = js && typeof js === 'object' ? (js as Body).schema : undefined;
+    if (!schema || typeof schema !== 'object' || Array.isArray(schema)) {
+      throw badRequest('"response_format.json_schema.schema" must be a JSON schema object', 'response_format');
+    }
+    return { kind: 'schema', schema: schema as Record<string, unknown> };
+  }
+  throw badRequest(`"response_format" type must be "text", "json_object" or "json_schema"`, 'response_format');
+}
+
 export function parseSampling(body: Body): SamplingParams {
   // The three spellings of the token budget: OpenAI's old and new names, and llama-server's own.
   let maxTokens: number | undefined;
@@ -95,7 +149,8 @@ export function parseSampling(body: Body): SamplingParams {
   if (maxTokens === 0) throw badRequest('"max_tokens" must be at least 1', 'max_tokens');
 
   const n = optionalNumber(body, 'n', { integer: true, min: 1 });
-  if (n !== undefined && n > 1) throw badRequest('only "n": 1 is supported', 'n');
+  if (n !== undefined && n > 1) throw badRequest('"n" > 1 is not supported by the bundled engine (one choice per request)', 'n');
+  refuseUnsupported(body);
 
   const seed = optionalNumber(body, 'seed', { integer: true });
   const ignoreEos = optionalBoolean(body, 'ignore_eos') ?? false;
@@ -113,6 +168,7 @@ export function parseSampling(body: Body): SamplingParams {
     presencePenalty: optionalNumber(body, 'presence_penalty', { min: -2, max: 2 }),
     frequencyPenalty: optionalNumber(body, 'frequency_penalty', { min: -2, max: 2 }),
     repeatPenalty: optionalNumber(body, 'repeat_penalty', { min: 0 }),
+    format: parseFormat(body),
   };
 }
 

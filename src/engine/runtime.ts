@@ -11,6 +11,8 @@ import {
   type Llama,
   type LlamaContext,
   type LlamaContextSequence,
+  LlamaGrammarEvaluationState,
+  type LlamaGrammar,
   type LlamaEmbeddingContext,
   type LlamaModel,
   type Token,
@@ -118,6 +120,7 @@ export class ModelRuntime {
     if (prompt.tokens.length === 0) throw badRequest('the prompt is empty', 'prompt');
     if (prompt.tokens.length >= this.ctxSize) throw contextExceeded(prompt.tokens.length, this.ctxSize);
     return generate({
+      grammar: await this.grammarFor(sampling),
       sequence: slot.value,
       promptTokens: prompt.tokens,
       sampling: { ...sampling, stop: [...sampling.stop, ...prompt.stopStrings] },
@@ -126,6 +129,22 @@ export class ModelRuntime {
       signal,
       onText,
     });
+  }
+
+  /** response_format json_object / json_schema as a grammar state for one generation (a schema it cannot express: 400). */
+  private async grammarFor(sampling: SamplingParams): Promise<LlamaGrammarEvaluationState | undefined> {
+    const f = sampling.format;
+    if (!f) return undefined;
+    let grammar: LlamaGrammar;
+    try {
+      grammar =
+        f.kind === 'json'
+          ? await this.llama.getGrammarFor('json')
+          : await this.llama.createGrammarForJsonSchema(f.schema as Parameters<Llama['createGrammarForJsonSchema']>[0]);
+    } catch (err) {
+      throw badRequest(`"response_format": the schema cannot be used: ${(err as Error).message}`, 'response_format');
+    }
+    return new LlamaGrammarEvaluationState({ model: this.model, grammar });
   }
 
   /** Embeddings run one at a time on their own context, created on first use (most models never need it). */

@@ -19,9 +19,11 @@ import { ModelEvents, type EventsOptions } from './events-routes.js';
 import { LogFollowers } from './logs-routes.js';
 import { RouterMetrics } from './metrics.js';
 import { listDevices } from './snapshot.js';
+import { compatRoutes, type CompatOptions } from './compat-routes.js';
 
 export interface AppOptions {
-  apiKey?: string;
+  /** One key or several (--api-key-file). */
+  apiKey?: string | string[];
   maxBodyBytes: number;
   /** The address the router listens on: the Host check is on for loopback (src/http/host-guard.ts). */
   listenHost?: string;
@@ -35,6 +37,8 @@ export interface AppOptions {
   reload?: () => Promise<ReloadSummary>;
   /** A child silent this long on a request gets the client a 504 and is checked for a hang (0 = no limit). */
   upstreamTimeoutMs?: number;
+  /** What GET /props without ?model= reports (llama-server's router answers it). */
+  props?: CompatOptions['props'];
 }
 
 /** Inference routes: the body names the model; the request goes to that model's child. */
@@ -55,6 +59,12 @@ export const proxiedRoutes = [
   '/embeddings',
   '/rerank',
   '/reranking',
+  // What sd-server, whisper and TTS servers behind `cmd` answer, and llama-server's own extras.
+  '/v1/images/generations',
+  '/v1/images/edits',
+  '/v1/audio/speech',
+  '/v1/messages/count_tokens',
+  '/apply-template',
 ];
 
 async function reloadOrFail(opts: AppOptions): Promise<ReloadSummary> {
@@ -93,11 +103,14 @@ export function createApp(
   // are served before the key check; the page sends the key on its data requests.
   app.use(dashboardRoutes());
   app.use(requireKey(opts.apiKey, (req) => req.path === '/health'));
+  // llama-server / llama-swap extras: /v1/models/{id}, /props|/slots|/metrics?model=, /upstream/{model}/... (compat-routes.ts)
+  app.use(compatRoutes(router, proxy, { maxBodyBytes: opts.maxBodyBytes, props: opts.props }));
   const events = new ModelEvents(router, opts.events);
   const logs = new LogFollowers(router);
   const metrics = new RouterMetrics(router, { sseClients: () => events.size, logFollowers: () => logs.size });
   app.get('/models/sse', events.handler);
   app.get('/metrics', metrics.handler);
+  app.get('/history', metrics.history.handler);
   app.get('/logs/:model', logs.handler);
   app.get('/devices', listDevices(router));
 

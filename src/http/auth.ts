@@ -21,11 +21,14 @@ export function keyOf(req: Pick<IncomingMessage, 'headers'>): string | undefined
   return undefined;
 }
 
-export function requireKey(apiKey: string | undefined, open: (req: Request) => boolean) {
+/** One key, or several (llama-server's --api-key-file): any of them is accepted. */
+export function requireKey(apiKey: string | readonly string[] | undefined, open: (req: Request) => boolean) {
+  const keys = (typeof apiKey === 'string' ? [apiKey] : (apiKey ?? [])).filter(Boolean);
   return (req: Request, res: Response, next: NextFunction) => {
-    if (!apiKey || open(req)) return next();
+    if (keys.length === 0 || open(req)) return next();
     const given = keyOf(req);
-    if (given !== undefined && sameKey(given, apiKey)) return next();
+    // Every key is compared (no early exit), so timing tells nothing about which one nearly matched.
+    if (given !== undefined && keys.map((k) => sameKey(given, k)).includes(true)) return next();
     sendError(res, new RouterError('invalid_api_key', given === undefined ? 'missing API key' : 'invalid API key'));
   };
 }

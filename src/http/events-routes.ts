@@ -6,6 +6,10 @@
  *   event: load | ready | unload | eviction | failure
  *                         data: {model, reason?, detail?, at}
  *
+ * llama-server's router mode sends unnamed events (the EventSource `message` event) shaped
+ *   data: {model, event: "status_change", data: {status, exit_code?, failed?, info?}}
+ * and a client written for it works here too: each status_change is also sent that way.
+ *
  * A `snapshot` comes first, and again whenever the picture changes (a state, requests in
  * flight or queued, memory): a dashboard needs nothing else. Comment lines (`: ping`) keep
  * idle connections alive every 15 s. `at` is milliseconds since the epoch.
@@ -102,6 +106,7 @@ export class ModelEvents {
     if (e.detail !== undefined) data.detail = redact(e.detail);
     data.at = e.at;
     this.broadcast(frame(e.type, JSON.stringify(data)));
+    if (e.type === 'status_change' && e.to !== undefined) this.broadcast(llamaServerFrame(this.router, e));
     // Several events come in one burst (eviction, status changes): one snapshot after them.
     this.pending ??= setTimeout(() => {
       this.pending = undefined;
@@ -125,6 +130,21 @@ export class ModelEvents {
   private broadcast(text: string): void {
     for (const c of this.clients) write(c.res, text);
   }
+}
+
+/** llama-server's shape of a status change: an unnamed event (statuses loading, loaded, unloading, unloaded). */
+function llamaServerFrame(router: RouterView, e: RouterEvent): string {
+  const data: Record<string, unknown> = { status: e.to === 'failed' ? 'unloaded' : e.to };
+  if (e.to === 'failed' || e.to === 'unloaded') {
+    const info = router.list().find((m) => m.spec.name === e.model);
+    if (e.to === 'failed') data.failed = true;
+    data.exit_code = info?.exitCode ?? (e.to === 'failed' ? 1 : 0);
+  }
+  if (e.to === 'loaded') {
+    const spec = router.list().find((m) => m.spec.name === e.model)?.spec;
+    data.info = { id: e.model, aliases: spec?.aliases ?? [], object: 'model', owned_by: 'router', created: Math.floor(e.at / 1000) };
+  }
+  return `data: ${JSON.stringify({ model: e.model, event: 'status_change', data })}\n\n`;
 }
 
 function frame(event: string, data: string): string {

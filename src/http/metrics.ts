@@ -10,6 +10,8 @@ import type { Request, Response } from 'express';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AdmittedEvent, Router, RouterEvent } from '../router/router.js';
 import { sendError } from './errors.js';
+import { History } from './history.js';
+import { readUsage, type UsageTap } from './usage-tap.js';
 
 const STATES = ['unloaded', 'loading', 'loaded', 'unloading', 'failed'] as const;
 
@@ -17,6 +19,8 @@ const STATES = ['unloaded', 'loading', 'loaded', 'unloading', 'failed'] as const
 export const UNKNOWN_MODEL = '(unknown)';
 
 export interface MetricsSources {
+  /** Where request figures and load/evict events also go (the dashboard's charts); default a new one. */
+  history?: History;
   /** Open SSE clients and log followers, so a leak shows on a graph (and in tests). */
   sseClients?: () => number;
   logFollowers?: () => number;
@@ -31,6 +35,13 @@ export class RouterMetrics {
   private readonly evictions: Counter<'model' | 'reason'>;
   private readonly unloads: Counter<'model' | 'reason'>;
   private readonly failures: Counter<'model' | 'reason'>;
+  private readonly promptTokens: Counter<'model'>;
+  private readonly completionTokens: Counter<'model'>;
+  private readonly tokensPerSecond: Histogram<'model'>;
+  private readonly firstByte: Histogram<'model'>;
+  private readonly duration: Histogram<'model'>;
+  /** The dashboard's charts: fed with the same figures as the counters and histograms. */
+  readonly history: History;
   /** Model -> when its current load began. */
   private readonly loadStarted = new Map<string, number>();
   /** Requests answered since the last scrape, by status and model (countAnswered). */
@@ -41,7 +52,15 @@ export class RouterMetrics {
     sources: MetricsSources = {},
   ) {
     const registers = [this.registry];
-    collectDefaultMetrics({ register: this.registry, prefix: 'router_process_' });
+    this.history = sources.history ?? new History();
+    // No prefix: prom-client's names already start with process_ / nodejs_ (a prefix of router_process_ made
+    // router_process_process_cpu_seconds_total); these are the names every Node exporter and dashboard uses.
+    collectDefaultMetrics({ register: this.registry });
+    // Gauges named like counters (promtool: "non-counter metrics should not have _total suffix"); their sums by
+    // type are nodejs_active_handles, nodejs_active_requests and nodejs_active_resources.
+    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+      this.registry.removeSingleMetric(name);
+    }
 
     this.requests = new Counter({
       name: 'router_requests_total',
@@ -87,6 +106,40 @@ export class RouterMetrics {
       name: 'router_failures_total',
       help: 'Children that failed to start or exited unexpectedly, by reason (timeout, exited, spawn, crash).',
       labelNames: ['model', 'reason'],
+      registers,
+    });
+
+    this.promptTokens = new Counter({
+      name: 'router_prompt_tokens_total',
+      help: "Prompt tokens of answered requests, by model, as the child's answer counts them (usage, or llama-server timings).",
+      labelNames: ['model'],
+      registers,
+    });
+    this.completionTokens = new Counter({
+      name: 'router_completion_tokens_total',
+      help: "Generated tokens of answered requests, by model, as the child's answer counts them (usage, or llama-server timings).",
+      labelNames: ['model'],
+      registers,
+    });
+    this.tokensPerSecond = new Histogram({
+      name: 'router_generation_tokens_per_second',
+      help: "Generation speed of each answered request: llama-server's timings.predicted_per_second, else generated tokens over the time the stream ran.",
+      labelNames: ['model'],
+      buckets: [1, 2.5, 5, 10, 20, 40, 80, 160, 320, 640, 1280],
+      registers,
+    });
+    this.firstByte = new Histogram({
+      name: 'router_time_to_first_byte_seconds',
+      help: "From the request's arrival to the first byte of the child's answer (queue and load included; a stream's first token).",
+      labelNames: ['model'],
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+      registers,
+    });
+    this.duration = new Histogram({
+      name: 'router_request_duration_seconds',
+      help: 'From the arrival of an inference request to the end of its answer (or its client leaving).',
+      labelNames: ['model'],
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600],
       registers,
     });
 
@@ -179,7 +232,10 @@ export class RouterMetrics {
 
     // Zero series for every model, so rate() and increase() see the first event.
     for (const m of models()) {
-      this.loads.inc({ model: m.spec.name }, 0);
+      const model = m.spec.name;
+      this.loads.inc({ model }, 0);
+      this.promptTokens.inc({ model }, 0);
+      this.completionTokens.inc({ model }, 0);
     }
     router.on('event', this.onEvent);
     router.on('admitted', this.onAdmitted);
@@ -187,6 +243,9 @@ export class RouterMetrics {
 
   private readonly onEvent = (e: RouterEvent): void => {
     const reason = e.reason ?? 'unknown';
+    if (e.type !== 'status_change' && e.type !== 'reload') {
+      this.history.event({ type: e.type, model: e.model, at: e.at, ...(e.reason ? { reason: e.reason } : {}) });
+    }
     switch (e.type) {
       case 'load':
         this.loads.inc({ model: e.model });
@@ -222,13 +281,41 @@ export class RouterMetrics {
    * request") when the client left before any answer. The counter is fed at scrape time (collect), so the
    * request path pays a map lookup, not prom-client's label hashing.
    */
-  countAnswered(model: string | undefined, res: ServerResponse): void {
+  countAnswered(model: string | undefined, res: ServerResponse, started: number, tap: UsageTap | undefined): void {
     const name = model ?? UNKNOWN_MODEL;
     const code = res.headersSent ? res.statusCode : 499;
     const key = `${code} ${name}`;
     let e = this.answered.get(key);
     if (!e) this.answered.set(key, (e = { model: name, code: String(code), n: 0 }));
     e.n++;
+    if (model !== undefined) this.observe(model, started, res, tap);
+  }
+
+  /** Latency and tokens of one request whose model is known, once its answer is over (or its client gone). */
+  private observe(model: string, started: number, res: ServerResponse, tap: UsageTap | undefined): void {
+    const ended = performance.now();
+    const durationS = (ended - started) / 1000;
+    this.duration.observe({ model }, durationS);
+    const ttfbS = tap?.firstByteAt === undefined ? undefined : (tap.firstByteAt - started) / 1000;
+    if (ttfbS !== undefined) this.firstByte.observe({ model }, ttfbS);
+    // Token figures come at the end of an answer: only a complete, successful one has them.
+    const usage = tap && res.writableFinished && res.statusCode < 300 ? readUsage(tap) : undefined;
+    if (usage?.promptTokens) this.promptTokens.inc({ model }, usage.promptTokens);
+    if (usage?.completionTokens) this.completionTokens.inc({ model }, usage.completionTokens);
+    let tps = usage?.tokensPerSecond;
+    if (tps === undefined && tap?.sse && tap.firstByteAt !== undefined && (usage?.completionTokens ?? 0) > 1) {
+      // No timings: the stream's own pace, from its first byte to its end.
+      const s = (ended - tap.firstByteAt) / 1000;
+      if (s > 0) tps = (usage!.completionTokens! - 1) / s;
+    }
+    if (tps !== undefined) this.tokensPerSecond.observe({ model }, tps);
+    this.history.request(model, {
+      at: Date.now(),
+      durationS,
+      ttfbS,
+      promptTokens: usage?.promptTokens,
+      completionTokens: usage?.completionTokens,
+    });
   }
 
   readonly handler = async (_req: Request, res: Response): Promise<void> => {

@@ -1,8 +1,44 @@
 /** Router-owned model routes, shaped like llama-server's router mode (`/models`, load, unload). */
 import type { Request, Response } from 'express';
 import type { ModelInfo, Router } from '../router/router.js';
+import type { ModelSpec } from '../catalog/model-spec.js';
 import { parseJsonBody } from './body.js';
 import { RouterError, sendError } from './errors.js';
+
+/** llama-server's `created`: when the listing was made; one time per process so a snapshot only changes with state. */
+const createdAt = Math.floor(Date.now() / 1000);
+
+/** llama-server's `status.preset`: the model's effective settings as an INI section (`[name]` then `key = value`). */
+export function presetText(s: ModelSpec): string {
+  const lines = [`[${s.name}]`];
+  if (s.modelPath) lines.push(`model = ${s.modelPath}`);
+  if (s.mmprojPath) lines.push(`mmproj = ${s.mmprojPath}`);
+  if (s.aliases.length > 0) lines.push(`alias = ${s.aliases.join(',')}`);
+  if (s.cmd) lines.push(`cmd = ${s.cmd}`);
+  if (s.url) lines.push(`url = ${s.url}`);
+  for (let i = 0; i < s.args.length; i++) {
+    const key = s.args[i]!.replace(/^-+/, '');
+    const next = s.args[i + 1];
+    // A value never starts with `--` (negative numbers have one dash): a flag followed by a flag is a switch.
+    if (next !== undefined && !next.startsWith('--')) {
+      lines.push(`${key} = ${next}`);
+      i++;
+    } else {
+      lines.push(`${key} = true`);
+    }
+  }
+  return lines.join('\n') + '\n\n';
+}
+
+/** The fields llama-server's router mode puts on every /models entry (beside ours). */
+function llamaServerFields(s: ModelSpec | undefined) {
+  return {
+    tags: [] as string[],
+    in_cache: false,
+    source: s?.source?.section !== undefined ? 'preset' : 'models_dir',
+    can_remove: false,
+  };
+}
 
 export function modelEntry(info: ModelInfo) {
   const failed = info.status === 'failed';
@@ -11,13 +47,15 @@ export function modelEntry(info: ModelInfo) {
     id: s.name,
     object: 'model',
     owned_by: 'router',
-    created: 0,
+    created: createdAt,
     aliases: s.aliases,
+    ...llamaServerFields(s),
     path: s.modelPath,
     status: {
       // llama-server's values; a failed model is unloaded with `failed: true`.
       value: failed ? 'unloaded' : info.status,
       args: s.args,
+      preset: presetText(s),
       failed,
       exit_code: info.exitCode ?? null,
       ...(info.lastError ? { error: info.lastError } : {}),
@@ -44,8 +82,10 @@ export function listModels(router: Router) {
       id: m.name,
       object: 'model',
       owned_by: 'router',
-      created: 0,
+      created: createdAt,
       aliases: [],
+      ...llamaServerFields(undefined),
+      source: 'preset',
       status: { value: 'unloaded', args: [], failed: true, invalid: true, exit_code: null, error: m.error },
     }));
     res.json({ object: 'list', data: [...router.list().map(modelEntry), ...invalid] });

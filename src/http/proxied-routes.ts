@@ -19,12 +19,13 @@ import { RouterError, sendError } from './errors.js';
 import type { RouterMetrics } from './metrics.js';
 import { modelOf } from './model-field.js';
 import type { ModelProxy } from './proxy.js';
+import type { UsageTap } from './usage-tap.js';
 
 export interface ProxiedOptions {
   router: Router;
   proxy: ModelProxy;
   metrics: RouterMetrics;
-  apiKey?: string;
+  apiKey?: string | readonly string[];
   /** The express path's edge checks (Host, cross-origin), run first, in order; one that answers stops the request. */
   guards: readonly Guard[];
   /** The whole request body under --max-body; throws the error the client is told. */
@@ -37,15 +38,15 @@ const sha256 = (s: string) => createHash('sha256').update(s).digest();
 
 export class ProxiedRoutes {
   private readonly paths: Set<string>;
-  /** The API key's hash, computed once (the comparison hashes only the key given). */
-  private readonly keyHash?: Buffer;
+  /** The API keys' hashes, computed once (the comparison hashes only the key given). */
+  private readonly keyHashes: Buffer[];
 
   constructor(
     routes: readonly string[],
     private readonly o: ProxiedOptions,
   ) {
     this.paths = new Set(routes);
-    if (o.apiKey) this.keyHash = sha256(o.apiKey);
+    this.keyHashes = (typeof o.apiKey === 'string' ? [o.apiKey] : (o.apiKey ?? [])).filter(Boolean).map(sha256);
   }
 
   /** A POST to one of the proxied paths, spelled exactly (a query string aside). */
@@ -68,9 +69,13 @@ export class ProxiedRoutes {
       guard(req, res, this.next);
       if (!this.passed) return;
     }
-    if (this.keyHash) {
+    if (this.keyHashes.length) {
       const given = keyOf(req);
-      if (given === undefined || !timingSafeEqual(sha256(given), this.keyHash)) {
+      // Every key is compared (no early exit), so timing tells nothing about which one nearly matched.
+      const hash = given === undefined ? undefined : sha256(given);
+      let ok = false;
+      for (const k of this.keyHashes) if (hash && timingSafeEqual(hash, k)) ok = true;
+      if (!ok) {
         return sendError(res, new RouterError('invalid_api_key', given === undefined ? 'missing API key' : 'invalid API key'));
       }
     }
@@ -105,6 +110,8 @@ export class ProxiedRoutes {
 class Call implements Cancel {
   /** The model named, once known: the request counter's label. */
   model?: string;
+  /** When the request came (latency metrics). */
+  readonly started = performance.now();
   aborted = false;
   private listener?: () => void;
 
@@ -115,7 +122,8 @@ class Call implements Cancel {
 
   /** Counted once, when the answer is closed (or the client left: 499). Only a client gone before its answer was sent aborts. */
   readonly onClose = (): void => {
-    this.metrics.countAnswered(this.model, this.res);
+    const locals = (this.res as ServerResponse & { locals?: { usageTap?: UsageTap } }).locals;
+    this.metrics.countAnswered(this.model, this.res, this.started, locals?.usageTap);
     if (this.res.writableFinished || this.aborted) return;
     this.aborted = true;
     const listener = this.listener;

@@ -18,6 +18,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
 import { RouterError, sendError } from './errors.js';
+import { tapUsage } from './usage-tap.js';
 
 export interface ProxyTarget {
   target: string;
@@ -130,8 +131,11 @@ class Exchange {
       if (lower === 'content-type' && raw[i + 1]!.includes('text/event-stream')) this.sse = true;
       headers.push(name, raw[i + 1]!);
     }
-    const res = this.res;
+    const res = this.res as http.ServerResponse & { locals?: Record<string, unknown> };
     res.writeHead(proxyRes.statusCode ?? 502, headers);
+    // Token counts for /metrics (usage-tap.ts): keeps chunk references, parses once at the end. On the proxied
+    // path `locals` is the router's own (express's res.locals on the compat routes).
+    tapUsage(proxyRes, (res.locals ??= {}));
     // An SSE client sees the headers at once, even before the child's first event.
     if (this.sse) res.flushHeaders();
     proxyRes.on('close', this.onUpstreamClose);

@@ -65,6 +65,8 @@ export interface RouterOptions {
   /** How often timeouts and TTLs are checked. */
   tickMs?: number;
   logLines?: number;
+  /** Models whose preset is bad from the start (listed failed, their requests refused with the reason). */
+  invalid?: { name: string; error: string }[];
 }
 
 export interface ReloadSummary {
@@ -195,6 +197,7 @@ export class Router extends EventEmitter {
     this.host = opts.host ?? '127.0.0.1';
     this.scheduler = new Scheduler(opts.scheduler);
     for (const spec of opts.models) this.addSpec(spec);
+    for (const i of opts.invalid ?? []) this.invalid.set(i.name, i.error);
   }
 
   start(): void {
@@ -672,10 +675,12 @@ export class Router extends EventEmitter {
   /** Where a model's output lines go: its ring buffer, `GET /logs/:model?follow=1` listeners, the debug log. */
   private logSink(model: string): (line: string) => void {
     const log = this.logs.get(model)!;
-    return (line) => {
+    return (raw) => {
+      // Every kept line says when it was printed (ISO 8601, UTC): the ring outlives the child.
+      const line = `${new Date().toISOString()} ${raw}`;
       log.push(line);
       this.emit('log', { model, line } satisfies LogEvent);
-      this.opts.logger.debug({ model }, `[${model}] ${line}`);
+      this.opts.logger.debug({ model }, `[${model}] ${raw}`);
     };
   }
 

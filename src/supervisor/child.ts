@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { ChildStartError } from './errors.js';
+import { requestLinePattern } from './lines.js';
 import { freePort, isBindFailure, portInUse } from './port.js';
 import { nudge, probeHealth, waitUntilHealthy, type HealthTarget, type Nudge } from './readiness.js';
 import { RingBuffer } from './ring-buffer.js';
@@ -39,6 +40,8 @@ export class Child extends EventEmitter {
   readonly #healthPath: string;
   readonly #portRetries: number;
   readonly #log: RingBuffer<string>;
+  /** The child's log line for one of our own health polls: never kept, never passed on. */
+  readonly #pollLine: RegExp;
   #state: ChildState = 'starting';
   #port: number | undefined;
   #proc: SpawnedProcess | undefined;
@@ -68,6 +71,7 @@ export class Child extends EventEmitter {
     this.#healthPath = opts.healthPath ?? '/health';
     this.#portRetries = Math.max(0, opts.portRetries ?? 3);
     this.#log = new RingBuffer(opts.logLines ?? 500);
+    this.#pollLine = requestLinePattern(this.#healthPath);
     this.#finished = new Promise((resolve) => (this.#resolveFinished = resolve));
   }
 
@@ -244,6 +248,8 @@ export class Child extends EventEmitter {
   }
 
   #onLine(line: string, stream: 'stdout' | 'stderr'): void {
+    // Our polls, not the child's news: they filled 47 of 58 kept lines and padded load-failure messages.
+    if (this.#pollLine.test(line)) return;
     this.#log.push(line);
     if (this.#nudge && READY_HINT.test(line)) nudge(this.#nudge);
     try {

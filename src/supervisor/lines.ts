@@ -36,3 +36,13 @@ export class LineSplitter {
     this.#partial = '';
   }
 }
+
+/**
+ * Matches the line a server prints for one GET of `path` (the router's own health polls): llama-server's
+ * "srv  log_server_r: request: GET /health 127.0.0.1 503" and the bundled engine's "GET /health 503 3ms". A
+ * load polls every 100 ms; kept, these lines would crowd the child's real output out of its log ring.
+ */
+export function requestLinePattern(path: string): RegExp {
+  const p = path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(`\\bGET ${p}(?:\\?\\S*)? (?:\\S+ )?\\d{3}\\b`);
+}

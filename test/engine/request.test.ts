@@ -46,3 +46,47 @@ describe('request parsing', () => {
     expect(status(() => parseEmbeddingRequest({ input: 'x', encoding_format: 'hex' }))).toBe(400);
   });
 });
+
+test('response_format JSON kinds become a grammar request (honoured by runtime.ts)', () => {
+  const msgs = [{ role: 'user', content: 'hi' }];
+  expect(parseChatRequest({ messages: msgs, response_format: { type: 'json_object' } }).sampling.format).toEqual({ kind: 'json' });
+  const schema = { type: 'object', properties: { a: { type: 'string' } } };
+  expect(parseChatRequest({ messages: msgs, response_format: { type: 'json_schema', json_schema: { name: 's', schema } } }).sampling.format).toEqual({ kind: 'schema', schema });
+  expect(parseChatRequest({ messages: msgs, response_format: { type: 'text' } }).sampling.format).toBeUndefined();
+});
+
+describe('fields the bundled engine cannot honour are a 400 naming the field, not a silent plain-text 200', () => {
+  const msgs = [{ role: 'user', content: 'hi' }];
+  const param = (fn: () => unknown): string | undefined => {
+    try {
+      fn();
+    } catch (err) {
+      expect(err).toBeInstanceOf(EngineError);
+      expect((err as EngineError).status).toBe(400);
+      return (err as EngineError & { param?: string }).param;
+    }
+    return 'accepted';
+  };
+  test.each([
+    [{ tools: [{ type: 'function', function: { name: 'f', parameters: {} } }] }, 'tools'],
+    [{ functions: [{ name: 'f' }] }, 'functions'],
+    [{ tool_choice: { type: 'function', function: { name: 'f' } } }, 'tool_choice'],
+    [{ response_format: { type: 'xml' } }, 'response_format'],
+    [{ response_format: { type: 'json_schema', json_schema: { name: 's' } } }, 'response_format'],
+    [{ logprobs: true }, 'logprobs'],
+    [{ top_logprobs: 2 }, 'top_logprobs'],
+    [{ n: 2 }, 'n'],
+    [{ grammar: 'root ::= "a"' }, 'grammar'],
+  ])('%j', (extra, field) => {
+    expect(param(() => parseChatRequest({ messages: msgs, ...extra }))).toBe(field);
+  });
+  test('completions too', () => {
+    expect(param(() => parseCompletionRequest({ prompt: 'a', logprobs: 3 }))).toBe('logprobs');
+  });
+  test.each([[{ tools: [] }], [{ tool_choice: 'none' }], [{ response_format: { type: 'text' } }], [{ logprobs: false }], [{ n: 1 }], [{ response_format: { type: 'json_object' } }]])(
+    'what asks for nothing is accepted: %j',
+    (extra) => {
+      expect(param(() => parseChatRequest({ messages: msgs, ...extra }))).toBe('accepted');
+    },
+  );
+});

@@ -254,3 +254,53 @@ describe('engine over HTTP', () => {
     expect(engine.stderr()).toMatch(/POST \/v1\/completions 200 \d+ms \(client closed\)/);
   });
 });
+
+// response_format on the bundled engine: JSON schema and JSON object answers are generated under node-llama-cpp
+// grammars (not plain text with a 200), and what it cannot honour (tools, logprobs) is a 400 naming the field.
+const jsonClient = () => new OpenAI({ baseURL: `${engine.url}/v1`, apiKey: 'none', maxRetries: 0 });
+
+test('json_schema: the answer is JSON that matches the schema, whatever the (random) model would say', async () => {
+  for (const seed of [1, 2, 3]) {
+    const res = await jsonClient().chat.completions.create({
+      model: 'tiny',
+      messages: [{ role: 'user', content: 'yes or no?' }],
+      max_tokens: 64,
+      seed,
+      response_format: {
+        type: 'json_schema',
+        json_schema: { name: 'pick', schema: { type: 'object', properties: { answer: { enum: ['yes', 'no'] } }, required: ['answer'], additionalProperties: false } },
+      },
+    });
+    expect(res.choices[0]!.finish_reason).toBe('stop');
+    const parsed = JSON.parse(res.choices[0]!.message.content!);
+    expect(Object.keys(parsed)).toEqual(['answer']);
+    expect(['yes', 'no']).toContain(parsed.answer);
+  }
+});
+
+test('json_object: the answer starts as a JSON object (and parses when it ends by itself)', async () => {
+  const res = await jsonClient().chat.completions.create({
+    model: 'tiny',
+    messages: [{ role: 'user', content: 'some JSON please' }],
+    max_tokens: 48,
+    seed: 7,
+    response_format: { type: 'json_object' },
+  });
+  const text = res.choices[0]!.message.content!;
+  expect(text.trimStart().startsWith('{')).toBe(true);
+  if (res.choices[0]!.finish_reason === 'stop') expect(() => JSON.parse(text)).not.toThrow();
+});
+
+test('tools and logprobs are a 400 naming the field', async () => {
+  const tools = await postJson(`${engine.url}/v1/chat/completions`, {
+    model: 'tiny',
+    messages: [{ role: 'user', content: 'hi' }],
+    tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object' } } }],
+  });
+  expect(tools.status).toBe(400);
+  expect(tools.json.error).toMatchObject({ type: 'invalid_request_error', param: 'tools' });
+  expect(tools.json.error.message).toMatch(/"tools" is not supported by the bundled engine/);
+  const lp = await postJson(`${engine.url}/v1/chat/completions`, { model: 'tiny', messages: [{ role: 'user', content: 'hi' }], logprobs: true });
+  expect(lp.status).toBe(400);
+  expect(lp.json.error.param).toBe('logprobs');
+});

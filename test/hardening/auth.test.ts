@@ -62,7 +62,7 @@ beforeAll(async () => {
   dir = await modelsDir([MODEL]);
   r = await startRouter(['--models-dir', dir, '--api-key', KEY]);
   // Read from app.ts and the route files; proxied ones come from the list the app mounts.
-  for (const path of ['/models', '/v1/models', '/models?reload=1', '/models/sse', '/metrics', `/logs/${MODEL}`, `/logs/${MODEL}?follow=1`, '/devices', '/nope', '/ui/other']) {
+  for (const path of ['/models', '/v1/models', '/models?reload=1', '/models/sse', '/metrics', '/history', `/logs/${MODEL}`, `/logs/${MODEL}?follow=1`, '/devices', '/nope', '/ui/other']) {
     routes.push({ method: 'GET', path });
   }
   for (const path of ['/models/load', '/models/unload', '/models/reload', '/nope', ...proxiedRoutes]) routes.push({ method: 'POST', path });

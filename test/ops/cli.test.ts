@@ -60,7 +60,8 @@ describe('control subcommands against a live router (API key)', () => {
     const res = await execa('script', ['-qec', cmd, '/dev/null'], { env, reject: false, timeout: 60_000 });
     expect(res.exitCode).toBe(0);
     expect(res.stdout).toMatch(/[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] loading beta… \d+\.\d s/);
-    expect(res.stdout).toMatch(/beta loaded in \d+\.\d s/);
+    // On a terminal the result is in colour: compare its text.
+    expect(res.stdout.replace(/\x1b\[\d+m/g, '')).toMatch(/beta loaded in \d+\.\d s/);
   });
 
   test('logs NAME prints the child output; -n limits it', async () => {
@@ -82,6 +83,44 @@ describe('control subcommands against a live router (API key)', () => {
     await waitFor('the new request line', () => /POST \/v1\/chat\/completions 200/.test(out));
     proc.kill('SIGINT');
     await proc;
+  });
+
+  test('--json on load, unload and logs: JSON on stdout, nothing else', async () => {
+    const loaded = await cli(['load', 'beta', '--json'], env);
+    expect(loaded.exitCode).toBe(0);
+    expect(JSON.parse(loaded.stdout)).toEqual({ model: 'beta', status: 'loaded', already: expect.any(Boolean), seconds: expect.any(Number) });
+    const logs = await cli(['logs', 'beta', '--json'], env);
+    expect(logs.exitCode).toBe(0);
+    const lines = logs.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.length).toBeGreaterThanOrEqual(2);
+    expect(lines.map((l) => l.text).join('\n')).toMatch(/model ready/);
+    const last = await cli(['logs', 'beta', '--json', '-n', '1'], env);
+    expect(last.stdout.trim().split('\n').map((l) => JSON.parse(l))).toEqual([lines.at(-1)]);
+    for (const l of lines) {
+      expect(l).toEqual({ model: 'beta', time: expect.stringMatching(/^\d{4}-\d\d-\d\dT[\d:.]+Z$/), text: expect.any(String) });
+      expect(Date.now() - Date.parse(l.time)).toBeLessThan(10 * 60_000);
+    }
+    const unloaded = await cli(['unload', 'beta', '--json'], env);
+    expect(JSON.parse(unloaded.stdout)).toEqual({ model: 'beta', status: 'unloaded', already: false, seconds: expect.any(Number) });
+    // Errors stay on stderr with their exit code.
+    const missing = await cli(['load', 'nope', '--json'], env);
+    expect({ code: missing.exitCode, out: missing.stdout }).toEqual({ code: 1, out: '' });
+  });
+
+  test('colour on a terminal, none with NO_COLOR or through a pipe', async () => {
+    const onTty = (args: string, extra: Record<string, string> = {}) =>
+      execa('script', ['-qec', `${process.execPath} ${ROUTER_BIN} ${args}`, '/dev/null'], { env: { ...env, TERM: 'xterm-256color', ...extra }, reject: false, timeout: 30_000 });
+    const coloured = await onTty('status');
+    expect(coloured.exitCode).toBe(0);
+    expect(coloured.stdout).toContain('\x1b[1mMODEL'); // bold head
+    expect(coloured.stdout.replace(/\x1b/g, 'ESC')).toMatch(/ESC\[32mloaded/); // a loaded model in green
+    const logs = await onTty('logs alpha -n 2');
+    expect(logs.stdout).toMatch(/\x1b\[2m\d{4}-\d\d-\d\dT[\d:.]+Z\x1b\[22m /); // the time, dimmed
+    const plain = await onTty('status', { NO_COLOR: '1' });
+    expect(plain.exitCode).toBe(0);
+    expect(plain.stdout).toMatch(/MODEL\s+STATE/);
+    expect(plain.stdout).not.toContain('\x1b[');
+    // Through a pipe (every other test here) the same commands print plain text.
   });
 
   test('unload NAME', async () => {

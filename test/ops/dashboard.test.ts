@@ -1,6 +1,7 @@
 /**
  * The dashboard in a real headless Chromium against a real router: the API key asked for
- * once, every model shown, a click on Load turns into "loaded" and a memory bar, live.
+ * once, every model shown, a click on Load turns into "loaded" and a memory bar, live; the
+ * Activity charts (tokens/s, latency, loads and evictions on one time axis) and the card layout.
  * Screenshots go to test-artifacts/ (and docs/screenshots/dashboard.png for the README).
  *
  * Needs Debian's chromium at /usr/bin/chromium (or CHROMIUM_PATH); without it this test fails.
@@ -10,7 +11,7 @@ import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { tinyModel } from '../helpers/models.js';
 import { chat, ROOT, startRouter, type RunningRouter } from '../helpers/router.js';
-import { modelsDir, presetFile } from '../router/fixtures.js';
+import { LONG, modelsDir, presetFile } from '../router/fixtures.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 /** The flags that work as root in these sandboxes (shared notes/toolchain.md); playwright adds a fresh profile dir. */
@@ -91,6 +92,57 @@ describe('dashboard in headless Chromium', () => {
     await large.locator('.state[data-state="loaded"]').waitFor({ timeout: 30_000 });
     await page.locator('.device .seg[data-model="chat-large"]').first().waitFor({ state: 'visible', timeout: 20_000 });
     await page.locator('.model[data-model="chat-small"] dd', { hasText: /just now|s ago/ }).waitFor();
+
+    // A request in flight: "last used" says now (it was "never" until a request had finished).
+    const headers = { authorization: `Bearer ${KEY}` };
+    const ac = new AbortController();
+    const long = await chat(r.url, 'chat-large', LONG, { headers, signal: ac.signal });
+    const reader = long.body!.getReader();
+    await reader.read();
+    await large.locator('.stats dd', { hasText: /^now$/ }).waitFor();
+    ac.abort();
+    await reader.read().catch(() => undefined);
+
+    // Streams with tokens: the Activity charts draw chat-small's tokens/s and latency, and the loads as marks.
+    for (let i = 0; i < 3; i++) await (await chat(r.url, 'chat-small', { stream: true, max_tokens: 16, ignore_eos: true }, { headers })).text();
+    const tps = page.locator('[data-chart="tps"]');
+    await tps.locator('path.line[data-model="chat-small"]').waitFor({ state: 'attached', timeout: 15_000 });
+    await page.locator('[data-chart="latency"] path.line[data-model="chat-small"]').waitFor({ state: 'attached' });
+    await tps.locator('line.event[data-type="load"][data-model="chat-large"]').waitFor({ state: 'attached' });
+    await tps.locator('line.event[data-type="load"][data-model="chat-small"]').waitFor({ state: 'attached' });
+    expect(Number.parseFloat((await tps.locator('.legend li[data-model="chat-small"] b').textContent()) ?? '')).toBeGreaterThan(0);
+    expect(await page.locator('[data-chart="latency"] .legend li[data-model="chat-small"] b').textContent()).toMatch(/^\d+(\.\d+)? ms$/);
+
+    // At 1280 px the longest "last used" ("59 min ago") fits on one line, uncut.
+    const fits = await page.evaluate(() =>
+      // Runs in the page; this project has no DOM types.
+      [...(globalThis as any).document.querySelectorAll('.model .stats div:last-child dd')].map((dd: any) => {
+        const was = dd.textContent;
+        dd.textContent = '1';
+        const one = dd.offsetHeight;
+        dd.textContent = '59 min ago';
+        const ok = dd.scrollWidth <= dd.clientWidth && dd.offsetHeight === one;
+        dd.textContent = was;
+        return ok;
+      }),
+    );
+    expect(fits).toEqual(fits.map(() => true));
+
+    // An open log panel grows its own card only, not the others in its row; its lines show their time.
+    const heights = (): Promise<Record<string, number>> =>
+      // Runs in the page; this project has no DOM types.
+      page.evaluate(() => Object.fromEntries([...(globalThis as any).document.querySelectorAll('.model')].map((c: any) => [c.dataset.model, c.offsetHeight])));
+    const before = await heights();
+    const small = page.locator('.model[data-model="chat-small"]');
+    await small.locator('button.logs-toggle').click();
+    await small.locator('pre.logs', { hasText: /POST \/v1\/chat\/completions/ }).waitFor();
+    const after = await heights();
+    expect(after['chat-small']).toBeGreaterThan(before['chat-small']!);
+    expect({ large: after['chat-large'], code: after['code-helper'] }).toEqual({ large: before['chat-large'], code: before['code-helper'] });
+    const logLines = ((await small.locator('pre.logs').textContent()) ?? '').split('\n');
+    for (const line of logLines) expect(line).toMatch(/^\d\d:\d\d:\d\d /);
+    expect(logLines.join('\n')).not.toMatch(/GET \/health/);
+
     await page.waitForTimeout(600); // let the bars finish their transition
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard.png'), fullPage: true });
     if (!existsSync(README_SHOT) || process.env.UPDATE_SCREENSHOTS === '1') {

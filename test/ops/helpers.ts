@@ -1,5 +1,6 @@
 /** Helpers for the operability tests: an SSE reader, a /metrics reader, a CLI runner. */
 import { execa } from 'execa';
+import { existsSync } from 'node:fs';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { ROUTER_BIN } from '../helpers/router.js';
 
@@ -81,6 +82,15 @@ export async function scrape(url: string, headers: Record<string, string> = {}):
     });
   return (name, labels = {}) =>
     samples.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value;
+}
+
+/** promtool (Debian's prometheus package), if installed: .ci/run installs it; a machine without it skips the lint. */
+export function promtool(): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(':')) {
+    const p = `${dir || '.'}/promtool`;
+    if (existsSync(p)) return p;
+  }
+  return undefined;
 }
 
 /** Run `router ARGS` (a control subcommand) to completion. */

@@ -49,6 +49,9 @@ describe('/logs/:model', () => {
     const all = await json(await fetch(`${r.url}/logs/alpha?format=json`));
     expect(all.model).toBe('alpha');
     expect(all.lines.length).toBeGreaterThan(1);
+    // Each line after its time; none is the router's own health polling (the engine logs every request).
+    for (const line of all.lines) expect(line).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z \S/);
+    expect(all.lines.join('\n')).not.toMatch(/GET \/health/);
     const tail = await json(await fetch(`${r.url}/logs/first?format=json&n=1`));
     expect(tail).toEqual({ model: 'alpha', lines: [all.lines.at(-1)] });
     expect((await json(await fetch(`${r.url}/logs/alpha?format=json&n=0`))).lines).toEqual([]);
@@ -77,6 +80,8 @@ describe('/logs/:model', () => {
     await res.text();
     // The engine logs each request it serves: a new line, streamed.
     await waitFor('the request line', () => /POST \/v1\/chat\/completions 200/.test(f.text()));
+    // Followed lines carry their time too.
+    expect(f.text()).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z router-engine: POST \/v1\/chat\/completions 200/m);
 
     // Following a model that is not loaded yet: its startup lines arrive as it loads.
     const g = await follow(`${r.url}/logs/beta?follow=1`);

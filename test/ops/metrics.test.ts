@@ -1,7 +1,9 @@
 /** GET /metrics against a real router: values move as requests flow, behind the API key. */
+import { execa } from 'execa';
+import OpenAI from 'openai';
 import { chat, json, startRouter, waitFor, type RunningRouter } from '../helpers/router.js';
 import { LONG, modelsDir } from '../router/fixtures.js';
-import { scrape } from './helpers.js';
+import { promtool, scrape } from './helpers.js';
 
 const KEY = 'metrics-test-key';
 const auth = { authorization: `Bearer ${KEY}` };
@@ -96,5 +98,83 @@ describe('/metrics (models-max 1, API key)', () => {
     expect(m('router_loads_total', { model: 'beta' })).toBe(1);
     expect(m('router_model_state', { model: 'alpha', state: 'unloaded' })).toBe(1);
     expect(m('router_requests_total', { model: 'beta', code: '200' })).toBe(1);
+  });
+
+  test("token counters, speed and latency per model from real chats (JSON usage, the stream's usage chunk, llama-server timings)", async () => {
+    const client = new OpenAI({ baseURL: `${r.url}/v1`, apiKey: KEY, maxRetries: 0 });
+    const before = await metrics();
+    const prompt0 = before('router_prompt_tokens_total', { model: 'beta' }) ?? 0;
+    const completion0 = before('router_completion_tokens_total', { model: 'beta' }) ?? 0;
+    const ttfb0 = before('router_time_to_first_byte_seconds_count', { model: 'beta' }) ?? 0;
+    const duration0 = before('router_request_duration_seconds_count', { model: 'beta' }) ?? 0;
+    const speed0 = before('router_generation_tokens_per_second_count', { model: 'beta' }) ?? 0;
+    type Point = { completion_tokens: number; tokens_per_second: number; latency_ms: number };
+    const historyTokens = async () => {
+      const hist = await json(await fetch(`${r.url}/history`, { headers: auth }));
+      return { hist, tokens: ((hist.models.beta ?? []) as Point[]).reduce((n, p) => n + p.completion_tokens, 0) };
+    };
+    const history0 = (await historyTokens()).tokens;
+    const messages = [{ role: 'user' as const, content: 'Count to five' }];
+
+    // 1. A JSON answer: its `usage`.
+    const plain = await client.chat.completions.create({ model: 'beta', messages, max_tokens: 6 });
+    expect(plain.usage!.completion_tokens).toBeGreaterThan(0);
+    let prompt = plain.usage!.prompt_tokens;
+    let completion = plain.usage!.completion_tokens;
+
+    // 2. A stream with stream_options.include_usage: its last chunk's `usage`.
+    const withUsage = await client.chat.completions.create({ model: 'beta', messages, max_tokens: 9, ignore_eos: true, stream: true, stream_options: { include_usage: true } } as OpenAI.ChatCompletionCreateParamsStreaming);
+    let usage: OpenAI.CompletionUsage | undefined;
+    for await (const chunk of withUsage) if (chunk.usage) usage = chunk.usage;
+    expect(usage!.completion_tokens).toBe(9);
+    prompt += usage!.prompt_tokens;
+    completion += usage!.completion_tokens;
+
+    // 3. A stream without usage: llama-server's `timings` on its last chunk.
+    const bare = await client.chat.completions.create({ model: 'beta', messages, max_tokens: 4, ignore_eos: true, stream: true } as OpenAI.ChatCompletionCreateParamsStreaming);
+    let timings: { prompt_n: number; predicted_n: number; predicted_per_second: number } | undefined;
+    for await (const chunk of bare) timings = (chunk as unknown as { timings?: typeof timings }).timings ?? timings;
+    expect(timings!.predicted_n).toBe(4);
+    prompt += timings!.prompt_n;
+    completion += timings!.predicted_n;
+
+    const m = await metrics();
+    expect(m('router_prompt_tokens_total', { model: 'beta' })! - prompt0).toBe(prompt);
+    expect(m('router_completion_tokens_total', { model: 'beta' })! - completion0).toBe(completion);
+    expect(m('router_time_to_first_byte_seconds_count', { model: 'beta' })! - ttfb0).toBe(3);
+    expect(m('router_request_duration_seconds_count', { model: 'beta' })! - duration0).toBe(3);
+    // Every answer carried the child's timings, so each gave a speed.
+    expect(m('router_generation_tokens_per_second_count', { model: 'beta' })! - speed0).toBe(3);
+    expect(m('router_generation_tokens_per_second_sum', { model: 'beta' })).toBeGreaterThan(0);
+    // First byte before the end of the answer.
+    expect(m('router_time_to_first_byte_seconds_sum', { model: 'beta' })).toBeLessThan(m('router_request_duration_seconds_sum', { model: 'beta' })!);
+    // A model without traffic has zero series, so rate() sees its first tokens.
+    expect(m('router_completion_tokens_total', { model: 'alpha' })).toBeGreaterThan(0);
+
+    // The dashboard's history saw the same tokens, and the load/evict events on its time axis.
+    const { hist, tokens } = await historyTokens();
+    expect(tokens - history0).toBe(completion);
+    const points: Point[] = hist.models.beta;
+    expect(points.some((p) => p.tokens_per_second > 0 && p.latency_ms > 0)).toBe(true);
+    expect(hist.events.map((e: { type: string; model: string }) => `${e.type} ${e.model}`)).toEqual(
+      expect.arrayContaining(['load alpha', 'ready alpha', 'eviction alpha', 'load beta', 'ready beta']),
+    );
+    expect((await fetch(`${r.url}/history`)).status).toBe(401);
+  });
+
+  test('the exposition follows Prometheus conventions: promtool check metrics, _total counters, no doubled prefix', async () => {
+    const text = await (await fetch(`${r.url}/metrics`, { headers: auth })).text();
+    expect(text).not.toMatch(/process_process|router_router/);
+    expect(text).toMatch(/^process_cpu_seconds_total /m);
+    for (const [, name, type] of text.matchAll(/^# TYPE (\S+) (\S+)$/gm)) {
+      if (type === 'counter') expect(name).toMatch(/_total$/);
+    }
+    const tool = promtool();
+    if (!tool) {
+      console.warn('promtool not found (Debian package prometheus): the exposition was checked by the parser only');
+      return;
+    }
+    const lint = await execa(tool, ['check', 'metrics'], { input: text, reject: false });
+    expect({ code: lint.exitCode, out: `${lint.stdout}${lint.stderr}`.trim() }).toEqual({ code: 0, out: '' });
   });
 });

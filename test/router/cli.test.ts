@@ -35,7 +35,7 @@ test.each([
   expect(r.stderr).toMatch(/router --help/);
 });
 
-describe('a bad preset stops the router at start, naming file, section and key', () => {
+describe('--strict-presets: a bad preset stops the router at start, naming file, section and key', () => {
   const dir = mkdtempSync(join(tmpdir(), 'router-presets-'));
   const model = join(dir, 'm.gguf');
   writeFileSync(model, 'GGUF');
@@ -49,7 +49,7 @@ describe('a bad preset stops the router at start, naming file, section and key',
   test.each(cases)('%s', async (_title, text, message) => {
     const file = join(dir, `${_title.replace(/\W+/g, '-')}.ini`);
     writeFileSync(file, text);
-    const r = await run(['--models-preset', file, '--port', '0']);
+    const r = await run(['--models-preset', file, '--port', '0', '--strict-presets']);
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toContain(file);
     expect(r.stderr).toMatch(message);

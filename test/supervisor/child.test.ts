@@ -39,6 +39,27 @@ function get(port: number, path: string): Promise<number> {
 }
 
 describe('Child', () => {
+  it("keeps its own health polls out of the log ring, the log sink and a load failure's lines", async () => {
+    const logged: string[] = [];
+    const child = track(new Child(fakeServer(['--health-delay-ms', '400', '--log-requests'], { onLog: (line) => logged.push(line) })));
+    await child.start();
+    expect(await get(child.port!, '/v1/models')).toBe(404);
+    expect(await get(child.port!, '/health?x=1')).toBe(200);
+    await waitFor(() => logged.some((l) => l.includes('/v1/models')), 2_000, 'the request line');
+    // A client's request is the child's news and stays; the polls (~8 of them while it "loaded") do not.
+    expect(logged.filter((l) => l.includes('/v1/models'))).toHaveLength(1);
+    expect(logged.join('\n')).not.toMatch(/GET \/health/);
+    expect(child.lastLines().join('\n')).not.toMatch(/GET \/health/);
+    expect(child.lastLines()).toContain(`fake-server: listening on 127.0.0.1:${child.port}`);
+
+    const never = track(new Child(fakeServer(['--never-ready', '--log-requests'], { loadTimeoutMs: 700 })));
+    const err = await startError(never.start());
+    expect(err.reason).toBe('timeout');
+    expect(err.lastLines.join('\n')).not.toMatch(/GET \/health/);
+    expect(err.lastLines.filter((l) => /^fake-server: (listening on|got SIGTERM)/.test(l))).toHaveLength(2);
+    expect(err.lastLines.length).toBeLessThan(6);
+  });
+
   it('starts, becomes ready with a port and pid, and stops with its whole process group', async () => {
     const logged: string[] = [];
     const child = track(new Child(fakeServer(['--health-delay-ms', '300'], { onLog: (line) => logged.push(line) })));

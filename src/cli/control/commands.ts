@@ -2,10 +2,13 @@
  * `router status | load NAME | unload NAME | logs NAME [-f]`: control a running router over
  * its HTTP API (`--url`, default http://127.0.0.1:8080 or $ROUTER_URL; `--api-key` or
  * $ROUTER_API_KEY). Exit 0 on success, 1 when the router is unreachable or refuses, 2 for usage.
+ * Colour on a terminal (NO_COLOR turns it off); `--json` on every command prints JSON instead
+ * (logs: one object per line, so `-f --json` can be piped to jq); errors stay on stderr.
  */
 import { Command, Option } from 'commander';
 import { integer } from '../parse.js';
 import { ControlError, DEFAULT_URL, call, request, targetOf, type Target } from './client.js';
+import { paintFor, paintState } from './color.js';
 import { ago, bytes, seconds, table } from './format.js';
 import { spinner } from './spinner.js';
 
@@ -46,20 +49,23 @@ export function addControlCommands(program: Command): void {
   withTarget(program.command('load'))
     .description('load a model on a running router and wait until it is ready')
     .argument('<name>', 'model name or alias')
-    .action(async (name: string, opts: GlobalOpts) => load(targetOf(opts), name));
+    .option('--json', 'print {model, status, already, seconds}', false)
+    .action(async (name: string, opts: GlobalOpts & { json: boolean }) => load(targetOf(opts), name, opts.json));
 
   withTarget(program.command('unload'))
     .description('unload a model (once its requests in flight have finished)')
     .argument('<name>', 'model name or alias')
-    .action(async (name: string, opts: GlobalOpts) => unload(targetOf(opts), name));
+    .option('--json', 'print {model, status, already, seconds}', false)
+    .action(async (name: string, opts: GlobalOpts & { json: boolean }) => unload(targetOf(opts), name, opts.json));
 
   withTarget(program.command('logs'))
-    .description("print a model's child output kept by the router; -f to follow")
+    .description("print a model's child output kept by the router, each line after its time; -f to follow")
     .argument('<name>', 'model name or alias')
     .option('-f, --follow', 'keep printing new lines until interrupted', false)
     .option('-n, --lines <n>', 'only the last N lines', integer(0))
-    .action(async (name: string, opts: GlobalOpts & { follow: boolean; lines?: number }) =>
-      logs(targetOf(opts), name, opts.follow, opts.lines),
+    .option('--json', 'one JSON object per line: {model, time, text}', false)
+    .action(async (name: string, opts: GlobalOpts & { follow: boolean; lines?: number; json: boolean }) =>
+      logs(targetOf(opts), name, opts.follow, opts.lines, opts.json),
     );
 }
 
@@ -103,11 +109,15 @@ async function status(t: Target, json: boolean): Promise<void> {
     process.stdout.write(`${JSON.stringify({ models: list, devices: devs ?? null }, null, 2)}\n`);
     return;
   }
-  const rows = list.map((m) => [m.id, stateOf(m), memoryOf(m), String(m.in_flight), String(m.queued), ago(m.last_used)]);
-  let out = table(['MODEL', 'STATE', 'MEMORY', 'IN FLIGHT', 'QUEUED', 'LAST USED'], rows, [3, 4]);
+  const p = paintFor();
+  // last_used is when a request last finished: with one running, the model is in use now.
+  const rows = list.map((m) => [m.id, stateOf(m), memoryOf(m), String(m.in_flight), String(m.queued), m.in_flight > 0 ? 'now' : ago(m.last_used)]);
+  let out = table(['MODEL', 'STATE', 'MEMORY', 'IN FLIGHT', 'QUEUED', 'LAST USED'], rows, [3, 4], (cell, row, col) =>
+    row < 0 ? p.bold(cell) : col === 0 ? p.cyan(cell) : col === 1 ? paintState(p, cell) : cell,
+  );
   const notes = list.flatMap((m) => [
-    ...(m.waiting_for ? [`${m.id}: waiting for ${m.waiting_for}`] : []),
-    ...(m.status.failed && m.status.error ? [`${m.id}: ${m.status.error}`] : []),
+    ...(m.waiting_for ? [`${m.id}: ${p.yellow(`waiting for ${m.waiting_for}`)}`] : []),
+    ...(m.status.failed && m.status.error ? [`${m.id}: ${p.red(m.status.error)}`] : []),
   ]);
   if (notes.length) out += `\n${notes.join('\n')}\n`;
   if (devs?.data.length) {
@@ -115,7 +125,7 @@ async function status(t: Target, json: boolean): Promise<void> {
       const held = list.reduce((n, m) => n + (isResident(m) ? (m.memory?.devices[d.name] ?? 0) : 0), 0);
       return [d.label ? `${d.name} (${d.label})` : d.name, bytes(d.total), bytes(d.total - d.free), bytes(d.free), bytes(held)];
     });
-    out += `\n${table(['DEVICE', 'TOTAL', 'USED', 'FREE', 'MODELS'], drows, [1, 2, 3, 4])}`;
+    out += `\n${table(['DEVICE', 'TOTAL', 'USED', 'FREE', 'MODELS'], drows, [1, 2, 3, 4], (cell, row) => (row < 0 ? p.bold(cell) : cell))}`;
     if (devs.memory_margin) out += `margin kept free on each device: ${bytes(devs.memory_margin)}\n`;
   }
   process.stdout.write(out);
@@ -125,40 +135,49 @@ function isResident(m: ModelJson): boolean {
   return ['loaded', 'loading', 'unloading'].includes(stateOf(m));
 }
 
-async function load(t: Target, name: string): Promise<void> {
+async function load(t: Target, name: string, json: boolean): Promise<void> {
+  const p = paintFor();
   const m = await find(t, name);
   if (stateOf(m) === 'loaded') {
-    process.stdout.write(`${m.id} is already loaded\n`);
+    done(json, { model: m.id, status: 'loaded', already: true, seconds: 0 }, `${p.cyan(m.id)} is already ${p.green('loaded')}`);
     return;
   }
   const started = Date.now();
-  const spin = spinner(() => `loading ${m.id}… ${seconds(Date.now() - started)}`);
+  const spin = json ? undefined : spinner(() => `loading ${m.id}… ${seconds(Date.now() - started)}`);
   try {
     await call(t, 'POST', '/models/load', { model: m.id });
   } finally {
-    spin.stop();
+    spin?.stop();
   }
-  process.stdout.write(`${m.id} loaded in ${seconds(Date.now() - started)}\n`);
+  const took = Date.now() - started;
+  done(json, { model: m.id, status: 'loaded', already: false, seconds: took / 1000 }, `${p.cyan(m.id)} ${p.green('loaded')} in ${seconds(took)}`);
 }
 
-async function unload(t: Target, name: string): Promise<void> {
+async function unload(t: Target, name: string, json: boolean): Promise<void> {
+  const p = paintFor();
   const m = await find(t, name);
   const s = stateOf(m);
   if (s === 'unloaded' || s === 'failed') {
-    process.stdout.write(`${m.id} is not loaded\n`);
+    done(json, { model: m.id, status: s, already: true, seconds: 0 }, `${p.cyan(m.id)} is not loaded`);
     return;
   }
   const started = Date.now();
-  const spin = spinner(() => `unloading ${m.id}… ${seconds(Date.now() - started)}`);
+  const spin = json ? undefined : spinner(() => `unloading ${m.id}… ${seconds(Date.now() - started)}`);
   try {
     await call(t, 'POST', '/models/unload', { model: m.id });
   } finally {
-    spin.stop();
+    spin?.stop();
   }
-  process.stdout.write(`${m.id} unloaded in ${seconds(Date.now() - started)}\n`);
+  const took = Date.now() - started;
+  done(json, { model: m.id, status: 'unloaded', already: false, seconds: took / 1000 }, `${p.cyan(m.id)} ${p.yellow('unloaded')} in ${seconds(took)}`);
 }
 
-async function logs(t: Target, name: string, follow: boolean, n?: number): Promise<void> {
+/** The outcome of load/unload: JSON for scripts, a sentence for people. */
+function done(json: boolean, result: Record<string, unknown>, text: string): void {
+  process.stdout.write(json ? `${JSON.stringify(result)}\n` : `${text}\n`);
+}
+
+async function logs(t: Target, name: string, follow: boolean, n: number | undefined, json: boolean): Promise<void> {
   const q = new URLSearchParams();
   if (follow) q.set('follow', '1');
   if (n !== undefined) q.set('n', String(n));
@@ -166,10 +185,36 @@ async function logs(t: Target, name: string, follow: boolean, n?: number): Promi
   const res = await request(t, 'GET', `/logs/${encodeURIComponent(name)}${qs}`);
   const body = res.body;
   if (!body) return;
+  const p = paintFor();
+  // Plain text off a terminal goes through untouched; JSON and colour need whole lines.
+  const perLine = json || p.enabled;
+  const model = name;
+  const show = (line: string): string => {
+    const [time, text] = splitTime(line);
+    if (json) return `${JSON.stringify({ model, time: time ?? null, text })}\n`;
+    return `${time ? `${p.dim(time)} ` : ''}${text}\n`;
+  };
+  let partial = '';
+  const decoder = new TextDecoder();
   try {
-    for await (const chunk of body) process.stdout.write(chunk);
+    for await (const chunk of body) {
+      if (!perLine) {
+        process.stdout.write(chunk);
+        continue;
+      }
+      const lines = (partial + decoder.decode(chunk, { stream: true })).split('\n');
+      partial = lines.pop()!;
+      if (lines.length) process.stdout.write(lines.map(show).join(''));
+    }
+    if (perLine && partial) process.stdout.write(show(partial));
   } catch (err) {
     throw new ControlError(`lost the connection to the router at ${t.url}: ${(err as Error).message}`);
   }
   if (follow) throw new ControlError(`the router at ${t.url} closed the log stream`);
+}
+
+/** A kept log line starts with its time (ISO 8601, UTC) and a space. */
+function splitTime(line: string): [string | undefined, string] {
+  const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z) /.exec(line);
+  return m ? [m[1], line.slice(m[0].length)] : [undefined, line];
 }

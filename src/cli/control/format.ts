@@ -26,13 +26,22 @@ export function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(1)} s`;
 }
 
-/** Columns separated by two spaces; `right` columns are right-aligned (numbers). */
-export function table(head: string[], rows: string[][], right: number[] = []): string {
+/**
+ * Columns separated by two spaces; `right` columns are right-aligned (numbers). `paint` styles a cell after
+ * it was padded (row -1 is the head), so escape codes never count towards a column's width.
+ */
+export function table(
+  head: string[],
+  rows: string[][],
+  right: number[] = [],
+  paint: (padded: string, row: number, col: number) => string = (s) => s,
+): string {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => (right.includes(i) ? c.padStart(widths[i]!) : i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
-      .join('  ')
-      .trimEnd();
-  return [line(head), ...rows.map(line)].join('\n') + '\n';
+  const line = (cells: string[], row: number) => {
+    const padded = cells.map((c, i) => (right.includes(i) ? c.padStart(widths[i]!) : i === cells.length - 1 ? c : c.padEnd(widths[i]!)));
+    const last = padded.length - 1;
+    padded[last] = padded[last]!.trimEnd();
+    return padded.map((c, i) => paint(c, row, i)).join('  ').trimEnd();
+  };
+  return [line(head, -1), ...rows.map((r, i) => line(r, i))].join('\n') + '\n';
 }

@@ -4,15 +4,21 @@
 // travels in the Authorization header, never in a URL. The key is asked for once, on the
 // first 401, and kept in sessionStorage (this tab only). Every `snapshot` event carries the
 // whole picture (models as GET /models shows them, plus device readings); the other events
-// (status_change, load, ready, eviction, unload, failure) feed the event list.
+// (status_change, load, ready, eviction, unload, failure) feed the event list. GET /history (the
+// router's small in-memory history) feeds the Activity charts: tokens per second and latency per
+// model, with loads and evictions on the same time axis.
 'use strict';
 
 const KEY_STORAGE = 'model-router.api-key';
 const COLORS = ['#2563eb', '#16a34a', '#9333ea', '#ea580c', '#0891b2', '#db2777', '#65a30d', '#ca8a04', '#4f46e5', '#0d9488'];
 const MAX_EVENTS = 100;
+/** The charts' time span, and how often they are refreshed without a snapshot to prompt it. */
+const CHART_SPAN_MS = 10 * 60_000;
+const HISTORY_POLL_MS = 5000;
+const SVG = 'http://www.w3.org/2000/svg';
 
 const $ = (id) => document.getElementById(id);
-const state = { snapshot: null, colors: new Map(), cards: new Map(), busy: new Map(), openLogs: new Set(), retryMs: 1000 };
+const state = { snapshot: null, history: null, colors: new Map(), cards: new Map(), busy: new Map(), openLogs: new Set(), retryMs: 1000 };
 
 // ---------- small helpers ----------
 
@@ -53,6 +59,13 @@ function ago(ms) {
 
 function clock(ms) {
   return new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' });
+}
+
+/** A log line starts with its UTC time (ISO 8601): shown as this browser's clock time. */
+function localTime(line) {
+  const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z) /.exec(line);
+  const t = m ? Date.parse(m[1]) : NaN;
+  return Number.isFinite(t) ? `${clock(t)} ${line.slice(m[0].length)}` : line;
 }
 
 function colorOf(name) {
@@ -162,6 +175,7 @@ function dispatch(block) {
   if (event === 'snapshot') {
     state.snapshot = payload;
     render();
+    refreshHistorySoon();
   } else {
     addEvent(event, payload);
   }
@@ -360,8 +374,9 @@ function updateCard(c, m, snap) {
   c.chips.hidden = chips.length === 0;
   c.inFlight.textContent = String(m.in_flight || 0);
   c.queued.textContent = String(m.queued || 0);
-  c.lastUsed.textContent = ago(m.last_used);
-  c.lastUsed.title = m.last_used ? new Date(m.last_used).toLocaleString() : '';
+  // last_used is when a request last finished: while one is running the model is in use now, not "never".
+  c.lastUsed.textContent = m.in_flight > 0 ? 'now' : ago(m.last_used);
+  c.lastUsed.title = m.last_used ? `last finished ${new Date(m.last_used).toLocaleString()}` : '';
 
   const readings = (snap.devices && snap.devices.data) || [];
   const devices = Object.entries((m.memory && m.memory.devices) || {}).sort((a, b) => deviceOrder(a[0], b[0]));
@@ -437,11 +452,126 @@ async function toggleLogs(model) {
   c.logs.textContent = 'loading…';
   try {
     const data = await api('GET', `/logs/${encodeURIComponent(model)}?format=json&n=200`);
-    c.logs.textContent = data.lines.length ? data.lines.join('\n') : '(no output yet)';
+    c.logs.textContent = data.lines.length ? data.lines.map(localTime).join('\n') : '(no output yet)';
     c.logs.scrollTop = c.logs.scrollHeight;
   } catch (err) {
     c.logs.textContent = `could not read logs: ${err.message}`;
   }
+}
+
+// ---------- activity charts ----------
+
+let historyTimer;
+let historyPending = false;
+
+/** A snapshot means something happened: refresh the charts shortly (at most once a second). */
+function refreshHistorySoon() {
+  if (historyPending) return;
+  historyPending = true;
+  setTimeout(() => { historyPending = false; loadHistory(); }, 1000);
+}
+
+let historyLoading = false;
+
+async function loadHistory() {
+  if (historyLoading) return;
+  historyLoading = true;
+  try {
+    state.history = await api('GET', '/history');
+    renderCharts();
+  } catch {
+    // The stream shows the connection state; the charts just keep their last picture.
+  } finally {
+    historyLoading = false;
+    // One timer at a time, whichever call (poll or snapshot) came last.
+    clearTimeout(historyTimer);
+    historyTimer = setTimeout(loadHistory, HISTORY_POLL_MS);
+  }
+}
+
+function svg(tag, attrs, ...children) {
+  const el = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs || {})) if (v !== undefined && v !== null) el.setAttribute(k, String(v));
+  for (const c of children.flat()) if (c) el.append(c);
+  return el;
+}
+
+const CHARTS = [
+  { id: 'tps', title: 'Tokens per second', unit: 'tok/s', value: (p) => p.tokens_per_second, zeroWhenIdle: true },
+  { id: 'latency', title: 'Latency (mean request duration)', unit: 'ms', value: (p) => p.latency_ms, zeroWhenIdle: false },
+];
+
+function renderCharts() {
+  const hist = state.history;
+  const box = $('charts');
+  if (!hist) return;
+  if (!box.children.length) {
+    for (const def of CHARTS) {
+      box.append(h('article', { class: 'card chart', 'data-chart': def.id },
+        h('div', { class: 'chart-head' }, h('h3', {}, def.title), h('span', { class: 'figures' })),
+        h('div', { class: 'plot' }),
+        h('div', { class: 'axis' }, h('span', {}, '−10 min'), h('span', {}, '−5 min'), h('span', {}, 'now')),
+        h('ul', { class: 'legend' })));
+    }
+  }
+  for (const def of CHARTS) drawChart(box.querySelector(`[data-chart="${def.id}"]`), def, hist);
+}
+
+/** One chart: a line per model over the last CHART_SPAN_MS, load/evict/unload/failure as vertical marks. */
+function drawChart(card, def, hist) {
+  const plot = card.querySelector('.plot');
+  const width = Math.max(200, Math.round(plot.clientWidth || 400));
+  const height = 150;
+  const pad = 4;
+  const end = hist.now;
+  const start = end - CHART_SPAN_MS;
+  const x = (t) => pad + ((t - start) / CHART_SPAN_MS) * (width - 2 * pad);
+  const series = Object.entries(hist.models).map(([model, points]) => ({
+    model,
+    points: points.filter((p) => p.t + hist.bucket_ms > start).map((p) => ({ t: p.t + hist.bucket_ms / 2, v: def.value(p) })).filter((p) => p.v !== null),
+  }));
+  const max = Math.max(0, ...series.flatMap((s) => s.points.map((p) => p.v)));
+  const top = max > 0 ? niceCeil(max) : 1;
+  const y = (v) => height - pad - (v / top) * (height - 2 * pad);
+  const lines = series.map((s) => {
+    let d = '';
+    let prev;
+    for (const p of s.points) {
+      // tokens/s: a bucket without requests produced nothing (0); latency: no request, no figure (a gap).
+      const gap = prev !== undefined && p.t - prev.t > hist.bucket_ms * 1.5;
+      if (gap && def.zeroWhenIdle) d += `L${x(prev.t + hist.bucket_ms).toFixed(1)},${y(0).toFixed(1)}L${x(p.t - hist.bucket_ms).toFixed(1)},${y(0).toFixed(1)}`;
+      d += `${!prev || (gap && !def.zeroWhenIdle) ? 'M' : 'L'}${x(p.t).toFixed(1)},${y(p.v).toFixed(1)}`;
+      prev = p;
+    }
+    const dots = s.points.length <= 40 ? s.points.map((p) => svg('circle', { cx: x(p.t).toFixed(1), cy: y(p.v).toFixed(1), r: 2.2, fill: colorOf(s.model) }, svg('title', {}, `${s.model} ${clock(p.t)}: ${fmt(p.v)} ${def.unit}`))) : [];
+    return svg('g', { 'data-model': s.model }, d ? svg('path', { d, class: 'line', stroke: colorOf(s.model), 'data-model': s.model }) : null, dots);
+  });
+  const marks = hist.events.filter((e) => e.at >= start && ['load', 'eviction', 'unload', 'failure'].includes(e.type)).map((e) =>
+    svg('line', { class: 'event', 'data-type': e.type, 'data-model': e.model, x1: x(e.at).toFixed(1), x2: x(e.at).toFixed(1), y1: 0, y2: height },
+      svg('title', {}, `${clock(e.at)} ${e.type} ${e.model}${e.reason ? ` (${e.reason})` : ''}`)));
+  const grid = [0, 0.5, 1].map((f) => svg('line', { class: 'grid', x1: 0, x2: width, y1: y(top * f).toFixed(1), y2: y(top * f).toFixed(1) }));
+  const chart = svg('svg', { width, height, viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-label': `${def.title}, last 10 minutes` },
+    grid, marks, lines, svg('text', { x: pad + 2, y: 12, class: 'scale' }, `${fmt(top)} ${def.unit}`));
+  plot.replaceChildren(chart);
+  const latest = series.map((s) => s.points.at(-1)).filter(Boolean);
+  card.querySelector('.figures').textContent = series.length ? `peak ${fmt(max)} ${def.unit}` : 'no requests yet';
+  card.querySelector('.legend').replaceChildren(
+    ...series.map((s) => h('li', { 'data-model': s.model }, h('span', { class: 'swatch', style: { background: colorOf(s.model) } }), `${s.model} `,
+      h('b', {}, s.points.length ? `${fmt(s.points.at(-1).v)} ${def.unit}` : '–'))),
+    ...(marks.length ? [h('li', {}, h('span', { class: 'swatch mark-load' }), 'load'), h('li', {}, h('span', { class: 'swatch mark-evict' }), 'evict / unload')] : []),
+    ...(series.length || latest.length ? [] : [h('li', {}, 'Charts fill in as requests are answered.')]));
+}
+
+function niceCeil(v) {
+  const p = 10 ** Math.floor(Math.log10(v));
+  for (const m of [1, 2, 2.5, 5, 10]) if (v <= m * p) return m * p;
+  return 10 * p;
+}
+
+function fmt(v) {
+  if (v >= 100) return String(Math.round(v));
+  if (v >= 10) return v.toFixed(1).replace(/\.0$/, '');
+  return v.toFixed(2).replace(/\.?0+$/, '') || '0';
 }
 
 // ---------- events ----------
@@ -468,4 +598,7 @@ $('events').append(h('li', { class: 'empty' }, 'Nothing has happened since this 
 if (sessionStorage.getItem(KEY_STORAGE)) $('forget-key').hidden = false;
 // "last used" ages without events.
 setInterval(() => state.snapshot && renderModels(state.snapshot), 10000);
+// The charts are drawn at the plot's width in pixels: redraw when it changes.
+let resizeTimer;
+window.addEventListener('resize', () => { clearTimeout(resizeTimer); resizeTimer = setTimeout(renderCharts, 150); });
 connect();

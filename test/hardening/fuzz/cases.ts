@@ -284,7 +284,7 @@ function contentTypeCase(r: Random): Case {
   }
 }
 
-const getRoutes = ['/health', '/models', '/v1/models', '/metrics', '/devices', `/logs/${MODEL}`, `/logs/${MODEL}?format=json`, `/logs/${MODEL}?n=3`, '/', '/ui', '/ui/dashboard.js', '/ui/dashboard.css'];
+const getRoutes = ['/health', '/models', '/v1/models', '/metrics', '/history', '/devices', `/logs/${MODEL}`, `/logs/${MODEL}?format=json`, `/logs/${MODEL}?n=3`, '/', '/ui', '/ui/dashboard.js', '/ui/dashboard.css'];
 const postRoutes = ['/v1/chat/completions', '/v1/completions', '/v1/embeddings', '/models/load', '/models/unload', '/models/reload', '/completion', '/tokenize'];
 
 function routeCase(r: Random): Case {

@@ -1,0 +1,122 @@
+/**
+ * Token counts from a child's answer, for /metrics and the dashboard's history, without buffering or
+ * re-parsing the answer. The tap keeps references to the first chunk and the last few chunks only (no copy,
+ * no decoding, no parsing per chunk); once the answer is over, `readUsage` parses the little text it kept.
+ *
+ * Where the figures are: a JSON answer's `usage` (OpenAI: prompt_tokens/completion_tokens; Anthropic and
+ * Responses: input_tokens/output_tokens) and llama-server's `timings` (prompt_n, cache_n, predicted_n,
+ * predicted_per_second), both at its end; in an SSE stream, the final chunks (`usage` when the client asked
+ * for stream_options.include_usage, `timings` on llama-server's last chunk). llama-server puts an embeddings
+ * answer's `usage` before its (possibly large) data, hence the first chunk too.
+ */
+import type { IncomingMessage } from 'node:http';
+
+/** How many of the last chunks are kept: the usage chunk, `data: [DONE]`, and a spare for a split chunk. */
+const TAIL = 3;
+/** At most this much text is searched at each end (a JSON answer's usage sits in its last few hundred bytes). */
+const SEARCH_BYTES = 16 * 1024;
+
+export interface UsageTap {
+  /** performance.now() when the first body byte came from the child. */
+  firstByteAt?: number;
+  /** Chunks seen. */
+  n: number;
+  first?: Buffer;
+  /** The last TAIL chunks, as a ring indexed by n. */
+  tail: (Buffer | undefined)[];
+  sse: boolean;
+}
+
+export interface Usage {
+  promptTokens?: number;
+  completionTokens?: number;
+  /** Generation speed as the child measured it (llama-server's timings.predicted_per_second). */
+  tokensPerSecond?: number;
+}
+
+/**
+ * Start keeping the chunks of `from` (a child's response) in `locals.usageTap`. Call it before the body
+ * flows; the only per-chunk work is storing one reference.
+ */
+export function tapUsage(from: IncomingMessage, locals: Record<string, unknown>): void {
+  const tap: UsageTap = {
+    n: 0,
+    tail: new Array<Buffer | undefined>(TAIL),
+    sse: String(from.headers['content-type'] ?? '').includes('text/event-stream'),
+  };
+  locals.usageTap = tap;
+  from.on('data', (chunk: Buffer) => {
+    if (tap.n === 0) {
+      tap.firstByteAt = performance.now();
+      tap.first = chunk;
+    }
+    tap.tail[tap.n++ % TAIL] = chunk;
+  });
+}
+
+/** What the kept chunks say about tokens (undefined: nothing found). Parses at most 2 x SEARCH_BYTES, once. */
+export function readUsage(tap: UsageTap): Usage | undefined {
+  if (tap.n === 0) return undefined;
+  const kept = Math.min(tap.n, TAIL);
+  const chunks: Buffer[] = [];
+  for (let i = tap.n - kept; i < tap.n; i++) chunks.push(tap.tail[i % TAIL]!);
+  const tailBuf = Buffer.concat(chunks);
+  const end = tailBuf.subarray(Math.max(0, tailBuf.length - SEARCH_BYTES)).toString('utf8');
+  // The first chunk is in the tail already when the answer had TAIL chunks or fewer.
+  const start = tap.n > TAIL && tap.first ? tap.first.subarray(0, SEARCH_BYTES).toString('utf8') : '';
+  const usage = (lastObject(end, 'usage') ?? lastObject(start, 'usage')) as Record<string, unknown> | undefined;
+  const timings = (lastObject(end, 'timings') ?? lastObject(start, 'timings')) as Record<string, unknown> | undefined;
+  if (!usage && !timings) return undefined;
+  const out: Usage = {};
+  const prompt = num(usage?.prompt_tokens) ?? num(usage?.input_tokens) ?? sum(num(timings?.prompt_n), num(timings?.cache_n));
+  const completion = num(usage?.completion_tokens) ?? num(usage?.output_tokens) ?? num(timings?.predicted_n);
+  const tps = num(timings?.predicted_per_second);
+  if (prompt !== undefined) out.promptTokens = prompt;
+  if (completion !== undefined) out.completionTokens = completion;
+  if (tps !== undefined && tps > 0) out.tokensPerSecond = tps;
+  return out;
+}
+
+/**
+ * The JSON object that is the value of the last `"key": {...}` in `text`, or undefined. A key inside a string
+ * (a generated text that says `"usage":{`) is escaped there as `\"usage\"`, which the look-behind skips.
+ */
+export function lastObject(text: string, key: string): unknown {
+  if (!text) return undefined;
+  const re = new RegExp(`(?<!\\\\)"${key}"\\s*:\\s*\\{`, 'g');
+  let at = -1;
+  for (let m = re.exec(text); m; m = re.exec(text)) at = m.index + m[0].length - 1;
+  if (at < 0) return undefined;
+  const close = matchingBrace(text, at);
+  if (close < 0) return undefined;
+  try {
+    const v: unknown = JSON.parse(text.slice(at, close + 1));
+    return v && typeof v === 'object' ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Index of the `}` closing the `{` at `open`, skipping strings; -1 when the text ends first. */
+function matchingBrace(text: string, open: number): number {
+  let depth = 0;
+  let inString = false;
+  for (let i = open; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b) depth++;
+    else if (c === 0x7d && --depth === 0) return i;
+  }
+  return -1;
+}
+
+function num(v: unknown): number | undefined {
+  return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : undefined;
+}
+
+function sum(a: number | undefined, b: number | undefined): number | undefined {
+  return a === undefined ? undefined : a + (b ?? 0);
+}
