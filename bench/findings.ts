@@ -27,17 +27,19 @@ round) and the ratios.
   scheduler (~2%), the proxied route and proxy (~4%).
 - Ratios measured (two runs of 3 rounds x 2 s, load 16-19; the quick run before the change at load 16 is the
   "before"): the router's CPU per request against the bare relay's, before 2.7-7.9x, after 1.0-1.6x at one
-  connection (JSON, streams), 2.7-3.5x at 64 connections, 3.1-3.6x on the llama-server rows; against
-  llama.cpp's router 4.6-7.8x (it spends 0.18-0.53 ms). Added p50 at one connection is 0.9-6.9 ms here, the
-  bare relay's 0.4-10 ms in the same runs: at this load the figure is the wait for a core, not the proxy's
-  work. On a quiet machine run \`npm run bench -- --only proxy\` again; the table computes the verdicts.
+  connection (JSON, streams) in one run, 1.3-2.5x in the other; 2.4-3.9x at 64 connections; 1.5-3.6x on the
+  llama-server rows; against llama.cpp's router 3.2-7.8x (it spends 0.18-0.53 ms). Added p50 at one connection
+  is 0.9-15 ms here, the bare relay's 0.4-10 ms in the same runs: at this load the figure is the wait for a
+  core, not the proxy's work. These runs predate issue 16's per-request latency and token metrics, merged
+  since and carried by this path (a histogram observation or two and a reference per chunk). On a quiet machine run \`npm run bench -- --only proxy\` again; the table computes the verdicts.
 - llama.cpp's router drops every second request on a kept-alive connection ("socket hang up", counted in the
-  failures column: 1,210-2,866 per row); ours and the bare relay had none. Its CPU per request is per request
+  failures column: 1,210-3,425 per row); ours and the bare relay had none. Its CPU per request is per request
   sent, failures included.
 - Large bodies: \`model\` is found by a structural scan (src/http/json-model.ts) above 64 KiB instead of a full
   JSON.parse: 1.2 ms against 21.5 ms on a 1 MB chat of plain text, 7.6 against 13.5 ms on text full of
   escapes; it still refuses invalid UTF-8, a non-object, unbalanced or too deep JSON.
-- Cold start with swaps (section 3's second table, needs LLAMA_SERVER): at load 16, ours 797 ms median against
+- Cold start with swaps (bench/cold-swap.ts, in section 3 when LLAMA_SERVER is set; run alone here): at load 16,
+  ours 797 ms median against
   llama.cpp's router's 354 ms, over 8 swaps each. A trace of the router's own log (same conditions) puts most
   of the difference in the swap, not the proxy: from the request to the old child's stop 5-400 ms (the
   scheduler waits for a fresh device reading after deciding to evict), the stop itself 250-700 ms (llama-server
