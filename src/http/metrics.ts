@@ -11,7 +11,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { AdmittedEvent, Router, RouterEvent } from '../router/router.js';
 import { sendError } from './errors.js';
 import { History } from './history.js';
-import { readUsage, type UsageTap } from './usage-tap.js';
+import { AnswerMetrics } from './answer-metrics.js';
 
 const STATES = ['unloaded', 'loading', 'loaded', 'unloading', 'failed'] as const;
 
@@ -35,11 +35,8 @@ export class RouterMetrics {
   private readonly evictions: Counter<'model' | 'reason'>;
   private readonly unloads: Counter<'model' | 'reason'>;
   private readonly failures: Counter<'model' | 'reason'>;
-  private readonly promptTokens: Counter<'model'>;
-  private readonly completionTokens: Counter<'model'>;
-  private readonly tokensPerSecond: Histogram<'model'>;
-  private readonly firstByte: Histogram<'model'>;
-  private readonly duration: Histogram<'model'>;
+  /** Latency and tokens of each answered request (answer-metrics.ts). */
+  private readonly answers: AnswerMetrics;
   /** The dashboard's charts: fed with the same figures as the counters and histograms. */
   readonly history: History;
   /** Model -> when its current load began. */
@@ -109,39 +106,7 @@ export class RouterMetrics {
       registers,
     });
 
-    this.promptTokens = new Counter({
-      name: 'router_prompt_tokens_total',
-      help: "Prompt tokens of answered requests, by model, as the child's answer counts them (usage, or llama-server timings).",
-      labelNames: ['model'],
-      registers,
-    });
-    this.completionTokens = new Counter({
-      name: 'router_completion_tokens_total',
-      help: "Generated tokens of answered requests, by model, as the child's answer counts them (usage, or llama-server timings).",
-      labelNames: ['model'],
-      registers,
-    });
-    this.tokensPerSecond = new Histogram({
-      name: 'router_generation_tokens_per_second',
-      help: "Generation speed of each answered request: llama-server's timings.predicted_per_second, else generated tokens over the time the stream ran.",
-      labelNames: ['model'],
-      buckets: [1, 2.5, 5, 10, 20, 40, 80, 160, 320, 640, 1280],
-      registers,
-    });
-    this.firstByte = new Histogram({
-      name: 'router_time_to_first_byte_seconds',
-      help: "From the request's arrival to the first byte of the child's answer (queue and load included; a stream's first token).",
-      labelNames: ['model'],
-      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
-      registers,
-    });
-    this.duration = new Histogram({
-      name: 'router_request_duration_seconds',
-      help: 'From the arrival of an inference request to the end of its answer (or its client leaving).',
-      labelNames: ['model'],
-      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600],
-      registers,
-    });
+    this.answers = new AnswerMetrics(this.registry, this.history);
 
     const models = () => router.list();
     new Gauge({
@@ -234,8 +199,7 @@ export class RouterMetrics {
     for (const m of models()) {
       const model = m.spec.name;
       this.loads.inc({ model }, 0);
-      this.promptTokens.inc({ model }, 0);
-      this.completionTokens.inc({ model }, 0);
+      this.answers.zero(model);
     }
     router.on('event', this.onEvent);
     router.on('admitted', this.onAdmitted);
@@ -281,41 +245,14 @@ export class RouterMetrics {
    * request") when the client left before any answer. The counter is fed at scrape time (collect), so the
    * request path pays a map lookup, not prom-client's label hashing.
    */
-  countAnswered(model: string | undefined, res: ServerResponse, started: number, tap: UsageTap | undefined): void {
+  countAnswered(model: string | undefined, res: ServerResponse, started: number): void {
     const name = model ?? UNKNOWN_MODEL;
     const code = res.headersSent ? res.statusCode : 499;
     const key = `${code} ${name}`;
     let e = this.answered.get(key);
     if (!e) this.answered.set(key, (e = { model: name, code: String(code), n: 0 }));
     e.n++;
-    if (model !== undefined) this.observe(model, started, res, tap);
-  }
-
-  /** Latency and tokens of one request whose model is known, once its answer is over (or its client gone). */
-  private observe(model: string, started: number, res: ServerResponse, tap: UsageTap | undefined): void {
-    const ended = performance.now();
-    const durationS = (ended - started) / 1000;
-    this.duration.observe({ model }, durationS);
-    const ttfbS = tap?.firstByteAt === undefined ? undefined : (tap.firstByteAt - started) / 1000;
-    if (ttfbS !== undefined) this.firstByte.observe({ model }, ttfbS);
-    // Token figures come at the end of an answer: only a complete, successful one has them.
-    const usage = tap && res.writableFinished && res.statusCode < 300 ? readUsage(tap) : undefined;
-    if (usage?.promptTokens) this.promptTokens.inc({ model }, usage.promptTokens);
-    if (usage?.completionTokens) this.completionTokens.inc({ model }, usage.completionTokens);
-    let tps = usage?.tokensPerSecond;
-    if (tps === undefined && tap?.sse && tap.firstByteAt !== undefined && (usage?.completionTokens ?? 0) > 1) {
-      // No timings: the stream's own pace, from its first byte to its end.
-      const s = (ended - tap.firstByteAt) / 1000;
-      if (s > 0) tps = (usage!.completionTokens! - 1) / s;
-    }
-    if (tps !== undefined) this.tokensPerSecond.observe({ model }, tps);
-    this.history.request(model, {
-      at: Date.now(),
-      durationS,
-      ttfbS,
-      promptTokens: usage?.promptTokens,
-      completionTokens: usage?.completionTokens,
-    });
+    if (model !== undefined) this.answers.observe(model, started, res);
   }
 
   readonly handler = async (_req: Request, res: Response): Promise<void> => {

@@ -19,7 +19,6 @@ import { RouterError, sendError } from './errors.js';
 import type { RouterMetrics } from './metrics.js';
 import { modelOf } from './model-field.js';
 import type { ModelProxy } from './proxy.js';
-import type { UsageTap } from './usage-tap.js';
 
 export interface ProxiedOptions {
   router: Router;
@@ -122,8 +121,7 @@ class Call implements Cancel {
 
   /** Counted once, when the answer is closed (or the client left: 499). Only a client gone before its answer was sent aborts. */
   readonly onClose = (): void => {
-    const locals = (this.res as ServerResponse & { locals?: { usageTap?: UsageTap } }).locals;
-    this.metrics.countAnswered(this.model, this.res, this.started, locals?.usageTap);
+    this.metrics.countAnswered(this.model, this.res, this.started);
     if (this.res.writableFinished || this.aborted) return;
     this.aborted = true;
     const listener = this.listener;

@@ -104,10 +104,12 @@ describe('dashboard in headless Chromium', () => {
     await reader.read().catch(() => undefined);
 
     // Streams with tokens: the Activity charts draw chat-small's tokens/s and latency, and the loads as marks.
-    for (let i = 0; i < 3; i++) await (await chat(r.url, 'chat-small', { stream: true, max_tokens: 16, ignore_eos: true }, { headers })).text();
+    for (let i = 0; i < 2; i++) await (await chat(r.url, 'chat-small', { stream: true, max_tokens: 8, ignore_eos: true }, { headers })).text();
     const tps = page.locator('[data-chart="tps"]');
     await tps.locator('path.line[data-model="chat-small"]').waitFor({ state: 'attached', timeout: 15_000 });
-    await page.locator('[data-chart="latency"] path.line[data-model="chat-small"]').waitFor({ state: 'attached' });
+    await page.locator('[data-chart="latency"] path.line[data-model="chat-small"]').first().waitFor({ state: 'attached' });
+    // Time to first byte, dashed, on the same chart.
+    await page.locator('[data-chart="latency"] path.line.dashed[data-model="chat-small"]').waitFor({ state: 'attached' });
     await tps.locator('line.event[data-type="load"][data-model="chat-large"]').waitFor({ state: 'attached' });
     await tps.locator('line.event[data-type="load"][data-model="chat-small"]').waitFor({ state: 'attached' });
     expect(Number.parseFloat((await tps.locator('.legend li[data-model="chat-small"] b').textContent()) ?? '')).toBeGreaterThan(0);

@@ -182,13 +182,14 @@ async function logs(t: Target, name: string, follow: boolean, n: number | undefi
   if (follow) q.set('follow', '1');
   if (n !== undefined) q.set('n', String(n));
   const qs = q.size ? `?${q}` : '';
+  // JSON names the model itself, also when `name` is an alias.
+  const model = json ? (await find(t, name)).id : name;
   const res = await request(t, 'GET', `/logs/${encodeURIComponent(name)}${qs}`);
   const body = res.body;
   if (!body) return;
   const p = paintFor();
   // Plain text off a terminal goes through untouched; JSON and colour need whole lines.
   const perLine = json || p.enabled;
-  const model = name;
   const show = (line: string): string => {
     const [time, text] = splitTime(line);
     if (json) return `${JSON.stringify({ model, time: time ?? null, text })}\n`;

@@ -498,7 +498,8 @@ function svg(tag, attrs, ...children) {
 
 const CHARTS = [
   { id: 'tps', title: 'Tokens per second', unit: 'tok/s', value: (p) => p.tokens_per_second, zeroWhenIdle: true },
-  { id: 'latency', title: 'Latency (mean request duration)', unit: 'ms', value: (p) => p.latency_ms, zeroWhenIdle: false },
+  // Dashed: the mean time to the first byte (a stream's first token), queue and load included.
+  { id: 'latency', title: 'Latency (mean request duration)', unit: 'ms', value: (p) => p.latency_ms, dashed: (p) => p.ttfb_ms, zeroWhenIdle: false },
 ];
 
 function renderCharts() {
@@ -526,25 +527,35 @@ function drawChart(card, def, hist) {
   const end = hist.now;
   const start = end - CHART_SPAN_MS;
   const x = (t) => pad + ((t - start) / CHART_SPAN_MS) * (width - 2 * pad);
+  const pick = (points, value) => points.filter((p) => p.t + hist.bucket_ms > start).map((p) => ({ t: p.t + hist.bucket_ms / 2, v: value(p) })).filter((p) => p.v !== null);
   const series = Object.entries(hist.models).map(([model, points]) => ({
     model,
-    points: points.filter((p) => p.t + hist.bucket_ms > start).map((p) => ({ t: p.t + hist.bucket_ms / 2, v: def.value(p) })).filter((p) => p.v !== null),
+    points: pick(points, def.value),
+    dashed: def.dashed ? pick(points, def.dashed) : [],
   }));
-  const max = Math.max(0, ...series.flatMap((s) => s.points.map((p) => p.v)));
+  const max = Math.max(0, ...series.flatMap((s) => [...s.points, ...s.dashed].map((p) => p.v)));
   const top = max > 0 ? niceCeil(max) : 1;
   const y = (v) => height - pad - (v / top) * (height - 2 * pad);
-  const lines = series.map((s) => {
+  const pathOf = (points) => {
     let d = '';
     let prev;
-    for (const p of s.points) {
+    for (const p of points) {
       // tokens/s: a bucket without requests produced nothing (0); latency: no request, no figure (a gap).
       const gap = prev !== undefined && p.t - prev.t > hist.bucket_ms * 1.5;
       if (gap && def.zeroWhenIdle) d += `L${x(prev.t + hist.bucket_ms).toFixed(1)},${y(0).toFixed(1)}L${x(p.t - hist.bucket_ms).toFixed(1)},${y(0).toFixed(1)}`;
       d += `${!prev || (gap && !def.zeroWhenIdle) ? 'M' : 'L'}${x(p.t).toFixed(1)},${y(p.v).toFixed(1)}`;
       prev = p;
     }
+    return d;
+  };
+  const lines = series.map((s) => {
+    const d = pathOf(s.points);
+    const dashed = s.dashed.length ? pathOf(s.dashed) : '';
     const dots = s.points.length <= 40 ? s.points.map((p) => svg('circle', { cx: x(p.t).toFixed(1), cy: y(p.v).toFixed(1), r: 2.2, fill: colorOf(s.model) }, svg('title', {}, `${s.model} ${clock(p.t)}: ${fmt(p.v)} ${def.unit}`))) : [];
-    return svg('g', { 'data-model': s.model }, d ? svg('path', { d, class: 'line', stroke: colorOf(s.model), 'data-model': s.model }) : null, dots);
+    return svg('g', { 'data-model': s.model },
+      d ? svg('path', { d, class: 'line', stroke: colorOf(s.model), 'data-model': s.model }) : null,
+      dashed ? svg('path', { d: dashed, class: 'line dashed', stroke: colorOf(s.model), 'data-model': s.model }) : null,
+      dots);
   });
   const marks = hist.events.filter((e) => e.at >= start && ['load', 'eviction', 'unload', 'failure'].includes(e.type)).map((e) =>
     svg('line', { class: 'event', 'data-type': e.type, 'data-model': e.model, x1: x(e.at).toFixed(1), x2: x(e.at).toFixed(1), y1: 0, y2: height },
@@ -558,6 +569,7 @@ function drawChart(card, def, hist) {
   card.querySelector('.legend').replaceChildren(
     ...series.map((s) => h('li', { 'data-model': s.model }, h('span', { class: 'swatch', style: { background: colorOf(s.model) } }), `${s.model} `,
       h('b', {}, s.points.length ? `${fmt(s.points.at(-1).v)} ${def.unit}` : '–'))),
+    ...(def.dashed && series.length ? [h('li', {}, h('span', { class: 'swatch dash' }), 'first byte')] : []),
     ...(marks.length ? [h('li', {}, h('span', { class: 'swatch mark-load' }), 'load'), h('li', {}, h('span', { class: 'swatch mark-evict' }), 'evict / unload')] : []),
     ...(series.length || latest.length ? [] : [h('li', {}, 'Charts fill in as requests are answered.')]));
 }
