@@ -6,7 +6,7 @@ process waits for a core: a tiny model's engine start took 3-15 s here. Read the
 ratios; on a quiet machine run \`npm run bench\` again.
 
 **Proxy overhead (issue 14): the proxied path now runs outside express and http-proxy-3; the CPU targets are
-not met in the runs on this machine, which were made at load average 16-19.** Section 1 now measures, in one
+not all met in the runs on this machine (load average 7-19).** Section 1 now measures, in one
 run, direct, a 10-line node:http relay (the floor of a node proxy), nginx, our router and, with llama-server
 children, llama.cpp's own router mode, with each proxy's CPU time per request (its threads' schedstat over the
 round) and the ratios.
@@ -25,15 +25,16 @@ round) and the ratios.
 - What is left in the profile at 64 connections is node's own HTTP (client, agent, server, streams) and the
   write system calls; ours: the body reader and JSON check (src/http/body.ts, ~3.5% of samples), the
   scheduler (~2%), the proxied route and proxy (~4%).
-- Ratios measured (two runs of 3 rounds x 2 s, load 16-19; the quick run before the change at load 16 is the
-  "before"): the router's CPU per request against the bare relay's, before 2.7-7.9x, after 1.0-1.6x at one
-  connection (JSON, streams) in one run, 1.3-2.5x in the other; 2.4-3.9x at 64 connections; 1.5-3.6x on the
-  llama-server rows; against llama.cpp's router 3.2-7.8x (it spends 0.18-0.53 ms). Added p50 at one connection
-  is 0.9-15 ms here, the bare relay's 0.4-10 ms in the same runs: at this load the figure is the wait for a
-  core, not the proxy's work. These runs predate issue 16's per-request latency and token metrics, merged
-  since and carried by this path (a histogram observation or two and a reference per chunk). On a quiet machine run \`npm run bench -- --only proxy\` again; the table computes the verdicts.
+- Ratios measured (runs of 3 rounds x 2 s; the quick run before the change at load 16 is the "before"): the
+  router's CPU per request against the bare relay's, before 2.7-7.9x; after, with the final code at load 7-11
+  (the table): 1.05x on streams and 2.15x on JSON at one connection, 1.35x (JSON) and 1.69x (streams) at 64
+  connections, 1.8x on the llama-server rows, 1.9-2.1x on the engine rows; two earlier runs at load 16-19
+  (before issue 16's per-answer metrics were merged) gave 1.0-3.9x. At 64 connections the router's throughput
+  is now the relay's (2,956 against 3,025 rps; in the quick run before the change, 295 against 1,327). Against llama.cpp's router: 3.2-3.7x
+  (it spends 0.16-0.25 ms a request, we 0.52-0.92 ms). Added p50 at one connection: 0.58 ms (relay 0.29 ms,
+  nginx 0.06 ms). Targets not met: 1.5x on JSON at one connection, llama.cpp's figure, 0.3 ms.
 - llama.cpp's router drops every second request on a kept-alive connection ("socket hang up", counted in the
-  failures column: 1,210-3,425 per row); ours and the bare relay had none. Its CPU per request is per request
+  failures column: 1,188-3,817 per row); ours and the bare relay had none. Its CPU per request is per request
   sent, failures included.
 - Large bodies: \`model\` is found by a structural scan (src/http/json-model.ts) above 64 KiB instead of a full
   JSON.parse: 1.2 ms against 21.5 ms on a 1 MB chat of plain text, 7.6 against 13.5 ms on text full of
