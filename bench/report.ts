@@ -16,10 +16,14 @@ export interface Results {
   overhead?: OverheadResult;
   overheadOpts?: { rounds: number; durationS: number; chunks: number };
   sim?: string;
+  /** The replay against llama.cpp's router mode (bench/replay.ts), rendered. */
+  replay?: string;
   cold?: ColdStartResult;
   coldSwap?: ColdSwapResult;
   streams?: StreamsResult;
   startup?: StartupResult[];
+  /** bench/memory.ts: the figure before the first load against the one measured after it (markdown). */
+  memory?: string;
   errors: string[];
   /** Hand-written findings (bench/findings.ts): causes of the gaps, kept with the figures. */
   findings: string;
@@ -88,6 +92,18 @@ export function render(r: Results): string {
         'Simulated time, so these figures do not depend on the machine.',
       '',
       r.sim,
+      '',
+    );
+  }
+
+  if (r.replay) {
+    out.push(
+      '## 2b. Replay against llama.cpp\'s router',
+      '',
+      'bench/replay.ts: one seeded closed-loop trace against our router and against `llama-server --models-dir` (its ' +
+        'router mode), both with real llama-server children on generated models, one after the other in this run.',
+      '',
+      r.replay,
       '',
     );
   }
@@ -170,6 +186,7 @@ export function render(r: Results): string {
       '',
     );
   }
+  if (r.memory) out.push('## Memory before the first load', '', 'bench/memory.ts; what the columns mean: docs/memory.md.', '', r.memory, '');
   if (r.findings) out.push('## Findings', '', r.findings.trim(), '');
   return out.join('\n');
 }

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [--only proxy,sim,cold,footprint] [--out FILE]`: run the benchmarks and write
+ * `npm run bench [-- --quick] [--only proxy,sim,cold,footprint,memory,replay] [--out FILE]`: run the benchmarks and write
  * docs/BENCHMARKS.md (or FILE), and the raw figures to $TMPDIR/model-router-bench-results.json
  * (`--render THAT.json` writes the page again from them with the current findings). Every process started is stopped at the end, also on error and Ctrl-C.
  */
@@ -9,16 +9,18 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { makeTinyModel } from '../src/gguf/tiny-model.js';
 import { runSimulations } from './sim/run.js';
+import { renderReplay, replay } from './replay.js';
 import { coldStart } from './cold-start.js';
 import { coldSwap } from './cold-swap.js';
 import { FINDINGS } from './findings.js';
 import { manyModels, startupFootprint, streamsFootprint } from './footprint.js';
 import { machine } from './machine.js';
+import { memoryBench, memoryTable } from './memory.js';
 import { killAllNow, ROOT, stopAll } from './processes.js';
 import { proxyOverhead } from './proxy-overhead.js';
 import { render, type Results } from './report.js';
 
-const PARTS = ['proxy', 'sim', 'cold', 'footprint'] as const;
+const PARTS = ['proxy', 'sim', 'cold', 'footprint', 'memory', 'replay'] as const;
 type Part = (typeof PARTS)[number];
 
 export interface BenchOptions {
@@ -57,7 +59,17 @@ export async function runBench(opts: BenchOptions): Promise<Results> {
     await makeTinyModel(modelPath, {});
     await part('sim', async () => {
       opts.log('scheduling policies: simulating');
-      r.sim = runSimulations({ quick: q }).markdown;
+      r.sim = runSimulations({ quick: q, seeds: q ? 3 : 12 }).markdown;
+    });
+    await part('replay', async () => {
+      const llamaServer = process.env.LLAMA_SERVER;
+      if (!llamaServer) {
+        opts.log('replay skipped: LLAMA_SERVER is not set (the path to llama.cpp\'s llama-server)');
+        r.replay = 'Skipped: LLAMA_SERVER was not set (the path to llama.cpp\'s llama-server).';
+        return;
+      }
+      const o = { durationS: q ? 60 : 180, clients: 4 };
+      r.replay = renderReplay(await replay({ llamaServer, workDir: work, ...o }, opts.log), o);
     });
     await part('proxy', async () => {
       const o = { rounds: q ? 2 : 5, durationS: q ? 0.5 : 3, chunks: 16 };
@@ -88,6 +100,10 @@ export async function runBench(opts: BenchOptions): Promise<Results> {
         rmSync(one, { recursive: true, force: true });
         rmSync(dir, { recursive: true, force: true });
       }
+    });
+    await part('memory', async () => {
+      r.memory = memoryTable(await memoryBench({ quick: q }, opts.log));
+      opts.log(`memory before the first load against measured after it:\n${r.memory}`);
     });
   } finally {
     await stopAll();

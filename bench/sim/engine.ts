@@ -13,9 +13,17 @@
  * The child is deliberately simple and identical for every policy: `parallel` slots, a FIFO
  * queue in front of them, a fixed service time per request. Stopping a child kills what it
  * holds (those requests fail).
+ *
+ * Loads share the one device's bandwidth: k loads at once each progress at 1/k of their
+ * speed (a load is reading weights onto the device), so starting loads in parallel buys
+ * nothing over starting them one after another and delays the first one. A model's first
+ * load reads a cold disk (`coldLoadMs`); later ones hit the page cache (`loadMs`).
+ *
+ * Closed-loop sessions (`trace.sessions`) send each next request `thinkMs` after the previous
+ * one was answered, whatever the answer.
  */
 import { EventHeap } from './heap.js';
-import type { ChildState, Policy, PolicyContext, PolicyFactory, SimModel, SimRequest, Trace } from './types.js';
+import { requestCount, type ChildState, type Policy, type PolicyContext, type PolicyFactory, type Session, type SimModel, type SimRequest, type Trace } from './types.js';
 
 export type Outcome = 'pending' | 'admitted' | 'completed' | 'failed' | 'rejected';
 
@@ -61,7 +69,7 @@ export interface SimOptions {
 
 type Event =
   | { kind: 'arrival'; req: SimRequest }
-  | { kind: 'loaded'; model: string; gen: number }
+  | { kind: 'loaded'; model: string; gen: number; epoch: number }
   | { kind: 'exited'; model: string; gen: number }
   | { kind: 'finish'; id: string; model: string; gen: number }
   | { kind: 'timer'; tag: string }
@@ -74,6 +82,9 @@ interface Child {
   gen: number;
   running: Set<string>;
   queue: string[];
+  /** Load work left, in ms at the device's full bandwidth (while loading). */
+  loadLeft: number;
+  loadedBefore: boolean;
 }
 
 export function simulate(trace: Trace, factory: PolicyFactory, opts: SimOptions = {}): SimResult {
@@ -98,13 +109,18 @@ class Engine {
   private readonly starvingSince = new Map<string, number>();
   private maxStarvation = 0;
   private starvedModel?: string;
+  /** Bumped whenever the set of loading children changes: older `loaded` events are void. */
+  private loadEpoch = 0;
+  private loadSettledAt = 0;
+  /** Closed-loop requests: id -> its session and step. */
+  private readonly sessionOf = new Map<string, { session: Session; step: number }>();
 
   constructor(
     private readonly trace: Trace,
     private readonly opts: SimOptions,
   ) {
     for (const m of trace.models) {
-      this.children.set(m.name, { spec: m, state: 'unloaded', gen: 0, running: new Set(), queue: [] });
+      this.children.set(m.name, { spec: m, state: 'unloaded', gen: 0, running: new Set(), queue: [], loadLeft: 0, loadedBefore: false });
       this.waiting.set(m.name, 0);
       this.serving.set(m.name, 0);
     }
@@ -118,10 +134,11 @@ class Engine {
       this.records.set(r.id, { id: r.id, model: r.model, arrival: r.arrival, service: r.service, outcome: 'pending' });
       this.heap.push(r.arrival, { kind: 'arrival', req: r });
     }
-    this.unanswered = this.trace.requests.length;
+    for (const session of this.trace.sessions ?? []) this.sendStep(session, 0, session.start);
+    this.unanswered = requestCount(this.trace);
     if (this.policy.tickMs) this.heap.push(this.policy.tickMs, { kind: 'tick' });
 
-    const last = this.trace.requests.at(-1)?.arrival ?? 0;
+    const last = Math.max(this.trace.requests.at(-1)?.arrival ?? 0, ...(this.trace.sessions ?? []).map((x) => x.start));
     const deadline = last + (this.opts.horizonMs ?? 3 * 3600_000);
     while (this.unanswered > 0) {
       const next = this.heap.pop();
@@ -156,8 +173,11 @@ class Engine {
         return this.policy.onArrival(e.req);
       case 'loaded': {
         const c = this.child(e.model);
-        if (c.gen !== e.gen || c.state !== 'loading') return;
+        if (c.gen !== e.gen || c.state !== 'loading' || e.epoch !== this.loadEpoch) return;
+        this.settleLoads();
         c.state = 'loaded';
+        c.loadedBefore = true;
+        this.rescheduleLoads();
         return this.policy.onReady(e.model);
       }
       case 'exited': {
@@ -174,7 +194,7 @@ class Engine {
         const rec = this.records.get(e.id)!;
         rec.outcome = 'completed';
         rec.endAt = this.now;
-        this.unanswered--;
+        this.answered(rec);
         this.fillSlots(c);
         return this.policy.onDone(e.id, e.model);
       }
@@ -210,10 +230,12 @@ class Engine {
     this.log(`  start ${name}`);
     const c = this.child(name);
     if (c.state !== 'unloaded') return this.violate(`start ${name} while ${c.state}`);
+    this.settleLoads();
     c.state = 'loading';
     c.gen++;
     this.loads++;
-    this.heap.push(this.now + c.spec.loadMs, { kind: 'loaded', model: name, gen: c.gen });
+    c.loadLeft = c.loadedBefore ? c.spec.loadMs : (c.spec.coldLoadMs ?? c.spec.loadMs);
+    this.rescheduleLoads();
     let alive = 0;
     let resident = 0;
     for (const o of this.children.values()) {
@@ -239,7 +261,7 @@ class Engine {
       rec.outcome = 'failed';
       rec.reason = `killed: ${name} stopped`;
       rec.endAt = this.now;
-      this.unanswered--;
+      this.answered(rec);
     }
     this.adjust(this.serving, name, -c.running.size);
     c.running.clear();
@@ -273,7 +295,42 @@ class Engine {
     rec.reason = reason;
     rec.endAt = this.now;
     this.adjust(this.waiting, rec.model, -1);
+    this.answered(rec);
+  }
+
+  /** A request got its answer: one fewer outstanding, and its session (if any) sends its next step. */
+  private answered(rec: RequestRecord): void {
     this.unanswered--;
+    const s = this.sessionOf.get(rec.id);
+    if (s && s.step + 1 < s.session.steps.length) {
+      this.sendStep(s.session, s.step + 1, this.now + s.session.steps[s.step + 1]!.thinkMs);
+    }
+  }
+
+  private sendStep(session: Session, step: number, at: number): void {
+    const st = session.steps[step]!;
+    const req: SimRequest = { id: `${session.id}-${step}`, model: st.model, arrival: Math.round(at), service: st.service };
+    if (!this.children.has(req.model)) throw new Error(`trace ${this.trace.name}: unknown model ${req.model}`);
+    this.sessionOf.set(req.id, { session, step });
+    this.records.set(req.id, { id: req.id, model: req.model, arrival: req.arrival, service: req.service, outcome: 'pending' });
+    this.heap.push(req.arrival, { kind: 'arrival', req });
+  }
+
+  /** Loads so far progressed at 1/k of full speed each (k = loads at once since the last change). */
+  private settleLoads(): void {
+    const loading = [...this.children.values()].filter((c) => c.state === 'loading');
+    const share = loading.length > 0 ? (this.now - this.loadSettledAt) / loading.length : 0;
+    for (const c of loading) c.loadLeft = Math.max(0, c.loadLeft - share);
+    this.loadSettledAt = this.now;
+  }
+
+  /** The set of loads changed: each finishes after its work left at the new share of the bandwidth. */
+  private rescheduleLoads(): void {
+    const loading = [...this.children.values()].filter((c) => c.state === 'loading');
+    this.loadEpoch++;
+    for (const c of loading) {
+      this.heap.push(this.now + c.loadLeft * loading.length, { kind: 'loaded', model: c.spec.name, gen: c.gen, epoch: this.loadEpoch });
+    }
   }
 
   private fillSlots(c: Child): void {

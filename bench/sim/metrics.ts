@@ -20,10 +20,12 @@ export interface Row {
   rejected: number;
   /** Never answered before the horizon. */
   stuck: number;
+  /** Requests for the trace's interactive models that waited longer than its latency target. */
+  overTarget?: number;
   violations: string[];
 }
 
-export function summarize(r: SimResult): Row {
+export function summarize(r: SimResult, target?: { models: string[]; ms: number }): Row {
   const waits: number[] = [];
   const slots: number[] = [];
   let completed = 0;
@@ -52,6 +54,9 @@ export function summarize(r: SimResult): Row {
     rejected,
     stuck: r.stuck,
     violations: r.violations,
+    ...(target
+      ? { overTarget: r.records.filter((x) => target.models.includes(x.model) && (x.admitAt ?? Infinity) - x.arrival > target.ms).length }
+      : {}),
   };
 }
 

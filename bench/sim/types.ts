@@ -8,8 +8,13 @@ export const GiB = 2 ** 30;
 /** One model a child server can run. */
 export interface SimModel {
   name: string;
-  /** Spawn until ready. */
+  /**
+   * Spawn until ready with the device to itself and the file in the page cache: grows with its size. Loads
+   * running at once on the one device share its bandwidth (engine.ts), so two take twice as long each.
+   */
   loadMs: number;
+  /** The first load reads the file from a cold disk: this long instead of `loadMs` (undefined: as warm). */
+  coldLoadMs?: number;
   /** Stop until the process is gone and its memory is free. */
   unloadMs: number;
   /** What it holds on the one device while resident. */
@@ -39,8 +44,36 @@ export interface Trace {
   capacity: Capacity;
   /** Requests a child runs at once; later ones wait in the child (FIFO). Same for every policy. */
   parallel: number;
-  /** Sorted by arrival. */
+  /** Open-loop requests, sorted by arrival. */
   requests: SimRequest[];
+  /**
+   * Closed-loop clients: each sends its next request `thinkMs` after the previous one was answered (a
+   * conversation, an agent calling its next model, a batch job), so a slow answer delays what follows.
+   */
+  sessions?: Session[];
+  /** Idle models unload after this long in the routers that have a TTL (ours, llama-swap, Ollama's keep-alive). */
+  ttlMs?: number;
+  /** Interactive requests (model names) and the wait they should stay under: reported as "over target". */
+  latencyTarget?: { models: string[]; ms: number };
+}
+
+export interface SessionStep {
+  model: string;
+  service: number;
+  /** Pause after the previous answer before this request is sent. */
+  thinkMs: number;
+}
+
+export interface Session {
+  id: string;
+  /** When the first step is sent. */
+  start: number;
+  steps: SessionStep[];
+}
+
+/** Every request a trace will send (open-loop and closed-loop), for counting. */
+export function requestCount(trace: Trace): number {
+  return trace.requests.length + (trace.sessions ?? []).reduce((n, s) => n + s.steps.length, 0);
 }
 
 /** Ground truth about one child, kept by the engine. */

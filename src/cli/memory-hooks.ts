@@ -17,13 +17,24 @@ import {
   DEFAULT_GPU_BASE,
   MemoryLedger,
   ctxBounds,
-  estimateOptionsFromArgs,
+  defaultCpuBase,
+  engineEstimateOptions,
+  engineKind,
+  estimateFromGguf,
+  findFitParams,
   fitContext,
+  learnBase,
+  learnedBase,
   memoryArgs,
   resolveNeed,
+  runFitParams,
+  runProbe,
   shapeFromGguf,
+  type DevicePart,
+  type EngineKind,
   type ModelShape,
   type Need,
+  type ProbeSource,
 } from '../memory/index.js';
 import type { ServerBin } from '../router/child-command.js';
 import type { MemoryHooks } from '../router/router.js';
@@ -44,6 +55,37 @@ export function namesDevices(spec: Pick<ModelSpec, 'args' | 'cmd' | 'env'>): boo
   const a = memoryArgs(tokens, spec.env);
   if (a.device !== undefined || a['tensor-split'] !== undefined || a['main-gpu'] !== undefined) return true;
   return VISIBLE_VARS.some((v) => spec.env[v] !== undefined);
+}
+
+type Parts = Record<string, DevicePart>;
+
+/** generalise() for the parts of a figure: every GPU's parts summed under `GPU`. */
+export function generaliseParts(parts: Parts): Parts {
+  const out: Parts = {};
+  for (const [d, p] of Object.entries(parts)) {
+    const to = d === 'CPU' ? 'CPU' : ANY_GPU;
+    const o = (out[to] ??= { weights: 0, kv: 0, compute: 0, base: 0 });
+    o.weights += p.weights;
+    o.kv += p.kv;
+    o.compute += p.compute;
+    o.base += p.base;
+    if (p.repack) o.repack = (o.repack ?? 0) + p.repack;
+  }
+  return out;
+}
+
+/**
+ * The server a model's children run, as memory sees it: its engine (engine.ts), the program (for
+ * llama-fit-params beside it), the identity its learned base is kept under, and the child's flags
+ * (a `cmd` carries its own).
+ */
+export function serverOf(spec: Pick<ModelSpec, 'args' | 'cmd'>, server: ServerBin, bundled: boolean): { kind: EngineKind; program: string; id: string; tokens: string[] } {
+  if (spec.cmd) {
+    const tokens = parseCommandString(spec.cmd);
+    const program = tokens[0] ?? '';
+    return { kind: engineKind(program, false), program, id: program, tokens: [...tokens.slice(1), ...spec.args] };
+  }
+  return { kind: engineKind(server.command, bundled), program: server.command, id: [server.command, ...server.prefix].join(' '), tokens: [...spec.args] };
 }
 
 /** {CPU, CUDA0, CUDA1} -> {CPU, GPU}: every GPU's bytes as the need on one GPU the scheduler picks. */
@@ -88,11 +130,82 @@ export interface MemoryWiring {
   ledger: MemoryLedger;
 }
 
-export function memoryHooks(opts: { stateDir: string; server: ServerBin; bundled: boolean; logger: Logger }): MemoryWiring {
+/**
+ * Can `devices` fit each device when it is empty (its total less the margin)? GPU figures are held against the
+ * largest GPU: a placed model may go to any of them. A --models-memory-max cap is not counted: a figure over the
+ * operator's cap but within the machine is plausible, and its 507 comes at once, as it should.
+ */
+export function fitsEmpty(devices: DeviceBytes, readings: readonly DeviceReading[], room: { marginBytes?: number | null }): boolean {
+  const largestGpu = Math.max(0, ...readings.filter((r) => r.name !== 'CPU').map((r) => r.total));
+  for (const [d, b] of Object.entries(devices)) {
+    const total = d === 'CPU' ? readings.find((r) => r.name === 'CPU')?.total : largestGpu || undefined;
+    if (total !== undefined && b > total - (room.marginBytes ?? 0)) return false;
+  }
+  return true;
+}
+
+export function memoryHooks(opts: {
+  stateDir: string;
+  server: ServerBin;
+  bundled: boolean;
+  logger: Logger;
+  /** What the scheduler keeps free on an empty device (--models-memory-margin). */
+  marginBytes?: number | null;
+  /** --fit-params-bin: llama-fit-params for llama-server children (else beside the server binary, else PATH). */
+  fitParamsBin?: string;
+}): MemoryWiring {
   const log = (msg: string) => opts.logger.warn(msg);
   const monitor = new DeviceMonitor({ logger: log, info: (msg: string) => opts.logger.info(msg) });
   const ledger = new MemoryLedger(opts.stateDir, { logger: log });
-  const probeCache = new Map<string, Record<string, number>>();
+  const probeCache: NonNullable<Parameters<typeof resolveNeed>[0]['probeCache']> = new Map();
+  const fitParamsByProgram = new Map<string, string | undefined>();
+  const fitParamsFor = (program: string) => {
+    if (!fitParamsByProgram.has(program)) fitParamsByProgram.set(program, findFitParams({ flag: opts.fitParamsBin, serverBin: program }));
+    return fitParamsByProgram.get(program);
+  };
+  /**
+   * The server's own base on the CPU: llama-server's or the bundled engine's known figure, raised by what its
+   * children were measured to hold beyond their model (server-base.ts); for any other `cmd` the learned base
+   * alone, the bundled engine's until one of its children was measured.
+   */
+  const baseOf = (srv: { kind: EngineKind; id: string }) => {
+    const learned = learnedBase(ledger, srv.id);
+    if (srv.kind === 'other') return learned ?? defaultCpuBase('other');
+    return Math.max(defaultCpuBase(srv.kind), learned ?? 0);
+  };
+  /**
+   * The bundled engine's --dry-run (node-llama-cpp's simulator) does not count the CPU backend's repacked copy of
+   * the weights (AMX): add it, from the header. A header that cannot be read leaves the dry-run as it is.
+   */
+  const withRepack = async (argv: string[], modelPath: string, estimate: Parameters<typeof estimateFromGguf>[1]): Promise<string[] | ProbeSource> => {
+    const repack = await estimateFromGguf(modelPath, estimate).then(
+      (e) => e.parts.CPU?.repack ?? 0,
+      () => 0,
+    );
+    if (repack === 0) return argv;
+    return {
+      key: JSON.stringify([argv, repack]),
+      async run(o) {
+        const { devices } = await runProbe(argv, o);
+        return { devices: { ...devices, CPU: (devices.CPU ?? 0) + repack } };
+      },
+    };
+  };
+  /** llama-fit-params as the probe of a llama-server child: its breakdown, plus the server's base and each GPU's. */
+  const fitParamsProbe = (bin: string, modelPath: string, tokens: string[], env: Record<string, string | undefined>, cpuBase: number): ProbeSource => ({
+    key: JSON.stringify(['llama-fit-params', bin, modelPath, tokens, cpuBase]),
+    async run(o) {
+      const r = await runFitParams(bin, modelPath, tokens, { ...o, childEnv: env });
+      const devices: DeviceBytes = {};
+      const parts: Parts = {};
+      for (const [d, bytes] of Object.entries(r.devices)) {
+        const base = d === 'CPU' ? cpuBase : DEFAULT_GPU_BASE;
+        devices[d] = bytes + base;
+        parts[d] = { ...r.parts[d]!, base };
+      }
+      return { devices, parts };
+    },
+  });
 
   const ledgerKey = async (spec: ModelSpec, args: readonly string[] = spec.args): Promise<string | undefined> => {
     if (!spec.modelPath) return undefined;
@@ -112,6 +225,8 @@ export function memoryHooks(opts: { stateDir: string; server: ServerBin; bundled
   /** The need last answered per model (for `measured`: what it was expected to hold), and its source. */
   const lastNeed = new Map<string, DeviceBytes>();
   const lastSource = new Map<string, string>();
+  /** Its parts on the CPU without the base (weights, KV cache, compute), to learn the server's base from a measurement. */
+  const lastModelCpu = new Map<string, number>();
   /**
    * ctx-size = auto: the context each model's current child was given. Its args carry it for everything keyed
    * by memory settings (ledger, probe): a figure measured at 12288 is never taken for a load at ctx-min.
@@ -138,6 +253,8 @@ export function memoryHooks(opts: { stateDir: string; server: ServerBin; bundled
       if (spec.url) return spec.memory ? { devices: { ...spec.memory }, source: 'override' } : undefined;
       const args = argsAt(spec, await ctxMinOf(spec));
       const readings = await monitor.read();
+      // Figures for a device this machine lacks, or beyond its size, were not measured here (a shared home).
+      ledger.dropImplausible(readings);
       const gpuReadings = readings.filter((d) => d.name !== 'CPU');
       // Placement: with GPUs, and a preset that does not choose its own, the need is for one GPU.
       const placed = gpuReadings.length > 0 && !namesDevices(spec);
@@ -145,12 +262,22 @@ export function memoryHooks(opts: { stateDir: string; server: ServerBin; bundled
       // The probe (bundled engine --dry-run) sees only the largest GPU, so it answers for one GPU.
       const largest = [...gpuReadings].sort((a, b) => b.total - a.total)[0];
       const probeEnv = placed && largest ? { ...process.env, ...visibleDevicesEnv([largest.name], readings, process.env) } : undefined;
-      // The bundled engine can say what it would take without loading weights (its --dry-run).
+      const srv = serverOf({ args, cmd: spec.cmd }, opts.server, opts.bundled);
+      const cpuBase = baseOf(srv);
+      // The bundled engine can say what it would take without loading weights (its --dry-run); for llama-server,
+      // llama-fit-params can, with the child's flags.
+      const fitBin = srv.kind === 'llama-server' && spec.modelPath && !spec.probe ? fitParamsFor(srv.program) : undefined;
+      const estimate = engineEstimateOptions(srv.kind, srv.tokens, { devices: gpus, env: spec.env, cpuBaseBytes: cpuBase });
+      const dryRun = opts.bundled && spec.modelPath && !spec.cmd ? [opts.server.command, ...opts.server.prefix, '--model', spec.modelPath, ...args, '--dry-run'] : undefined;
       const probe =
         spec.probe ??
-        (opts.bundled && spec.modelPath && !spec.cmd
-          ? [opts.server.command, ...opts.server.prefix, '--model', spec.modelPath, ...args, '--dry-run']
-          : undefined);
+        (dryRun
+          ? estimate.repackWeights
+            ? await withRepack(dryRun, spec.modelPath!, estimate)
+            : dryRun
+          : fitBin
+            ? fitParamsProbe(fitBin, spec.modelPath!, srv.tokens, spec.env, cpuBase)
+            : undefined);
       const request = {
         override: spec.memory,
         ledger,
@@ -159,8 +286,9 @@ export function memoryHooks(opts: { stateDir: string; server: ServerBin; bundled
         probeEnv,
         probeSignal: probes.signal,
         gguf: spec.modelPath,
-        // llama-server shares -c across its -np slots; the bundled engine gives each slot -c.
-        estimate: estimateOptionsFromArgs(args, { devices: gpus, ctxScope: opts.bundled ? 'per-sequence' : 'total' }),
+        // Per engine: llama-server shares -c across its -np slots and has flash attention on; the bundled engine
+        // gives each slot -c; each has its own base (engine.ts).
+        estimate,
         logger: (msg: string) => opts.logger.warn({ model: spec.name }, msg),
       };
       // What the router is told: for one GPU when placed (an override naming its GPUs stays as written:
@@ -168,12 +296,29 @@ export function memoryHooks(opts: { stateDir: string; server: ServerBin; bundled
       const answer = (n: Need) => {
         const fixed = n.source === 'override' && Object.keys(n.devices).some((d) => d !== 'CPU' && d !== ANY_GPU);
         const devices = placed && !fixed ? generalise(n.devices) : n.devices;
+        const parts = n.parts && (placed ? generaliseParts(n.parts) : n.parts);
         lastNeed.set(spec.name, devices);
         lastSource.set(spec.name, n.source);
-        return { devices, source: n.source, ...(placed && ANY_GPU in devices ? { perGpuBytes: DEFAULT_GPU_BASE } : {}) };
+        const cpu = n.parts?.CPU;
+        if (cpu) lastModelCpu.set(spec.name, cpu.weights + cpu.kv + cpu.compute + (cpu.repack ?? 0));
+        else lastModelCpu.delete(spec.name);
+        return { devices, source: n.source, ...(parts ? { parts } : {}), ...(placed && ANY_GPU in devices ? { perGpuBytes: DEFAULT_GPU_BASE } : {}) };
       };
       // The fast answer first (override, measured, or the header estimate, in milliseconds) ...
-      const quick = await resolveNeed(request);
+      let quick = await resolveNeed(request);
+      // A measured figure that cannot fit even an empty device would make every request a 507, and the model would
+      // never load to be measured again: check it by a probe (else the estimate) first.
+      if (quick.source === 'measured' && !fitsEmpty(quick.devices, readings, opts)) {
+        const fresh = await resolveNeed({ ...request, ledger: undefined, probe });
+        if ((fresh.source === 'probe' || fresh.source === 'estimate') && fitsEmpty(fresh.devices, readings, opts)) {
+          opts.logger.warn(
+            { model: spec.name, measured: quick.devices, [fresh.source]: fresh.devices, file: ledger.file },
+            `memory ledger: the measured figure for model ${spec.modelPath} cannot fit an empty device; the ${fresh.source} says it fits: dropping the figure (it is measured again on load)`,
+          );
+          if (request.ledgerKey) ledger.forget(request.ledgerKey);
+          quick = fresh;
+        }
+      }
       // ... then the probe, when it would be more trusted than what we have.
       if (probe && (quick.source === 'estimate' || quick.source === 'unknown')) {
         const probed = probeChain.then(() => resolveNeed({ ...request, probe }));
@@ -215,6 +360,9 @@ export function memoryHooks(opts: { stateDir: string; server: ServerBin; bundled
         return;
       }
       void ledgerKey(spec, argsAt(spec, chosenCtx.get(spec.name))).then((key) => key && ledger.record(key, devices));
+      // The server's own base, from a child whose model part was added up (estimate or llama-fit-params).
+      const modelCpu = lastModelCpu.get(spec.name);
+      if (modelCpu !== undefined && devices.CPU && !spec.url) learnBase(ledger, serverOf(spec, opts.server, opts.bundled).id, devices.CPU, modelCpu);
     },
     async sizeContext(spec, start) {
       if (!spec.ctxAuto || !spec.modelPath) throw new Error(`model '${spec.name}' does not have ctx-size = auto and a model file`);
@@ -223,7 +371,8 @@ export function memoryHooks(opts: { stateDir: string; server: ServerBin; bundled
       const gpus = start.devices?.length ? start.devices : (await monitor.read()).filter((d) => d.name !== 'CPU').map((d) => d.name);
       const room = start.room ?? {};
       const deviceFree = Object.fromEntries(gpus.filter((g) => room[g]).map((g) => [g, room[g]!.bytes]));
-      const estimate = estimateOptionsFromArgs(spec.args, { devices: gpus, ctxScope: opts.bundled ? 'per-sequence' : 'total', deviceFree });
+      const srv = serverOf(spec, opts.server, opts.bundled);
+      const estimate = engineEstimateOptions(srv.kind, srv.tokens, { devices: gpus, env: spec.env, deviceFree, cpuBaseBytes: baseOf(srv) });
       // A more trusted need at ctx-min (measured, probe, override) anchors the estimate's growth; its one-GPU
       // figure is the chosen GPU's (a split has no per-GPU figure: the estimate alone).
       let anchor: DeviceBytes | undefined;

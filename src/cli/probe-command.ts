@@ -14,6 +14,7 @@ import { basename, resolve } from 'node:path';
 import { Command } from 'commander';
 import { buildCatalog, loadCatalog, validateCatalog, type ModelSpec } from '../catalog/index.js';
 import { createLogger } from './logger.js';
+import type { NeedParts } from '../router/router.js';
 import { memoryHooks } from './memory-hooks.js';
 import { defaultStateDir, UsageError } from './serve.js';
 import { chooseServerBin } from './server-bin.js';
@@ -23,6 +24,7 @@ export interface ProbeOptions {
   modelsPreset?: string;
   stateDir?: string;
   serverBin?: string;
+  fitParamsBin?: string;
   logLevel: string;
 }
 
@@ -42,6 +44,7 @@ export function addProbeCommand(program: Command): void {
     .option('--models-preset <path>', 'preset INI file or folder (to find NAME)')
     .option('--state-dir <dir>', 'where measured memory is kept (default: ~/.cache/model-router)')
     .option('--server-bin <path>', 'child inference server (default: llama-server on PATH, else the bundled router-engine)')
+    .option('--fit-params-bin <path>', 'llama-fit-params, the probe for llama-server children (default: beside --server-bin, else on PATH)')
     .option('--log-level <level>', 'log level of notes on stderr (warn: why a probe fell back to the estimate)', 'error')
     // Child flags are whatever llama-server takes: not ours to know, so not errors.
     .allowUnknownOption()
@@ -61,14 +64,14 @@ export async function probeModel(
   target: string,
   childFlags: string[],
   opts: ProbeOptions,
-): Promise<{ devices: Record<string, number>; source: string } | undefined> {
+): Promise<{ devices: Record<string, number>; source: string; parts?: Record<string, NeedParts> } | undefined> {
   const spec = await specFor(target, childFlags, opts);
   const logger = createLogger('json', opts.logLevel);
   const server = chooseServerBin(opts.serverBin);
-  const { hooks } = memoryHooks({ stateDir: opts.stateDir ?? defaultStateDir(), server, bundled: server.prefix.length > 0, logger });
+  const { hooks } = memoryHooks({ stateDir: opts.stateDir ?? defaultStateDir(), server, bundled: server.prefix.length > 0, logger, fitParamsBin: opts.fitParamsBin });
   // No `refine`: the best answer there is (the probe when it runs), as /models shows once it is in.
   const need = await hooks.need(spec);
-  return need && { devices: need.devices, source: need.source };
+  return need && { devices: need.devices, source: need.source, ...(need.parts ? { parts: need.parts } : {}) };
 }
 
 async function specFor(target: string, childFlags: string[], opts: ProbeOptions): Promise<ModelSpec> {

@@ -22,6 +22,7 @@ export interface ServeConfig {
   /** --cors-origin: origins whose pages may use the router (src/http/cors.ts). */
   corsOrigin?: string[];
   serverBin?: string;
+  fitParamsBin?: string;
   loadTimeout: number;
   upstreamTimeout: number;
   stopTimeout: number;
@@ -33,6 +34,8 @@ export interface ServeConfig {
   modelsMemoryMax?: Record<string, number>;
   modelsTtl?: number;
   serial: boolean;
+  /** Seconds a waiter lets busy models keep taking their own requests before they drain for it. */
+  drainWindow: number;
   modelsConcurrency?: number;
   shutdownGrace: number;
   logFormat?: 'json' | 'pretty';
@@ -61,6 +64,7 @@ export function addServeOptions(cmd: Command): Command {
     .option('--allowed-hosts <names>', 'more Host names to answer to when listening on loopback (NAME,.DOMAIN,...; * = any); also turns the check on for other binds', hostList)
     .option('--cors-origin <origins>', 'origins whose web pages may call the router (https://app.example,...; * = any page: unsafe without --api-key)', originList)
     .option('--server-bin <path>', 'child inference server (default: llama-server on PATH, else the bundled router-engine)')
+    .option('--fit-params-bin <path>', 'llama-fit-params, the memory probe for llama-server children (default: beside --server-bin, else on PATH)')
     .option('--load-timeout <s>', 'seconds a child may take to become ready', seconds, 600)
     .option('--upstream-timeout <s>', 'seconds a child may send nothing on a request before its client gets a 504 and the child a health check (0 = no limit)', seconds, 600)
     .option('--stop-timeout <s>', 'seconds between SIGTERM and SIGKILL when stopping a child', seconds, 10)
@@ -73,6 +77,7 @@ export function addServeOptions(cmd: Command): Command {
     .option('--models-ttl <s>', 'unload a model idle this many seconds (a preset ttl wins)', seconds)
     .option('--models-concurrency <n>', 'most requests in flight per model (a preset concurrency wins)', integer(1))
     .option('--serial', 'one request at a time across all models (a global GPU lock)', false)
+    .option('--drain-window <s>', 'seconds a request waiting for room lets busy models keep taking new requests before they drain for it (0 = drain at once)', seconds, 10)
     .option('--shutdown-grace <s>', 'seconds in-flight requests get to finish on SIGTERM/SIGINT', seconds, 30)
     .addOption(new Option('--log-format <format>', 'router log format (default: pretty on a terminal, else json)').argParser(oneOf(['json', 'pretty'] as const)))
     .addOption(new Option('--log-level <level>', 'router log level').choices(['trace', 'debug', 'info', 'warn', 'error']).default('info'))

@@ -60,7 +60,14 @@ export async function serve(config: ServeConfig): Promise<void> {
 
   const server = chooseServerBin(config.serverBin);
   const bundled = server.prefix.length > 0;
-  const memory = memoryHooks({ stateDir: config.stateDir ?? defaultStateDir(), server, bundled, logger });
+  const memory = memoryHooks({
+    stateDir: config.stateDir ?? defaultStateDir(),
+    server,
+    bundled,
+    logger,
+    fitParamsBin: config.fitParamsBin,
+    marginBytes: config.modelsMemoryMargin > 0 ? config.modelsMemoryMargin * MiB : null,
+  });
   const router = new Router({
     models,
     server,
@@ -77,6 +84,7 @@ export async function serve(config: ServeConfig): Promise<void> {
       marginBytes: config.modelsMemoryMargin > 0 ? config.modelsMemoryMargin * MiB : null,
       caps: config.modelsMemoryMax ?? {},
       serial: config.serial,
+      drainAfterMs: config.drainWindow * 1000,
       ttlMs: config.modelsTtl === undefined ? undefined : config.modelsTtl * 1000,
     },
   });

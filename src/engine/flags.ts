@@ -43,6 +43,7 @@ One GGUF model over OpenAI-compatible HTTP (flags as llama-server names them).
   -t,   --threads N           CPU threads (default: the machine's core count)
   -a,   --alias NAME          model id reported by /v1/models
         --api-key KEY         require "Authorization: Bearer KEY" on every route but /health
+                              (env: LLAMA_API_KEY, as llama-server: keeps the key out of ps and /proc/PID/cmdline)
         --embeddings          accepted (embeddings are always served)
         --dry-run             print the memory the model would use as one JSON line and exit
   -h,   --help                this text
@@ -87,7 +88,8 @@ function parseInteger(flag: string, raw: string, min: number): number | string {
   return n;
 }
 
-export function parseFlags(argv: readonly string[]): ParseResult {
+/** `env`: where LLAMA_API_KEY is read when --api-key is not given (llama-server's rule: the flag wins). */
+export function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): ParseResult {
   const options: EngineOptions = {
     model: '',
     host: '127.0.0.1',
@@ -146,6 +148,7 @@ export function parseFlags(argv: readonly string[]): ParseResult {
   }
 
   if (!options.model) return { kind: 'error', message: 'missing -m/--model' };
+  if (options.apiKey === undefined && env.LLAMA_API_KEY) options.apiKey = env.LLAMA_API_KEY;
   options.ignored = [...ignored];
   return { kind: 'ok', options };
 }

@@ -103,6 +103,11 @@ export function createApp(
   // are served before the key check; the page sends the key on its data requests.
   app.use(dashboardRoutes());
   app.use(requireKey(opts.apiKey, (req) => req.path === '/health'));
+  // CORS preflights were answered above (cors.ts); any other OPTIONS is no route's (express would answer a bare 200).
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    if (req.method !== 'OPTIONS') return next();
+    sendError(res, new RouterError('method_not_allowed', `no route for OPTIONS ${req.path} (CORS preflights need an origin allowed with --cors-origin)`));
+  });
   // llama-server / llama-swap extras: /v1/models/{id}, /props|/slots|/metrics?model=, /upstream/{model}/... (compat-routes.ts)
   app.use(compatRoutes(router, proxy, { maxBodyBytes: opts.maxBodyBytes, props: opts.props }));
   const events = new ModelEvents(router, opts.events);

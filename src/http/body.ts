@@ -130,32 +130,31 @@ export function readBody(req: IncomingMessage, limit: number, res?: ServerRespon
 
 /**
  * The body as JSON: strict UTF-8 (a lone continuation byte is a 400, not a U+FFFD the child never saw) and
- * nesting no deeper than `maxDepth`, checked before JSON.parse builds anything.
+ * nesting no deeper than `maxDepth`. The depth is checked on the parsed value (V8's JSON.parse is not recursive,
+ * and walking the value costs a fraction of scanning the bytes in JS).
  */
 export function parseJsonBody(body: Buffer, maxDepth = MAX_JSON_DEPTH): unknown {
   if (!isUtf8(body)) throw new RouterError('invalid_json', 'request body is not valid UTF-8');
-  const depth = jsonDepthOver(body, maxDepth);
-  if (depth) throw new RouterError('invalid_json', `request body nests deeper than ${maxDepth} levels`);
+  let value: unknown;
   try {
-    return JSON.parse(body.toString('utf8'));
+    value = JSON.parse(body.toString('utf8'));
   } catch {
     throw new RouterError('invalid_json', 'request body is not valid JSON');
   }
+  if (depthOver(value, maxDepth)) throw new RouterError('invalid_json', `request body nests deeper than ${maxDepth} levels`);
+  return value;
 }
 
-/** Does this JSON text open more than `max` arrays/objects at once? Brackets inside strings do not count. */
-export function jsonDepthOver(text: Buffer, max: number): boolean {
-  let depth = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]!;
-    if (inString) {
-      if (c === 0x5c) i++; // backslash: skip the escaped byte
-      else if (c === 0x22) inString = false;
-    } else if (c === 0x22) inString = true;
-    else if (c === 0x5b || c === 0x7b) {
-      if (++depth > max) return true;
-    } else if (c === 0x5d || c === 0x7d) depth--;
+/** Does this parsed JSON value hold arrays/objects more than `max` deep? Iterative: no stack to overflow. */
+export function depthOver(value: unknown, max: number): boolean {
+  if (value === null || typeof value !== 'object') return false;
+  const stack: [object, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (depth > max) return true;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) {
+      if (child !== null && typeof child === 'object') stack.push([child as object, depth + 1]);
+    }
   }
   return false;
 }

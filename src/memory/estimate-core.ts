@@ -35,7 +35,8 @@ import { cacheTypeBytes, headsKvOfLayer, kvBytesPerTokenOfLayer, padCells, type 
  *    node-llama-cpp loaded and no model, and a further 30-40 MiB once a model is loaded and a request was
  *    served (JS heap, HTTP server, thread stacks), measured on 0.9-200 MB models), `gpuBaseBytes` per GPU
  *    used (default 256 MiB for the CUDA/HIP context and BLAS workspace: a common figure, NOT measured
- *    here for lack of a GPU). llama-server's own base is smaller; pass it when known.
+ *    here for lack of a GPU). llama-server's own base is smaller: engine.ts has each engine's options.
+ *  - with `repackWeights`, a second copy of the CPU layers' weights (`repack`): the CPU backend's AMX buffer.
  *
  * Not modelled (all make this an over-estimate, the safe side): sliding-window layers (gemma, ...) keep
  * less KV; recurrent layers (mamba) keep a state instead; MoE compute is bounded by experts used.
@@ -54,6 +55,11 @@ export interface ModelShape extends AttentionShape {
 export interface EstimateOptions {
   /** Context tokens; 0 or undefined = the model's training context (4096 if unknown). */
   ctxSize?: number;
+  /**
+   * llama-server with no -c: each slot gets the training context, so the cache holds parallel × n_ctx_train
+   * cells (with -c it holds -c in all). Only with ctxScope 'total' and no ctxSize.
+   */
+  ctxFromModelPerSlot?: boolean;
   /** Sequences (slots) served at once. Default 1. */
   parallel?: number;
   /**
@@ -87,6 +93,12 @@ export interface EstimateOptions {
   cpuBaseBytes?: number;
   /** Per GPU holding anything; default 256 MiB. */
   gpuBaseBytes?: number;
+  /**
+   * The CPU backend keeps a second, repacked copy of the layers' matrices in anonymous memory (an "extra buffer
+   * type": AMX on Intel CPUs that have it, in node-llama-cpp's build), while the mapped file pages it was read
+   * from stay resident too. Counted as `repack` on the CPU: the weights of every block tensor on the CPU but norms.
+   */
+  repackWeights?: boolean;
 }
 
 export interface DevicePart {
@@ -94,6 +106,8 @@ export interface DevicePart {
   kv: number;
   compute: number;
   base: number;
+  /** A repacked copy of CPU weights (see EstimateOptions.repackWeights); absent when there is none. */
+  repack?: number;
 }
 
 export interface Estimate {
@@ -158,8 +172,10 @@ export function assignLayers(
 
 export function estimateFromShape(shape: ModelShape, opts: EstimateOptions): Estimate {
   const parallel = Math.max(1, Math.floor(opts.parallel ?? 1));
-  const ctxSize = opts.ctxSize && opts.ctxSize > 0 ? Math.floor(opts.ctxSize) : shape.contextLength && shape.contextLength > 0 ? shape.contextLength : 4096;
   const perSequence = (opts.ctxScope ?? 'per-sequence') === 'per-sequence';
+  const fromModel = shape.contextLength && shape.contextLength > 0 ? shape.contextLength : 4096;
+  const ctxSize =
+    opts.ctxSize && opts.ctxSize > 0 ? Math.floor(opts.ctxSize) : !perSequence && opts.ctxFromModelPerSlot ? fromModel * parallel : fromModel;
   const kvCells = perSequence ? padCells(ctxSize) * parallel : padCells(ctxSize);
   const cellsPerSeq = perSequence ? padCells(ctxSize) : padCells(Math.ceil(ctxSize / parallel));
   const ubatch = Math.max(1, Math.min(opts.ubatchSize ?? 512, kvCells));
@@ -180,6 +196,7 @@ export function estimateFromShape(shape: ModelShape, opts: EstimateOptions): Est
     if (t.name === 'output.weight') hasOutputWeight = true;
     if (t.name === 'token_embd.weight') tokenEmbd = t.bytes;
     part(dev).weights += t.bytes;
+    if (opts.repackWeights && m && dev === 'CPU' && !/norm/.test(t.name)) part('CPU').repack = (part('CPU').repack ?? 0) + t.bytes;
   }
   if (!hasOutputWeight && output !== 'CPU') part(output).weights += tokenEmbd;
 
@@ -209,7 +226,7 @@ export function estimateFromShape(shape: ModelShape, opts: EstimateOptions): Est
   for (const dev of Object.keys(parts)) if (dev !== 'CPU') part(dev).base += opts.gpuBaseBytes ?? DEFAULT_GPU_BASE;
 
   const devices: Record<string, number> = {};
-  for (const [dev, p] of Object.entries(parts)) devices[dev] = Math.ceil(p.weights + p.kv + p.compute + p.base);
+  for (const [dev, p] of Object.entries(parts)) devices[dev] = Math.ceil(p.weights + p.kv + p.compute + p.base + (p.repack ?? 0));
   return { devices, parts, layerDevices: layers, outputDevice: output, kvCells, ctxSize };
 }
 

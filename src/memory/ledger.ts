@@ -38,7 +38,8 @@ const VERSION = 1;
  * A state dir that cannot be written is logged once; the ledger then lives in memory only.
  */
 export class MemoryLedger {
-  private readonly file: string;
+  /** Its file, for messages. */
+  readonly file: string;
   private readonly log: Logger;
   private readonly maxEntries: number;
   private entries = new Map<string, LedgerEntry>();
@@ -101,6 +102,29 @@ export class MemoryLedger {
     if (changed) this.save();
   }
 
+  /**
+   * Drop figures this machine cannot have measured: a device it does not have, or more than that device holds.
+   * `devices` is a fresh reading of every device (names as the monitor gives them). Returns the keys dropped.
+   */
+  dropImplausible(devices: readonly { name: string; total: number }[]): string[] {
+    if (devices.length === 0) return [];
+    const totals = new Map(devices.map((d) => [d.name, d.total]));
+    const dropped: string[] = [];
+    for (const [key, e] of this.entries) {
+      for (const [d, b] of Object.entries(e.devices)) {
+        const total = totals.get(d);
+        const why = total === undefined ? `this machine has no device ${d}` : b > total ? `${b} bytes on ${d}, which has ${total}` : undefined;
+        if (!why) continue;
+        this.log(`memory ledger: ${this.file}: dropping the figure for model ${modelOfKey(key)}: ${why}`);
+        dropped.push(key);
+        break;
+      }
+    }
+    for (const key of dropped) this.entries.delete(key);
+    if (dropped.length > 0) this.save();
+    return dropped;
+  }
+
   forget(key: string): void {
     if (this.entries.delete(key)) this.save();
   }
@@ -122,9 +146,22 @@ export class MemoryLedger {
     try {
       const data = JSON.parse(text) as { version?: number; entries?: Record<string, LedgerEntry> };
       if (data.version !== VERSION || typeof data.entries !== 'object' || data.entries === null) throw new Error(`unknown format (version ${data.version})`);
-      const list = Object.entries(data.entries).filter(([, e]) => e && typeof e.devices === 'object');
+      const list: [string, LedgerEntry][] = [];
+      let dropped = 0;
+      for (const [key, e] of Object.entries(data.entries)) {
+        const bad = malformed(e);
+        if (bad) {
+          // A state dir is shared (a home on NFS, a copied cache) or edited: one bad figure must not make its
+          // model answer 507 for ever. Dropped, the model is probed or estimated as if new, then measured again.
+          this.log(`memory ledger: ${this.file}: dropping the figure for model ${modelOfKey(key)}: ${bad}`);
+          dropped++;
+          continue;
+        }
+        list.push([key, { devices: { ...e.devices }, recordedAt: String(e.recordedAt ?? ''), samples: Number(e.samples) || 1 }]);
+      }
       list.sort((a, b) => String(a[1].recordedAt).localeCompare(String(b[1].recordedAt)));
       this.entries = new Map(list);
+      if (dropped > 0) this.save();
     } catch (err) {
       // Keep the unreadable file for a human to look at; the next save writes a fresh one.
       this.log(`memory ledger: ${this.file} is not a ledger (${(err as Error).message}); starting empty, kept as ${FILE}.bad`);
@@ -155,6 +192,25 @@ export class MemoryLedger {
       this.log(`memory ledger: cannot write ${this.file} (${(err as Error).message}); measured figures kept in memory only`);
     }
   }
+}
+
+/** Why an entry read from disk is not a ledger entry (finite, positive byte counts per device), or undefined. */
+function malformed(e: unknown): string | undefined {
+  if (e === null || typeof e !== 'object') return 'not an object';
+  const { devices } = e as Partial<LedgerEntry>;
+  if (devices === null || typeof devices !== 'object' || Array.isArray(devices)) return 'no devices';
+  const list = Object.entries(devices as Record<string, unknown>);
+  if (list.length === 0) return 'no devices';
+  for (const [d, b] of list) {
+    if (typeof b !== 'number' || !Number.isFinite(b) || b <= 0) return `${d} = ${JSON.stringify(b) ?? String(b)} is not a positive number of bytes`;
+    if (!Number.isSafeInteger(Math.round(b))) return `${d} = ${b} bytes is beyond any device`;
+  }
+  return undefined;
+}
+
+/** The model file in a ledger key (`path|size|mtime|backend|args`), for messages. */
+function modelOfKey(key: string): string {
+  return key.split('|')[0] ?? key;
 }
 
 function sorted(o: Record<string, number>): Record<string, number> {

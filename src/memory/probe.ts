@@ -21,6 +21,8 @@ export interface ProbeOptions {
   cwd?: string;
   /** Aborting kills the probe's process group (the router shutting down must not leave one behind). */
   signal?: AbortSignal;
+  /** Reads the answer from the output (default: the JSON line, parseProbeOutput); throws ProbeError when there is none. */
+  parse?: (stdout: string, stderr: string, command: string, details: ProbeError['details']) => ProbeResult;
 }
 
 export interface ProbeResult {
@@ -78,7 +80,7 @@ export async function runProbe(command: string | readonly string[], opts: ProbeO
     const why = result.signal ? `was killed by ${result.signal}` : `exited with code ${result.exitCode}`;
     throw new ProbeError(`memory probe ${why}: ${shown}${details.stderr ? `\n${details.stderr}` : ''}`, shown, details);
   }
-  return parseProbeOutput(stdout, shown, details);
+  return opts.parse ? opts.parse(stdout, stderr, shown, details) : parseProbeOutput(stdout, shown, details);
 }
 
 /** The last line of stdout that is a JSON object with a `devices` map of sizes. */

@@ -1,4 +1,5 @@
 import type { GgufHeader } from '../gguf/reader.js';
+import type { DevicePart } from './estimate-core.js';
 import { estimateFromGguf, type EstimateOptions } from './estimate.js';
 import type { MemoryLedger } from './ledger.js';
 import { runProbe } from './probe.js';
@@ -13,6 +14,20 @@ export interface Need {
   source: NeedSource;
   /** Why a more trusted source was passed over (a failed probe, an unreadable GGUF), for logs. */
   notes: string[];
+  /**
+   * What the figure adds up, per device, when the source knows (the estimate; llama-fit-params): weights,
+   * KV cache (llama.cpp's "context"), compute buffers and the server's base, in bytes.
+   */
+  parts?: Record<string, DevicePart>;
+}
+
+/**
+ * A probe that is not a command printing JSON (llama-fit-params, whose table is parsed): `key` names it in
+ * the probe cache, `run` answers (and throws to fall back to the estimate).
+ */
+export interface ProbeSource {
+  key: string;
+  run(opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv; signal?: AbortSignal }): Promise<{ devices: Record<string, number>; parts?: Record<string, DevicePart> }>;
 }
 
 export interface NeedRequest {
@@ -21,8 +36,8 @@ export interface NeedRequest {
   /** The measured ledger and this model's key in it (`ledger.key(file, childArgs)`). */
   ledger?: MemoryLedger;
   ledgerKey?: string;
-  /** A probe command: the preset's `probe =` line, or the bundled engine's `--dry-run` argv. */
-  probe?: string | readonly string[];
+  /** A probe command: the preset's `probe =` line, or the bundled engine's `--dry-run` argv; or a ProbeSource. */
+  probe?: string | readonly string[] | ProbeSource;
   probeTimeoutMs?: number;
   probeEnv?: NodeJS.ProcessEnv;
   /** Cancels a running probe (shutdown). */
@@ -31,7 +46,7 @@ export interface NeedRequest {
    * Probe answers by command (+ ledger key), so a model is probed once per router run, not per load.
    * Pass one Map for the router's lifetime; omit to probe every time.
    */
-  probeCache?: Map<string, Record<string, number>>;
+  probeCache?: Map<string, { devices: Record<string, number>; parts?: Record<string, DevicePart> }>;
   /** The GGUF file (or its header, already read) for the header-only estimate. */
   gguf?: string | GgufHeader;
   /** Estimate options; `estimateOptionsFromArgs(childArgs, {devices})` builds them from child flags. */
@@ -64,14 +79,16 @@ export async function resolveNeed(req: NeedRequest): Promise<Need> {
     if (measured && Object.keys(measured).length > 0) return { devices: measured, source: 'measured', notes };
   }
 
-  if (req.probe && (typeof req.probe === 'string' ? req.probe.trim() !== '' : req.probe.length > 0)) {
-    const cacheKey = JSON.stringify([req.probe, req.ledgerKey ?? '']);
+  if (req.probe && (typeof req.probe === 'string' ? req.probe.trim() !== '' : isProbeSource(req.probe) || req.probe.length > 0)) {
+    const probe = req.probe;
+    const cacheKey = JSON.stringify([isProbeSource(probe) ? probe.key : probe, req.ledgerKey ?? '']);
     const cached = req.probeCache?.get(cacheKey);
-    if (cached) return { devices: { ...cached }, source: 'probe', notes };
+    if (cached) return { devices: { ...cached.devices }, source: 'probe', notes, ...(cached.parts ? { parts: cached.parts } : {}) };
     try {
-      const { devices } = await runProbe(req.probe, { timeoutMs: req.probeTimeoutMs, env: req.probeEnv, signal: req.probeSignal });
-      req.probeCache?.set(cacheKey, devices);
-      return { devices, source: 'probe', notes };
+      const o = { timeoutMs: req.probeTimeoutMs, env: req.probeEnv, signal: req.probeSignal };
+      const answer = isProbeSource(probe) ? await probe.run(o) : { devices: (await runProbe(probe, o)).devices };
+      req.probeCache?.set(cacheKey, answer);
+      return { devices: { ...answer.devices }, source: 'probe', notes, ...(answer.parts ? { parts: answer.parts } : {}) };
     } catch (err) {
       note(`memory probe failed, falling back to the estimate: ${(err as Error).message}`);
     }
@@ -80,11 +97,15 @@ export async function resolveNeed(req: NeedRequest): Promise<Need> {
   if (req.gguf !== undefined) {
     try {
       const e = await estimateFromGguf(req.gguf, req.estimate ?? { devices: [] });
-      return { devices: e.devices, source: 'estimate', notes };
+      return { devices: e.devices, source: 'estimate', notes, parts: e.parts };
     } catch (err) {
       note(`memory estimate failed: ${(err as Error).message}`);
     }
   }
 
   return { devices: {}, source: 'unknown', notes };
+}
+
+function isProbeSource(p: string | readonly string[] | ProbeSource): p is ProbeSource {
+  return typeof p === 'object' && !Array.isArray(p) && typeof (p as ProbeSource).run === 'function';
 }

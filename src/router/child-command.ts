@@ -1,8 +1,13 @@
 /**
- * The command line of one model's child: the server binary with the model, host, port and
- * the child's own API key added to the preset's arguments, or a preset's `cmd` with its
- * macros expanded. The router adds host/port/key itself so no preset can open a child to
- * the network without the router's auth in front of it.
+ * The command line of one model's child: the server binary with the model, host and port added
+ * to the preset's arguments, or a preset's `cmd` with its macros expanded. The router adds
+ * host/port/key itself so no preset can open a child to the network without the router's auth
+ * in front of it.
+ *
+ * The child's key travels in its environment as LLAMA_API_KEY (read by llama-server and the
+ * bundled engine), never in its argv: any local user can read /proc/PID/cmdline, while
+ * /proc/PID/environ is readable only by the router's own user. A `cmd` child gets it there too;
+ * its `${API_KEY}` macro still puts the key in argv, for servers that only take a flag (README).
  */
 import { parseCommandString } from 'execa';
 import type { ModelSpec } from '../catalog/model-spec.js';
@@ -20,6 +25,9 @@ export interface ChildCommand {
   healthPath: string;
 }
 
+/** The child's API key in its environment: the name llama-server (and the bundled engine) read. */
+export const CHILD_KEY_ENV = 'LLAMA_API_KEY';
+
 export function childCommand(
   spec: ModelSpec,
   opts: { server: ServerBin; host: string; apiKey: string; extraArgs?: string[] },
@@ -36,7 +44,7 @@ export function childCommand(
     return {
       command: parseCommandString(expand(0))[0]!,
       args: (port) => [...parseCommandString(expand(port)).slice(1), ...extra],
-      env: spec.env,
+      env: { ...spec.env, [CHILD_KEY_ENV]: opts.apiKey },
       healthPath: spec.healthPath,
     };
   }
@@ -57,10 +65,8 @@ export function childCommand(
       opts.host,
       '--port',
       String(port),
-      '--api-key',
-      opts.apiKey,
     ],
-    env: spec.env,
+    env: { ...spec.env, [CHILD_KEY_ENV]: opts.apiKey },
     healthPath: spec.healthPath,
   };
 }

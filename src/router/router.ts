@@ -5,6 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
+import { stat } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { diffCatalogs } from '../catalog/diff.js';
 import type { ModelSpec } from '../catalog/model-spec.js';
@@ -27,6 +28,22 @@ import { childCommand, type ServerBin } from './child-command.js';
 import { explainTooLarge, sizeForLoad, type ChosenCtx, type CtxSizer } from './ctx-auto.js';
 import { ExternalBackend, externalOptions, externalRejection, type Backend, type ExternalFailure } from './external.js';
 
+export interface NeedParts {
+  weights: number;
+  kv: number;
+  compute: number;
+  base: number;
+  repack?: number;
+}
+
+/** A need as the memory hooks answer it; `parts` says what it adds up per device (weights, kv, compute, base). */
+export interface NeedAnswer {
+  devices: DeviceBytes;
+  source: string;
+  perGpuBytes?: number;
+  parts?: Record<string, NeedParts>;
+}
+
 export interface MemoryHooks extends CtxSizer {
   /** What a model needs per device before it loads, and where the figure came from. */
   /**
@@ -35,8 +52,8 @@ export interface MemoryHooks extends CtxSizer {
    */
   need(
     spec: ModelSpec,
-    refine?: (need: { devices: DeviceBytes; source: string; perGpuBytes?: number }) => void,
-  ): Promise<{ devices: DeviceBytes; source: string; perGpuBytes?: number } | undefined>;
+    refine?: (need: NeedAnswer) => void,
+  ): Promise<NeedAnswer | undefined>;
   /** Fresh readings of every device. */
   readDevices(): Promise<DeviceReading[]>;
   /** What a running child uses per device (its process group). */
@@ -98,7 +115,7 @@ export interface ModelInfo {
   waitingFor?: string;
   pid?: number;
   port?: number;
-  memory?: { devices: DeviceBytes; source: string };
+  memory?: { devices: DeviceBytes; source: string; parts?: Record<string, NeedParts> };
   /** ctx-size = auto: the context its current child was given, and why. */
   ctx?: ChosenCtx;
 }
@@ -167,7 +184,7 @@ export class Router extends EventEmitter {
   private readonly exitCodes = new Map<string, number | null>();
   /** ctx-size = auto: the context chosen for each model's current load (src/router/ctx-auto.ts). */
   private readonly ctxChosen = new Map<string, ChosenCtx>();
-  private readonly memory = new Map<string, { devices: DeviceBytes; source: string }>();
+  private readonly memory = new Map<string, { devices: DeviceBytes; source: string; parts?: Record<string, NeedParts> }>();
   private readonly waiters = new Map<string, Waiter>();
   private readonly host: string;
   private seq = 0;
@@ -446,9 +463,9 @@ export class Router extends EventEmitter {
   private resolveNeed(spec: ModelSpec): Promise<void> {
     const running = this.needs.get(spec.name);
     if (running) return running;
-    const set = (need: { devices: DeviceBytes; source: string; perGpuBytes?: number }) => {
+    const set = (need: NeedAnswer) => {
       if (this.specs.get(spec.name) !== spec) return; // replaced by a reload meanwhile
-      this.memory.set(spec.name, { devices: need.devices, source: need.source });
+      this.memory.set(spec.name, { devices: need.devices, source: need.source, ...(need.parts ? { parts: need.parts } : {}) });
       // perGpuBytes: what each GPU pays again if the scheduler splits this model (placement).
       this.handle({ type: 'need', model: spec.name, devices: need.devices, perGpuBytes: need.perGpuBytes, now: Date.now() });
     };
@@ -556,6 +573,15 @@ export class Router extends EventEmitter {
       return;
     }
     if (spec.url) return this.startExternal(spec);
+    // A file deleted or moved since the catalogue was read: say so, rather than spawn a child that fails to open it.
+    const gone = await missingFile(spec);
+    if (gone) {
+      const message = `model '${model}' cannot start: ${gone} is gone (deleted or moved since the catalogue was read); put it back or reload the catalogue`;
+      this.opts.logger.error({ model, path: gone }, message);
+      this.emitEvent({ type: 'failure', model, reason: 'spawn', detail: message });
+      this.handle({ type: 'loadFailed', model, reason: 'spawn', message, now: Date.now() });
+      return;
+    }
     // Placement (docs/memory.md): pin the child to the GPUs the scheduler planned this load on.
     let placementEnv: Record<string, string> | undefined;
     if (devices?.length && this.opts.memory?.placementEnv) {
@@ -755,6 +781,19 @@ export function policyOf(spec: ModelSpec): ModelPolicy {
     gpuLock: spec.gpuLock,
     elastic: spec.ctxAuto !== undefined,
   };
+}
+
+/** The model's file or projector, if either no longer exists. */
+async function missingFile(spec: ModelSpec): Promise<string | undefined> {
+  for (const path of [spec.modelPath, spec.mmprojPath]) {
+    if (path === undefined) continue;
+    try {
+      await stat(path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return path;
+    }
+  }
+  return undefined;
 }
 
 function sleep(ms: number): Promise<void> {

@@ -4,7 +4,13 @@
  * Order of sacrifice (the seed rule): priority tiers from the lowest up; a tier is used
  * whole before the next one is touched, so a higher tier only loses models when nothing
  * below it can free enough. Within the tier that finally makes room, the fewest models that
- * fit win, least recently used breaking ties (never-used first, lastUsed = 0).
+ * fit win; among those, the cheapest to have to load again (`value`, see below), least
+ * recently used breaking ties (never-used first, lastUsed = 0).
+ *
+ * value(m) = its measured load time / the mean gap between its requests (an EWMA), zero once
+ * it has been idle for several gaps: what evicting it is expected to cost in reloads per unit
+ * of time. A model loaded in 2 s and asked for every hour is cheap to evict; one that takes a
+ * minute to load and is asked for every minute is not.
  */
 
 export interface Candidate {
@@ -12,6 +18,8 @@ export interface Candidate {
   priority: number;
   /** Time of the last completed request; 0 = never used. */
   lastUsed: number;
+  /** Expected reload cost of evicting it (see above); undefined = 0. */
+  value?: number;
 }
 
 /**
@@ -39,7 +47,17 @@ export function chooseVictims<C extends Candidate>(
 }
 
 export function byLeastRecentlyUsed(a: Candidate, b: Candidate): number {
-  return a.lastUsed - b.lastUsed || a.name.localeCompare(b.name);
+  return (a.value ?? 0) - (b.value ?? 0) || a.lastUsed - b.lastUsed || a.name.localeCompare(b.name);
+}
+
+/** A model idle this many of its mean gaps is no longer expected back soon: its value is zero. */
+export const IDLE_GAPS = 3;
+
+/** value(m) = load time / mean gap between requests, zero once idle for IDLE_GAPS gaps (or nothing measured). */
+export function reloadValue(loadMs: number | undefined, gapMs: number | undefined, idleMs: number): number {
+  if (!loadMs || !gapMs || gapMs <= 0) return 0;
+  if (idleMs > IDLE_GAPS * gapMs) return 0;
+  return loadMs / gapMs;
 }
 
 /** Exhaustive up to this many candidates in one tier; beyond it, LRU order greedily. */

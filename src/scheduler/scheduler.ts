@@ -12,7 +12,7 @@
  * - when a model becomes ready, every queued request for it is admitted in that turn.
  */
 import { capacityOf, roomOn, shortages, type CapacityInput, type Resident, type Shortage } from './capacity.js';
-import { chooseVictims } from './eviction.js';
+import { chooseVictims, reloadValue } from './eviction.js';
 import { ANY_GPU, gpusOf, place, wantsPlacement, type GpuRoom } from './placement.js';
 import type {
   DeviceBytes,
@@ -73,6 +73,10 @@ interface ModelEntry {
   lastError?: string;
   pendingUnload: boolean;
   waitingFor?: string;
+  /** Reload cost (eviction.ts): how long its last load took, and the EWMA of the gap between its requests. */
+  loadMs?: number;
+  gapMs?: number;
+  lastRequestAt?: number;
 }
 
 interface Waiter {
@@ -101,6 +105,8 @@ export const defaultConfig: SchedulerConfig = {
   backoffMaxMs: 60_000,
   serial: false,
   drainAfterMs: 10_000,
+  serialLoads: true,
+  costAwareVictims: false,
 };
 
 export class Scheduler {
@@ -207,6 +213,7 @@ export class Scheduler {
         m.backoffUntil = 0;
         m.lastError = undefined;
         m.loadedAt = e.now;
+        m.loadMs = e.now - m.startedAt;
         this.setStatus(e.model, 'loaded');
         // Its memory is allocated now: a fresh reading lets the free check stop counting it as pending.
         if (this.readings.size > 0) this.effects.push({ type: 'readDevices' });
@@ -274,6 +281,14 @@ export class Scheduler {
 
   private onRequest(id: string, model: string, kind: RequestKind, now: number): void {
     const m = this.entry(model);
+    if (kind === 'request') {
+      // EWMA of the gap between its requests (weight 1/4 on the newest): how soon it is expected back.
+      if (m.lastRequestAt !== undefined) {
+        const gap = now - m.lastRequestAt;
+        m.gapMs = m.gapMs === undefined ? gap : 0.75 * m.gapMs + 0.25 * gap;
+      }
+      m.lastRequestAt = now;
+    }
     const w: Waiter = { id, model, kind, at: now };
     if (this.shuttingDown) return this.reject(w, { kind: 'shutting_down', message: 'the router is shutting down' });
     if (!this.config.autoload && kind === 'request' && m.status !== 'loaded' && m.status !== 'loading') {
@@ -387,6 +402,12 @@ export class Scheduler {
         continue;
       }
       const plan = this.planLoad(name, now, w.id);
+      const busyDevice = plan.kind === 'start' && this.config.serialLoads ? this.loadingOn(name, plan.need) : undefined;
+      if (busyDevice) {
+        m.waitingFor = `behind the load of ${busyDevice} on the same device`;
+        loadBlocked = true;
+        continue;
+      }
       switch (plan.kind) {
         case 'start': {
           // Placement: a need for "one GPU" now names the GPUs chosen for this load.
@@ -415,7 +436,13 @@ export class Scheduler {
         case 'wait':
           // Within the batching window the busy models keep serving their own requests; the waiter is
           // still first in line for the room, so nothing behind it loads meanwhile.
-          if (now - w.at >= this.config.drainAfterMs) for (const d of plan.drain) draining.add(d);
+          // Once the window is over, the models reserved for this waiter keep draining whatever this turn's
+          // plan is: a wait for a fresh memory reading (stale after readingMaxAgeMs) names no victims, and
+          // letting their new requests in then restarted the drain each time (the real-router starvation).
+          if (now - w.at >= this.config.drainAfterMs) {
+            for (const d of plan.drain) draining.add(d);
+            for (const d of this.reservations.get(w.id) ?? []) if (this.entry(d).status === 'loaded') draining.add(d);
+          }
           m.waitingFor = plan.why;
           if (plan.readDevices) this.effects.push({ type: 'readDevices' });
           loadBlocked = true;
@@ -520,7 +547,11 @@ export class Scheduler {
     const candidates = residents
       .filter((r) => r.status === 'loaded' && r.name !== name && !base.some((b) => b.name === r.name))
       .filter((r) => !this.entry(r.name).policy.pin && !this.entry(r.name).pendingUnload)
-      .map((r) => ({ ...r, priority: this.entry(r.name).policy.priority, lastUsed: this.entry(r.name).lastUsed }));
+      .map((r) => {
+        const c = this.entry(r.name);
+        const value = this.config.costAwareVictims ? reloadValue(c.loadMs, c.gapMs, now - Math.max(c.lastUsed, c.lastRequestAt ?? 0)) : 0;
+        return { ...r, priority: c.policy.priority, lastUsed: c.lastUsed, value };
+      });
     const short = new Set(afterUnloads.map((s) => s.device));
     const helps = (c: Resident) =>
       (short.has('count')) || [...short].some((d) => (c.hold[d] ?? 0) > 0);
@@ -696,6 +727,18 @@ export class Scheduler {
     const specific = { ...need };
     delete specific[ANY_GPU];
     return specific;
+  }
+
+  /** Another model still loading on a device `need` uses, or undefined. */
+  private loadingOn(name: string, need: DeviceBytes): string | undefined {
+    const mine = Object.keys(need).filter((d) => (need[d] ?? 0) > 0);
+    for (const [other, o] of this.models) {
+      if (other === name || o.status !== 'loading') continue;
+      const theirs = Object.keys(this.needOf(o)).filter((d) => (this.needOf(o)[d] ?? 0) > 0);
+      // No known need (an external backend, a `cmd` preset without `memory =`): no device to share, no wait.
+      if (mine.some((d) => theirs.includes(d))) return other;
+    }
+    return undefined;
   }
 
   private idle(name: string): boolean {

@@ -59,6 +59,15 @@ export interface SchedulerConfig {
    * model serves its burst first; the window bounds how long that can delay the waiter (0 = drain at once).
    */
   drainAfterMs: number;
+  /**
+   * One load at a time per device: a load whose devices overlap one still loading waits for it (its waiters
+   * batch behind). Loads on one device share its bandwidth, so running them together delays the first and
+   * speeds up none (the simulator, bench/sim). A model with no known need (an external
+   * backend, a `cmd` preset without `memory =`) waits for nothing and holds nothing up.
+   */
+  serialLoads: boolean;
+  /** Victims by reload cost (eviction.ts `reloadValue`) before recency, within a priority tier. */
+  costAwareVictims: boolean;
   /** Global default TTL (`--models-ttl`); a model's own ttl wins. */
   ttlMs?: number;
 }

@@ -172,7 +172,7 @@ test("a client that stops reading a long stream: the router's memory stays bound
     sock = net.connect(r.port, '127.0.0.1');
     await new Promise<void>((res) => sock!.once('connect', () => res()));
     sock.pause(); // read nothing yet
-    sock.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    sock.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 
     // The child is held back: it says its writes block, and it is far from done.
     await waitFor('the firehose blocked', () => /firehose: blocked after (\d+) chunks/.test(r.output()), 30_000);

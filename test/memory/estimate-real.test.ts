@@ -14,6 +14,7 @@ import { makeTinyModel } from '../../src/gguf/tiny-model.js';
 import { readGgufHeader } from '../../src/gguf/reader.js';
 import { estimateFromGguf, estimateOptionsFromArgs, kvBytesPerToken } from '../../src/memory/estimate.js';
 import { runProbe } from '../../src/memory/probe.js';
+import { engineEstimateOptions } from '../../src/memory/engine.js';
 
 const MiB = 1024 ** 2;
 const ENGINE = path.resolve('dist/src/engine/main.js');
@@ -122,14 +123,16 @@ describe('estimate vs the bundled engine (CPU, real RSS)', () => {
     'model %s MB, %j',
     async (sizeMb, args, promptChars) => {
       const model = models[sizeMb]!;
-      const estimate = await estimateFromGguf(model, estimateOptionsFromArgs(args, { devices: [] }));
+      // The options the router uses for the bundled engine (src/memory/engine.ts): flash attention on, its base, and
+      // on a CPU with AMX the repacked copy of the weights its backend keeps.
+      const estimate = await estimateFromGguf(model, engineEstimateOptions('bundled', args, { devices: [] }));
       const probe = await runProbe([process.execPath, ENGINE, '-m', model, '--dry-run', ...args], { timeoutMs: 60_000 });
       const rss = await engineRss(model, args, promptChars);
       const ratio = estimate.devices.CPU! / rss;
       console.log(
         `${sizeMb} MB ${args.join(' ')}: estimate ${formatBytes(estimate.devices.CPU!)} ` +
           `(weights ${formatBytes(estimate.parts.CPU!.weights)}, kv ${formatBytes(estimate.parts.CPU!.kv)}, ` +
-          `compute ${formatBytes(estimate.parts.CPU!.compute)}, base ${formatBytes(estimate.parts.CPU!.base)}), ` +
+          `compute ${formatBytes(estimate.parts.CPU!.compute)}, base ${formatBytes(estimate.parts.CPU!.base)}, repack ${formatBytes(estimate.parts.CPU!.repack ?? 0)}), ` +
           `engine --dry-run ${formatBytes(probe.devices.CPU!)}, real RSS ${formatBytes(rss)}: estimate/real ${ratio.toFixed(2)}, dry-run/real ${(probe.devices.CPU! / rss).toFixed(2)}`,
       );
       // Planning needs the estimate on the safe side of reality, but not so far that models stop fitting.

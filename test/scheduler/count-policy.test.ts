@@ -1,5 +1,5 @@
 /** The count policy (--models-max), queueing and fairness, without processes or sleeps. */
-import { Driver, admits, rejects, starts, stops } from './harness.js';
+import { Driver, GiB, admits, rejects, starts, stops } from './harness.js';
 
 const three = [{ name: 'A' }, { name: 'B' }, { name: 'C' }];
 
@@ -337,6 +337,80 @@ describe('found by the policy simulator', () => {
     expect(stops(d.done(inWindow.id))).toEqual(['A']);
     expect(starts(d.exited('A'))).toEqual(['B']);
     expect(admits(d.ready('B'))).toEqual([b.id]);
+  });
+
+  test('batching window: a drain that began holds while the waiter waits for a fresh memory reading', () => {
+    // The real-router starvation (issue 13): with the free check on, every turn more than readingMaxAgeMs after
+    // the last reading planned "wait for a fresh reading" with no victims, and A's new requests got in then.
+    const d = new Driver({ modelsMax: 1, drainAfterMs: 10_000, marginBytes: 0, readingMaxAgeMs: 1_000 }, three);
+    const cpu = [{ name: 'CPU', total: 64 * GiB, free: 32 * GiB }];
+    d.devices(cpu);
+    const a = d.bringUp('A');
+    d.devices(cpu);
+    const b = d.request('B');
+    expect(d.s.view('B')!.waitingFor).toMatch(/busy: A/);
+    // The window closes on a fresh reading: A drains.
+    d.now += 10_000;
+    d.devices(cpu);
+    expect(admits(d.request('A').effects)).toEqual([]);
+    // Two seconds later the reading is stale: the turn waits for a new one, and A still takes nothing new.
+    d.now += 2_000;
+    const late = d.request('A');
+    expect(d.s.view('B')!.waitingFor).toMatch(/fresh memory reading/);
+    expect(admits(late.effects)).toEqual([]);
+    expect(d.s.view('A')!.refs).toBe(1);
+    d.devices(cpu);
+    expect(stops(d.done(a))).toEqual(['A']);
+    expect(starts(d.exited('A'))).toEqual(['B']);
+    expect(admits(d.ready('B'))).toEqual([b.id]);
+  });
+
+  test('one load at a time per device: a second load waits for the first, its waiters batch behind it', () => {
+    const d = new Driver({ modelsMax: 3 }, three);
+    for (const m of ['A', 'B', 'C']) d.need(m, { GPU0: GiB });
+    expect(starts(d.request('A').effects)).toEqual(['A']);
+    expect(starts(d.request('B').effects)).toEqual([]);
+    expect(d.s.view('B')!.waitingFor).toMatch(/behind the load of A/);
+    d.request('B');
+    expect(starts(d.request('C').effects)).toEqual([]);
+    expect(starts(d.ready('A'))).toEqual(['B']);
+    expect(admits(d.ready('B'))).toHaveLength(2);
+  });
+
+  test('one load at a time per device: loads on different devices, or of a model with no known need, run together; off, all do', () => {
+    const d = new Driver({ modelsMax: 3 }, three);
+    d.need('A', { GPU0: GiB });
+    d.need('B', { GPU1: GiB });
+    expect(starts(d.request('A').effects)).toEqual(['A']);
+    expect(starts(d.request('B').effects)).toEqual(['B']);
+    // No known need (an external backend): it neither waits nor holds others up.
+    expect(starts(d.request('C').effects)).toEqual(['C']);
+    const off = new Driver({ modelsMax: 3, serialLoads: false }, three);
+    expect(starts(off.request('A').effects)).toEqual(['A']);
+    expect(starts(off.request('B').effects)).toEqual(['B']);
+  });
+
+  test('reload-cost victims (costAwareVictims): the idle model cheap to reload goes before the valuable one', () => {
+    const d = new Driver({ modelsMax: 2, costAwareVictims: true }, three);
+    // A: slow to load (30 s) and asked for every 10 s; B: quick (1 s) and asked for as often. LRU would pick A.
+    d.at(0);
+    const a1 = d.request('A');
+    d.at(30_000);
+    d.ready('A');
+    d.done(a1.id);
+    const b1 = d.request('B');
+    d.at(31_000);
+    d.ready('B');
+    d.done(b1.id);
+    for (const t of [40_000, 50_000]) {
+      d.at(t);
+      d.done(d.request('A').id);
+      d.at(t + 100);
+      d.done(d.request('B').id);
+    }
+    // A was used least recently, but it costs 30 s per reload against B's 1 s at the same rate.
+    d.at(55_000);
+    expect(stops(d.request('C').effects)).toEqual(['B']);
   });
 
   test('batching window: a busy model that goes idle inside the window is swapped at once', () => {

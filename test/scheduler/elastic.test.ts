@@ -18,7 +18,8 @@ function sized(d: Driver, model: string, devices?: Record<string, number>): Effe
 
 /** `resident` loaded and measured at their need; a CPU reading of `total` with their use taken. */
 function world(opts: { margin: number | null; caps?: Record<string, number>; total?: number; other?: number }, resident: M[], others: M[]) {
-  const d = new Driver({ modelsMax: 0, marginBytes: opts.margin, caps: opts.caps ?? {} }, [...resident, ...others]);
+  // Loads on one device overlap here on purpose (serialLoads off): what a loading elastic model holds is the subject.
+  const d = new Driver({ modelsMax: 0, marginBytes: opts.margin, caps: opts.caps ?? {}, serialLoads: false }, [...resident, ...others]);
   for (const m of [...resident, ...others]) d.need(m.name, m.need);
   const total = opts.total ?? 64 * GiB;
   let used = opts.other ?? 0;

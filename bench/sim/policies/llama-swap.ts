@@ -14,20 +14,31 @@
  * A grant beyond the model's `concurrencyLimit` (default 10) is answered 429 (grantHandler).
  *
  * Groups (groupSwapper.EvictionFor): in a `swap: true` group only one member runs; loading
- * it evicts the running sibling. A count-only router, so it is configured with `safeCount`
- * groups, models dealt round-robin in popularity order (trace model order), each group
- * `swap: true, exclusive: false`: at most that many models at once, and the hottest models
- * never share a group. With one group this is llama-swap's default (one model at a time).
+ * it evicts the running sibling. Three configurations:
+ *  - `default`: no groups configured, llama-swap's default — one model at a time;
+ *  - `groups`: hand-tuned `safeCount` groups, models dealt round-robin in popularity order
+ *    (trace model order), each `swap: true, exclusive: false`: at most that many models at
+ *    once, and the hottest models never share a group;
+ *  - `matrix`: the matrix router (internal/router/matrix.go, matrix_solver.go): the config
+ *    lists the sets of models that may run together (here: every set that fits the memory
+ *    budget and models-max, what a user who knows the sizes would write), and for a target
+ *    the solver picks the set holding it whose evictions cost least, a model's eviction cost
+ *    being its measured median load time ("Eviction cost = evict_costs multiplier * measured
+ *    median load time"). Ties: keep more models, then name order.
+ * A model's `ttl` (the trace's TTL) unloads it once idle that long (process.go's ttl check).
  */
 import { safeCount, type Policy, type PolicyContext, type PolicyFactory, type SimRequest } from '../types.js';
 
 export interface LlamaSwapOptions {
   /** Per-model in-flight cap before 429; llama-swap's default is 10. */
   concurrencyLimit?: number;
+  /** Which swapper: one model at a time (the default), safe-count groups, or the matrix. */
+  swapper?: 'default' | 'groups' | 'matrix';
+  name?: string;
 }
 
 export function llamaSwap(opts: LlamaSwapOptions = {}): PolicyFactory {
-  return (ctx) => new LlamaSwap(ctx, opts.concurrencyLimit ?? 10);
+  return (ctx) => new LlamaSwap(ctx, opts.concurrencyLimit ?? 10, opts.swapper ?? 'default', opts.name ?? 'llama-swap');
 }
 
 interface ActiveSwap {
@@ -46,17 +57,19 @@ interface Queued {
 }
 
 class LlamaSwap implements Policy {
-  readonly name = 'llama-swap';
   private readonly group = new Map<string, number>();
   private readonly active = new Map<string, ActiveSwap>();
   private readonly inFlight = new Map<string, number>();
+  private readonly ttlToken = new Map<string, number>();
   private queued: Queued[] = [];
 
   constructor(
     private readonly ctx: PolicyContext,
     private readonly limit: number,
+    private readonly swapper: 'default' | 'groups' | 'matrix',
+    readonly name: string,
   ) {
-    const groups = safeCount(ctx.trace);
+    const groups = swapper === 'groups' ? safeCount(ctx.trace) : 1;
     ctx.trace.models.forEach((m, i) => {
       this.group.set(m.name, i % groups);
       this.inFlight.set(m.name, 0);
@@ -81,7 +94,24 @@ class LlamaSwap implements Policy {
   onDone(_id: string, model: string): void {
     const n = this.inFlight.get(model)! - 1;
     this.inFlight.set(model, n);
+    if (n <= 0) this.armTtl(model);
     if (n <= 0) this.drainQueue();
+  }
+
+  onTimer(tag: string): void {
+    const [kind, model, token] = tag.split(':');
+    if (kind !== 'ttl' || this.ttlToken.get(model!) !== Number(token)) return;
+    if (this.ctx.state(model!) !== 'loaded' || this.inFlight.get(model!)! > 0) return;
+    for (const [id, sw] of this.active) if (id === model || sw.evict.includes(model!)) return;
+    this.ctx.stop(model!);
+  }
+
+  private armTtl(model: string): void {
+    const ttl = this.ctx.trace.ttlMs;
+    if (ttl === undefined) return;
+    const token = (this.ttlToken.get(model) ?? 0) + 1;
+    this.ttlToken.set(model, token);
+    this.ctx.timer(this.ctx.now() + ttl, `ttl:${model}:${token}`);
   }
 
   /** The OnRequest decision tree; false = queue it. */
@@ -154,6 +184,7 @@ class LlamaSwap implements Policy {
       return this.ctx.reject(id, `429: concurrency limit ${this.limit} for ${model}`);
     }
     this.inFlight.set(model, this.inFlight.get(model)! + 1);
+    this.ttlToken.set(model, (this.ttlToken.get(model) ?? 0) + 1); // busy again: a pending TTL is void
     this.ctx.admit(id, model);
   }
 
@@ -167,8 +198,31 @@ class LlamaSwap implements Policy {
 
   /** groupSwapper with swap: true, exclusive: false groups: same-group siblings go. */
   private evictionFor(target: string, running: string[]): string[] {
+    if (this.swapper === 'matrix') return this.matrixEviction(target, running);
     const g = this.group.get(target);
     return running.filter((m) => m !== target && this.group.get(m) === g);
+  }
+
+  /** The cheapest set holding `target` that fits: keep the running models whose reload costs most. */
+  private matrixEviction(target: string, running: string[]): string[] {
+    const others = running.filter((m) => m !== target);
+    const cap = this.ctx.trace.capacity;
+    const mem = (m: string) => this.ctx.model(m).memBytes;
+    const cost = (m: string) => this.ctx.model(m).loadMs;
+    let best: string[] = [];
+    let bestCost = -1;
+    const n = Math.min(others.length, 14);
+    for (let mask = 0; mask < 1 << n; mask++) {
+      const keep = others.filter((_, i) => i < n && mask & (1 << i));
+      if (keep.length + 1 > cap.modelsMax) continue;
+      if (keep.reduce((a, m) => a + mem(m), mem(target)) > cap.memoryBytes) continue;
+      const kept = keep.reduce((a, m) => a + cost(m), 0);
+      if (kept > bestCost || (kept === bestCost && keep.length > best.length)) {
+        best = keep;
+        bestCost = kept;
+      }
+    }
+    return others.filter((m) => !best.includes(m));
   }
 
   private collides(target: string, evict: string[]): boolean {

@@ -34,6 +34,15 @@ import { fnv1a } from '../rng.js';
 import type { Policy, PolicyContext, PolicyFactory, SimRequest } from '../types.js';
 
 export interface OllamaOptions {
+  /**
+   * Ollama since v0.11.5 (the default here): a request for a loaded runner that is not being unloaded is served
+   * at once (GetRunner's fast path, past the pending queue), and the pending loop waits for a load it started
+   * before it schedules anything else (one load at a time). false: the older loop modelled above, where every
+   * request goes through processPending in order. The source versions read for this file (sched.go at commits
+   * 000ce020 and 09f15872) are the older loop; the two changes are modelled as issue 13 describes current sched.go,
+   * not from its lines.
+   */
+  current?: boolean;
   keepAliveMs?: number;
   maxQueue?: number;
   reschedDelayMs?: number;
@@ -62,10 +71,13 @@ interface Pending {
 type Loop =
   | { kind: 'idle' }
   | { kind: 'waitLoaded'; req: Pending }
+  /** Current Ollama: the loop waits for the load it started (one at a time). */
+  | { kind: 'waitLoad'; model: string }
   | { kind: 'waitUnload'; req: Pending };
 
 class Ollama implements Policy {
-  readonly name = 'ollama';
+  readonly name: string;
+  private readonly current: boolean;
   private readonly maxRunners: number;
   private readonly keepAlive: number;
   private readonly maxQueue: number;
@@ -82,13 +94,19 @@ class Ollama implements Policy {
     opts: OllamaOptions,
   ) {
     this.maxRunners = ctx.trace.capacity.modelsMax;
-    this.keepAlive = opts.keepAliveMs ?? 5 * 60_000;
+    this.current = opts.current ?? true;
+    this.name = this.current ? 'ollama' : 'ollama (<0.11.5)';
+    this.keepAlive = opts.keepAliveMs ?? ctx.trace.ttlMs ?? 5 * 60_000;
     this.maxQueue = opts.maxQueue ?? 512;
     this.reschedDelay = opts.reschedDelayMs ?? 250;
     for (const m of ctx.trace.models) this.path.set(m.name, `sha256-${fnv1a(m.name).toString(16).padStart(8, '0')}`);
   }
 
   onArrival(req: SimRequest): void {
+    const loaded = this.runners.get(req.model);
+    if (this.current && loaded && !loaded.loading && loaded.sessionDuration > 0) {
+      return this.useLoadedRunner({ id: req.id, model: req.model }, loaded);
+    }
     if (this.pending.length >= this.maxQueue) {
       return this.ctx.reject(req.id, 'server busy, please try again.  maximum pending requests exceeded');
     }
@@ -101,6 +119,11 @@ class Ollama implements Policy {
     if (!r) return;
     r.loading = false;
     this.ctx.admit(r.initial, model);
+    if (this.loop.kind === 'waitLoad' && this.loop.model === model) {
+      this.loop = { kind: 'idle' };
+      this.process();
+      return;
+    }
     if (this.loop.kind === 'waitLoaded' && this.loop.req.model === model) {
       const req = this.loop.req;
       this.loop = { kind: 'idle' };
@@ -154,6 +177,9 @@ class Ollama implements Policy {
       else this.useLoadedRunner(req, runner);
       return;
     }
+    // s.loaded loses a runner only once its unload is done (processCompleted: unload, then delete): a request for
+    // a model still stopping waits for that, as it would for the runner's mutex.
+    if (this.ctx.state(req.model) === 'unloading') return this.requeue(req);
     if (this.runners.size >= this.maxRunners) return this.evictFor(req);
     if (this.runners.size === 0) {
       // The first model loads at once (a partial CPU offload if it does not fit is not
@@ -205,6 +231,7 @@ class Ollama implements Policy {
       timerToken: 0,
     });
     this.ctx.start(req.model);
+    if (this.current) this.loop = { kind: 'waitLoad', model: req.model };
   }
 
   private useLoadedRunner(req: Pending, r: Runner): void {

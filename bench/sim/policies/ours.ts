@@ -6,37 +6,44 @@
  * Capacity: `modelsMax` from the trace and a per-device cap (`caps`) of the trace's memory
  * budget, with each model's `need` sent before any request. No device readings
  * (`marginBytes: null`), so the cap is the only memory rule — the same budget the engine
- * enforces. Everything else is the scheduler's default config (queue 256, 10 min timeout).
+ * enforces. The trace's TTL is `--models-ttl`. Everything else is the scheduler's default
+ * config (queue 256, 10 min timeout, the default drain window).
+ *
+ * `countOnly`: the same scheduler told only the count the count-only routers get
+ * (`safeCount`), no memory: ours where a user configures it like llama-server.
  */
 import { Scheduler } from '../../../src/scheduler/scheduler.js';
 import type { Effect, SchedulerConfig, SchedulerEvent } from '../../../src/scheduler/types.js';
-import type { Policy, PolicyContext, PolicyFactory, SimRequest } from '../types.js';
+import { safeCount, type Policy, type PolicyContext, type PolicyFactory, type SimRequest } from '../types.js';
 
 export const DEVICE = 'GPU0';
 
-export function ours(config: Partial<SchedulerConfig> = {}): PolicyFactory {
-  return (ctx) => new Ours(ctx, config);
+export function ours(config: Partial<SchedulerConfig> = {}, opts: { countOnly?: boolean; name?: string } = {}): PolicyFactory {
+  return (ctx) => new Ours(ctx, config, opts.countOnly ?? false, opts.name ?? (opts.countOnly ? 'ours (count only)' : 'ours'));
 }
 
 class Ours implements Policy {
-  readonly name = 'ours';
   readonly tickMs = 1000;
   private readonly s: Scheduler;
 
   constructor(
     private readonly ctx: PolicyContext,
     config: Partial<SchedulerConfig>,
+    countOnly: boolean,
+    readonly name: string,
   ) {
     const { trace } = ctx;
     this.s = new Scheduler(
       {
-        modelsMax: trace.capacity.modelsMax,
-        caps: { [DEVICE]: trace.capacity.memoryBytes },
+        modelsMax: countOnly ? safeCount(trace) : trace.capacity.modelsMax,
+        caps: countOnly ? {} : { [DEVICE]: trace.capacity.memoryBytes },
         marginBytes: null,
+        ttlMs: trace.ttlMs,
         ...config,
       },
       trace.models.map((m) => ({ name: m.name, priority: 0, pin: false })),
     );
+    // Sizes tell the scheduler the model's device (one load at a time per device) and, with a cap, its room.
     for (const m of trace.models) this.feed({ type: 'need', model: m.name, devices: { [DEVICE]: m.memBytes }, now: 0 });
   }
 
