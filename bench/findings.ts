@@ -5,48 +5,50 @@ it rose to ~12 during this run; an earlier full run at load 15 gave the same pic
 process waits for a core: a tiny model's engine start took 3-15 s here. Read the CPU-second columns and the
 ratios; on a quiet machine run \`npm run bench\` again.
 
-**Proxy overhead: the targets are not met, and against a canned upstream they cannot be on this machine.**
-Measured side by side over 300 sequential requests (CPU ticks from /proc), the router used about 4 ms of CPU
-per request here, the canned upstream about 0.5 ms, and a 15-line node:http proxy about 1.5 ms. A proxy does
-the upstream's HTTP work twice (server and client side) plus its own, so at 64 connections, where both sides
-are CPU-bound on the same 2 cores, its throughput relative to an upstream that does nothing is bounded by that
-cost ratio, far below 85%; much of the added latency is waiting for a core (a third of the router's profile
-at 64 connections is idle while requests wait: it is descheduled). Against real inference (the engine rows)
-the differences are inside the noise of inference (one engine row is faster through the router than direct).
-- At 1 connection there is no fixed delay in the proxy path: the +12 ms p50 of an earlier run (load 15) did not
-  come back. Looked for one: node 20 sets TCP_NODELAY on the agent's sockets to the child and on the server's
-  (strace), the request's headers and body go to the child in one write, the answer's headers go with its
-  first bytes, and the client's answer ends on the child's 'end', not on a 'close'. 500 sequential keep-alive
-  requests (node client, load ~5): direct p50 0.38 ms / p10 0.23 ms, through the router 1.20 ms / 0.98 ms:
-  +0.8 ms at both, the router's CPU per request, not a timer (a timer or Nagle would show as a fixed ~40 ms
-  or a bimodal spread).
-- Fixed (src/router/router.ts): a \`cmd\` model without \`memory =\` has no need the memory hooks can answer, and
-  the router asked again on every request; past the 500 ms device cache each ask spawned nvidia-smi and
-  rocm-smi on the request path (15% of the router's profile under load was ChildProcess.spawn).
-- Fixed (src/http/proxy.ts): the kept body went to the child through a Readable piped per request; now one
-  \`end(body)\`, which also sends headers and body in one write.
-- What is left has no single hot spot (profile at 64 connections, fast upstream): node streams 9%, the write
-  system calls 8%, events 6%, http outgoing 5%, http-proxy-3 3.5%, our proxy, scheduler, router and metrics
-  together 7%, express and body-parser 4%. Closing the gap to a bare node:http proxy would mean serving the
-  proxied routes outside express and http-proxy-3: not a small edit, not done. The body is parsed once (for
-  \`model\`) and the kept bytes are forwarded as they came, never re-serialised.
-- Fixed (src/http/app.ts): every proxied request aborted its AbortController on the normal close, building a
-  DOMException each time; now only a client gone before its answer was sent aborts.
-- Fixed (src/http/proxy.ts, src/engine/sse.ts): the bare 400 through the router to the bundled engine on a
-  request sent right after a completed one (see cold start below). It was the engine's node server: the client's
-  \`Connection: close\` was forwarded to the child over the router's kept-alive socket; node's parser then refuses
-  any further request on that socket ("data after Connection: close", a bare 400, never in the access log), but
-  the engine's SSE answers forced \`Connection: keep-alive\`, so the router pooled the socket and sent the next
-  request on it: every other streamed request failed. The proxy no longer forwards hop-by-hop request headers,
-  and the engine no longer forces the header. test/router/connection-close.test.ts sends such requests back to
-  back through a real router to a real engine (it failed before both fixes). JSON answers were not affected
-  (node closed those sockets), nor keep-alive clients (autocannon), nor the canned upstream (no forced header).
-- The proxy table is from this part run again after these fixes (\`--only proxy\`, load 6-10; the other
-  sections are from the full run). Against the run before them (load 4-12): JSON at 64 connections 11% of
-  direct throughput (was 6%), +32 ms at p50 (was +155 ms); at 1 connection +0.7 ms (was +0.6 ms). An earlier
-  attempt at load 18-22 gave 2-28% with the direct side 10-100 times slower: a measure of the machine.
-- Per chunk: the time-to-last-chunk difference divided by the chunks is the only per-chunk figure measured;
-  under this load it is dominated by scheduling delays, not by per-chunk work (the relay is a pipe()).
+**Proxy overhead (issue 14): the proxied path now runs outside express and http-proxy-3; the CPU targets are
+not all met in the runs on this machine (load average 7-19).** Section 1 now measures, in one
+run, direct, a 10-line node:http relay (the floor of a node proxy), nginx, our router and, with llama-server
+children, llama.cpp's own router mode, with each proxy's CPU time per request (its threads' schedstat over the
+round) and the ratios.
+- Found by profiling (\`node --cpu-prof\`, the router under the canned upstream, 16 keep-alive connections):
+  before, express's routing chain (router/next), body-parser/raw-body, http-proxy-3's web-incoming passes and
+  setupOutgoing, \`once\`/\`on\` listeners per request, an AbortController per request (createAbortSignal,
+  EventTarget: ~4% of samples) and prom-client label hashing per request; 162 rps in that run. Changed: a POST
+  to a proxied path is served by a node:http handler (src/http/proxied-routes.ts: the same guards, key check,
+  body reader and error JSON as the express path), the proxy is one \`http.request\` on the keep-alive agent
+  with flat raw header arrays both ways and the answer piped (src/http/proxy.ts), the idle timeout is the
+  upstream socket's own (node refreshes it on each read: no listener per chunk), no AbortController (a
+  lighter cancel for the queue), the request counter fed at scrape time. The same profile after: 2,659 rps
+  (same machine, minutes apart). http-proxy-3 is gone: what it added was per-request set-up the path does not
+  need, and the retry, SSE error event, abort propagation, idle timeout and hop-by-hop handling it did not do
+  for us were already ours.
+- What is left in the profile at 64 connections is node's own HTTP (client, agent, server, streams) and the
+  write system calls; ours: the body reader and JSON check (src/http/body.ts, ~3.5% of samples), the
+  scheduler (~2%), the proxied route and proxy (~4%).
+- Ratios measured (runs of 3 rounds x 2 s; the quick run before the change at load 16 is the "before"): the
+  router's CPU per request against the bare relay's, before 2.7-7.9x; after, with the final code at load 7-11
+  (the table): 1.05x on streams and 2.15x on JSON at one connection, 1.35x (JSON) and 1.69x (streams) at 64
+  connections, 1.8x on the llama-server rows, 1.9-2.1x on the engine rows; two earlier runs at load 16-19
+  (before issue 16's per-answer metrics were merged) gave 1.0-3.9x. At 64 connections the router's throughput
+  is now the relay's (2,956 against 3,025 rps; in the quick run before the change, 295 against 1,327). Against llama.cpp's router: 3.2-3.7x
+  (it spends 0.16-0.25 ms a request, we 0.52-0.92 ms). Added p50 at one connection: 0.58 ms (relay 0.29 ms,
+  nginx 0.06 ms). Targets not met: 1.5x on JSON at one connection, llama.cpp's figure, 0.3 ms.
+- llama.cpp's router drops every second request on a kept-alive connection ("socket hang up", counted in the
+  failures column: 1,188-3,817 per row); ours and the bare relay had none. Its CPU per request is per request
+  sent, failures included.
+- Large bodies: \`model\` is found by a structural scan (src/http/json-model.ts) above 64 KiB instead of a full
+  JSON.parse: 1.2 ms against 21.5 ms on a 1 MB chat of plain text, 7.6 against 13.5 ms on text full of
+  escapes; it still refuses invalid UTF-8, a non-object, unbalanced or too deep JSON.
+- Cold start with swaps (bench/cold-swap.ts, in section 3 when LLAMA_SERVER is set; run alone here): at load 16,
+  ours 797 ms median against
+  llama.cpp's router's 354 ms, over 8 swaps each. A trace of the router's own log (same conditions) puts most
+  of the difference in the swap, not the proxy: from the request to the old child's stop 5-400 ms (the
+  scheduler waits for a fresh device reading after deciding to evict), the stop itself 250-700 ms (llama-server
+  exits 30-120 ms after SIGTERM when run alone), 20-300 ms between the old child gone and the new spawn, and
+  the spawn to its first line 70-150 ms. Changed: a child line hinting at readiness (llama-server's "listening
+  on", the engine's "model ready") polls health at once instead of at the next interval (up to 100 ms); seen
+  ready within 0-2 ms of that line in the trace. The stop and the device reading are not changed (not
+  surgical, out of this change's reach): the target (within 20 ms of llama.cpp's median) is not met.
 
 **Scheduling policies (issue 13): the simulator no longer flatters us, and the honest result is mixed.** The
 engine now makes loads on one device share its bandwidth, load time grows with size (1 s + 2 GiB/s warm; the

@@ -18,6 +18,7 @@ export const ROOT = (() => {
 export const ROUTER_BIN = join(ROOT, 'bin', 'router.js');
 export const ENGINE_BIN = join(ROOT, 'bin', 'router-engine.js');
 export const FAST_UPSTREAM = join(ROOT, 'dist', 'bench', 'fixtures', 'fast-upstream.js');
+export const BARE_RELAY = join(ROOT, 'dist', 'bench', 'fixtures', 'bare-relay.js');
 
 const live = new Set<ChildProcess>();
 
@@ -34,10 +35,15 @@ export interface Started {
 }
 
 export async function startProcess(args: string[], opts: { port?: number } = {}): Promise<Started> {
+  return startCommand(process.execPath, args, opts);
+}
+
+/** Any command (nginx, llama-server), `${PORT}` in its arguments replaced by a free port. */
+export async function startCommand(command: string, args: string[], opts: { port?: number } = {}): Promise<Started> {
   const port = opts.port ?? (await getPort({ host: '127.0.0.1' }));
   const withPort = args.map((a) => a.replaceAll('${PORT}', String(port)));
   const spawnedAt = performance.now();
-  const proc = spawn(process.execPath, withPort, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(command, withPort, { stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(proc);
   let out = '';
   proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));

@@ -1,13 +1,17 @@
 /**
- * Proxy overhead: the same child answered directly and through the router, in alternating rounds, at
- * several concurrencies. The child is the fast upstream (canned answers) so the difference is the router's
- * own cost, plus one real-inference pair through the bundled engine on a generated tiny model.
+ * Proxy overhead, side by side in one run: the same child answered directly, through a bare node:http relay
+ * (bench/fixtures/bare-relay.ts: the floor of a node proxy), through nginx (when installed), through our router
+ * and, with real llama-server children (LLAMA_SERVER set), through llama.cpp's own router mode. Rounds
+ * alternate the order of the sides. For each proxy: latency added over direct, throughput against direct, and
+ * its CPU time per request (the proxy process's own CPU over the round / requests; never its children's).
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ENGINE_BIN, FAST_UPSTREAM, startRouter, type Started } from './processes.js';
-import { load, type LoadResult } from './load.js';
+import { load, type LoadResult } from './client.js';
+import { totalCpuMs } from './cpu.js';
+import { findNginx, startNginx } from './nginx.js';
+import { BARE_RELAY, ENGINE_BIN, FAST_UPSTREAM, startCommand, startProcess, startRouter, untilHealthy, waitFor, type Started } from './processes.js';
 import { median, percentile } from './stats.js';
 
 export interface OverheadOptions {
@@ -18,69 +22,172 @@ export interface OverheadOptions {
   chunks: number;
   /** A generated GGUF for the real-inference rows (none: no such rows). */
   modelPath?: string;
+  /** A llama-server binary: rows with llama-server children, and llama.cpp's router beside ours. */
+  llamaServer?: string;
+  /** Concurrencies of the llama-server rows. */
+  llamaConcurrencies?: number[];
+  /** Leave nginx out even when installed (tests). */
+  noNginx?: boolean;
+}
+
+export type SideName = 'direct' | 'bare relay' | 'nginx' | 'router' | 'llama.cpp router';
+
+export interface SideResult {
+  name: SideName;
+  /** Medians over rounds. */
+  p50: number;
+  p99: number;
+  rps: number;
+  /** Medians over rounds of (this - direct) in the same round. */
+  addedP50: number;
+  addedP99: number;
+  /** Median over rounds of this rps / direct rps. */
+  rpsRatio: number;
+  /** The proxy's CPU ms per request (answered or failed), median over rounds; undefined for direct. */
+  cpuMsPerReq?: number;
+  failures: number;
+  failureKinds: Record<string, number>;
 }
 
 export interface OverheadRow {
-  upstream: 'fast' | 'engine';
+  upstream: 'fast' | 'engine' | 'llama-server';
+  /** What was asked: 'chat', 'chat (1 token)', '/tokenize'. */
+  request: string;
   stream: boolean;
   connections: number;
   chunks: number;
-  directP50: number;
-  directP99: number;
-  routerP50: number;
-  routerP99: number;
-  /** Medians over rounds of (router - direct). */
-  addedP50: number;
-  addedP99: number;
-  directRps: number;
-  routerRps: number;
-  /** Median over rounds of router rps / direct rps. */
-  rpsRatio: number;
-  failures: number;
   rounds: number;
+  sides: SideResult[];
 }
 
-export async function proxyOverhead(opts: OverheadOptions, log: (s: string) => void): Promise<OverheadRow[]> {
+export interface OverheadResult {
+  rows: OverheadRow[];
+  /** Sides left out and why (no nginx, no LLAMA_SERVER). */
+  notes: string[];
+}
+
+interface Side {
+  name: SideName;
+  url: string;
+  /** The processes whose CPU is the proxy's (none for direct). */
+  pids: () => number[];
+}
+
+export async function proxyOverhead(opts: OverheadOptions, log: (s: string) => void): Promise<OverheadResult> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-proxy-'));
+  const notes: string[] = [];
+  const started: Started[] = [];
+  const nginxBin = opts.noNginx ? undefined : findNginx();
+  if (!opts.noNginx && !nginxBin) {
+    const msg = 'nginx: not installed, its rows are skipped (Debian: apt-get install -y nginx-light)';
+    log(msg);
+    notes.push(msg);
+  }
+  if (!opts.llamaServer) {
+    const msg = "llama.cpp's router: LLAMA_SERVER is not set, the llama-server rows are skipped";
+    log(msg);
+    notes.push(msg);
+  }
+  /** The reference proxies in front of one child port. */
+  const proxiesFor = async (childPort: number, tag: string): Promise<Side[]> => {
+    const relay = await startProcess([BARE_RELAY, '${PORT}', String(childPort)]);
+    started.push(relay);
+    await untilHealthy(relay, 10_000);
+    const sides: Side[] = [{ name: 'bare relay', url: relay.url, pids: () => [relay.proc.pid!] }];
+    if (nginxBin) {
+      const nginx = await startNginx(nginxBin, join(dir, `nginx-${tag}`), childPort);
+      started.push(nginx);
+      sides.push({ name: 'nginx', url: nginx.url, pids: nginx.pids });
+    }
+    return sides;
+  };
   const preset = join(dir, 'presets.ini');
+  const model = opts.modelPath;
   writeFileSync(
     preset,
     [
       '[fast]',
       `cmd = ${process.execPath} ${FAST_UPSTREAM} --port \${PORT} --chunks ${opts.chunks}`,
-      ...(opts.modelPath
-        ? [
-            '[tiny]',
-            // No ${API_KEY}: the engine runs without a key so the benchmark can also reach it directly.
-            `cmd = ${process.execPath} ${ENGINE_BIN} -m ${opts.modelPath} --host 127.0.0.1 --port \${PORT} -c 512 -np 1 -t 1`,
-          ]
+      // No ${API_KEY} on these: the children run without a key so the benchmark can also reach them directly.
+      ...(model
+        ? ['[tiny]', `cmd = ${process.execPath} ${ENGINE_BIN} -m ${model} --host 127.0.0.1 --port \${PORT} -c 512 -np 1 -t 1`]
+        : []),
+      ...(model && opts.llamaServer
+        ? ['[tiny-llama]', `cmd = ${opts.llamaServer} -m ${model} --host 127.0.0.1 --port \${PORT} -c 512 -np 1 -t 1 --no-webui`]
         : []),
       '',
     ].join('\n'),
   );
-  const router = await startRouter(['--models-preset', preset, '--models-max', '2', '--models-memory-margin', '0']);
+  const router = await startRouter(['--models-preset', preset, '--models-max', '3', '--models-memory-margin', '0']);
+  started.push(router);
+  const ours: Side = { name: 'router', url: router.url, pids: () => [router.proc.pid!] };
   try {
     const rows: OverheadRow[] = [];
     const fastPort = await loadModel(router, 'fast');
+    const fastSides = [...(await proxiesFor(fastPort, 'fast')), ours];
     for (const stream of [false, true]) {
       for (const c of opts.concurrencies) {
         const body = JSON.stringify({ model: 'fast', messages: [{ role: 'user', content: 'Hi' }], max_tokens: opts.chunks, stream });
         log(`proxy overhead: fast upstream, ${stream ? 'stream' : 'json'}, ${c} connections`);
-        rows.push(await compare(router, fastPort, body, c, opts.rounds, opts.durationS, { upstream: 'fast', stream, chunks: stream ? opts.chunks : 1 }));
+        rows.push(
+          await compare(fastPort, fastSides, '/v1/chat/completions', body, c, opts.rounds, opts.durationS, {
+            upstream: 'fast',
+            request: 'chat',
+            stream,
+            chunks: stream ? opts.chunks : 1,
+          }),
+        );
       }
     }
-    if (!opts.modelPath) return rows;
+    if (!model) return { rows, notes };
     const enginePort = await loadModel(router, 'tiny');
+    const engineSides = [(await proxiesFor(enginePort, 'engine'))[0]!, ours];
+    const rounds = Math.max(2, Math.ceil(opts.rounds / 2));
     for (const stream of [false, true]) {
       const body = JSON.stringify({ model: 'tiny', messages: [{ role: 'user', content: 'Hi' }], max_tokens: 8, stream });
       log(`proxy overhead: bundled engine, ${stream ? 'stream' : 'json'}, 1 connection`);
-      const rounds = Math.max(2, Math.ceil(opts.rounds / 2));
-      rows.push(await compare(router, enginePort, body, 1, rounds, opts.durationS, { upstream: 'engine', stream, chunks: stream ? 8 : 1 }));
+      rows.push(await compare(enginePort, engineSides, '/v1/chat/completions', body, 1, rounds, opts.durationS, { upstream: 'engine', request: 'chat', stream, chunks: stream ? 8 : 1 }));
     }
-    return rows;
+    await unloadModel(router, 'tiny');
+    if (!opts.llamaServer) return { rows, notes };
+
+    // llama-server children: ours (a preset without a key, so direct requests reach it) and llama.cpp's router
+    // mode on a folder holding the same file, with the same child arguments.
+    const llamaPort = await loadModel(router, 'tiny-llama');
+    const modelsDir = join(dir, 'models');
+    linkModel(model, modelsDir, 'tiny-llama');
+    const peer = await startCommand(opts.llamaServer, [
+      '--models-dir', modelsDir, '--models-max', '1', '--host', '127.0.0.1', '--port', '${PORT}', '-c', '512', '-np', '1', '-t', '1', '--no-webui',
+    ]);
+    started.push(peer);
+    await untilHealthy(peer, 30_000);
+    const llamaSides: Side[] = [...(await proxiesFor(llamaPort, 'llama')), ours, { name: 'llama.cpp router', url: peer.url, pids: () => [peer.proc.pid!] }];
+    // The peer loads its child on the first request naming the model.
+    await waitFor('llama.cpp router loading tiny-llama', async () => {
+      const r = await load(`${peer.url}/tokenize`, JSON.stringify({ model: 'tiny-llama', content: 'Hi' }), 1, 0.05);
+      return r.latencies.length > 0;
+    }, 60_000, 200);
+    for (const c of opts.llamaConcurrencies ?? [1]) {
+      const requests: [string, string, string][] = [
+        ['/tokenize', '/tokenize', JSON.stringify({ model: 'tiny-llama', content: 'Hello, world. How are you today?' })],
+        ['chat (1 token)', '/v1/chat/completions', JSON.stringify({ model: 'tiny-llama', messages: [{ role: 'user', content: 'Hi' }], max_tokens: 1 })],
+      ];
+      for (const [what, path, body] of requests) {
+        log(`proxy overhead: llama-server, ${what}, ${c} connections`);
+        rows.push(await compare(llamaPort, llamaSides, path, body, c, opts.rounds, opts.durationS, { upstream: 'llama-server', request: what, stream: false, chunks: 1 }));
+      }
+    }
+    return { rows, notes };
   } finally {
-    await router.stop();
+    await Promise.all(started.map((s) => s.stop()));
+    rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** llama.cpp's router names a model by its file name: the generated model under the preset's name. */
+function linkModel(file: string, dir: string, name: string): void {
+  mkdirSync(dir, { recursive: true });
+  symlinkSync(file, join(dir, `${name}.gguf`));
 }
 
 /** POST /models/load, then the child's port from the router's "ready" log record. */
@@ -97,47 +204,61 @@ async function loadModel(router: Started, model: string): Promise<number> {
   return rec.port as number;
 }
 
+async function unloadModel(router: Started, model: string): Promise<void> {
+  const res = await fetch(`${router.url}/models/unload`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model }) });
+  await res.arrayBuffer();
+}
+
 async function compare(
-  router: Started,
   childPort: number,
+  proxies: Side[],
+  path: string,
   body: string,
   connections: number,
   rounds: number,
   durationS: number,
-  what: Pick<OverheadRow, 'upstream' | 'stream' | 'chunks'>,
+  what: Pick<OverheadRow, 'upstream' | 'request' | 'stream' | 'chunks'>,
 ): Promise<OverheadRow> {
-  const direct = `http://127.0.0.1:${childPort}/v1/chat/completions`;
-  const routed = `${router.url}/v1/chat/completions`;
-  // Warm both paths (keep-alive sockets, JIT) before anything is recorded.
-  await load(direct, body, connections, Math.min(1, durationS));
-  await load(routed, body, connections, Math.min(1, durationS));
-  const d: LoadResult[] = [];
-  const r: LoadResult[] = [];
+  const sides: Side[] = [{ name: 'direct', url: `http://127.0.0.1:${childPort}`, pids: () => [] }, ...proxies];
+  const tail = what.stream ? '[DONE]' : undefined;
+  // Warm every path (keep-alive sockets, JIT) before anything is recorded.
+  for (const s of sides) await load(`${s.url}${path}`, body, connections, Math.min(1, durationS), { tail });
+  const results = new Map<SideName, { load: LoadResult; cpuMsPerReq?: number }[]>(sides.map((s) => [s.name, []]));
   for (let i = 0; i < rounds; i++) {
-    // Alternate which goes first, so a drift in the machine's load does not favour one side.
-    if (i % 2 === 0) {
-      d.push(await load(direct, body, connections, durationS));
-      r.push(await load(routed, body, connections, durationS));
-    } else {
-      r.push(await load(routed, body, connections, durationS));
-      d.push(await load(direct, body, connections, durationS));
+    // Rotate the order each round, so a drift in the machine's load does not favour one side.
+    for (let k = 0; k < sides.length; k++) {
+      const s = sides[(i + k) % sides.length]!;
+      const pids = s.pids();
+      const before = totalCpuMs(pids);
+      const r = await load(`${s.url}${path}`, body, connections, durationS, { tail });
+      const spent = totalCpuMs(pids) - before;
+      const n = r.latencies.length + r.failures;
+      results.get(s.name)!.push({ load: r, cpuMsPerReq: pids.length && n ? spent / n : undefined });
     }
   }
-  const p = (xs: LoadResult[], q: number) => xs.map((x) => percentile(x.latencies, q));
-  const perRound = (q: number) => r.map((x, i) => percentile(x.latencies, q) - percentile(d[i]!.latencies, q));
+  const direct = results.get('direct')!;
+  const p = (x: LoadResult, q: number) => percentile(x.latencies, q);
   return {
     ...what,
     connections,
-    directP50: median(p(d, 50)),
-    directP99: median(p(d, 99)),
-    routerP50: median(p(r, 50)),
-    routerP99: median(p(r, 99)),
-    addedP50: median(perRound(50)),
-    addedP99: median(perRound(99)),
-    directRps: median(d.map((x) => x.rps)),
-    routerRps: median(r.map((x) => x.rps)),
-    rpsRatio: median(r.map((x, i) => x.rps / d[i]!.rps)),
-    failures: [...d, ...r].reduce((s, x) => s + x.failures, 0),
     rounds,
+    sides: sides.map((s) => {
+      const rs = results.get(s.name)!;
+      const kinds: Record<string, number> = {};
+      for (const r of rs) for (const [k, v] of Object.entries(r.load.failureKinds)) kinds[k] = (kinds[k] ?? 0) + v;
+      const cpu = rs.map((r) => r.cpuMsPerReq).filter((x): x is number => x !== undefined);
+      return {
+        name: s.name,
+        p50: median(rs.map((r) => p(r.load, 50))),
+        p99: median(rs.map((r) => p(r.load, 99))),
+        rps: median(rs.map((r) => r.load.rps)),
+        addedP50: median(rs.map((r, i) => p(r.load, 50) - p(direct[i]!.load, 50))),
+        addedP99: median(rs.map((r, i) => p(r.load, 99) - p(direct[i]!.load, 99))),
+        rpsRatio: median(rs.map((r, i) => r.load.rps / direct[i]!.load.rps)),
+        ...(cpu.length ? { cpuMsPerReq: median(cpu) } : {}),
+        failures: rs.reduce((n, r) => n + r.load.failures, 0),
+        failureKinds: kinds,
+      };
+    }),
   };
 }

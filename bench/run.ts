@@ -11,6 +11,7 @@ import { makeTinyModel } from '../src/gguf/tiny-model.js';
 import { runSimulations } from './sim/run.js';
 import { renderReplay, replay } from './replay.js';
 import { coldStart } from './cold-start.js';
+import { coldSwap } from './cold-swap.js';
 import { FINDINGS } from './findings.js';
 import { manyModels, startupFootprint, streamsFootprint } from './footprint.js';
 import { machine } from './machine.js';
@@ -73,10 +74,15 @@ export async function runBench(opts: BenchOptions): Promise<Results> {
     await part('proxy', async () => {
       const o = { rounds: q ? 2 : 5, durationS: q ? 0.5 : 3, chunks: 16 };
       r.overheadOpts = o;
-      r.overhead = await proxyOverhead({ ...o, concurrencies: [1, 16, 64], modelPath }, opts.log);
+      r.overhead = await proxyOverhead(
+        { ...o, concurrencies: [1, 16, 64], modelPath, llamaServer: process.env.LLAMA_SERVER || undefined, llamaConcurrencies: [1, 8] },
+        opts.log,
+      );
     });
     await part('cold', async () => {
       r.cold = await coldStart({ runs: q ? 3 : 7, modelsDir: join(work, 'models'), model: 'tiny' }, opts.log);
+      if (process.env.LLAMA_SERVER) r.coldSwap = await coldSwap({ swaps: q ? 6 : 14, modelPath, llamaServer: process.env.LLAMA_SERVER }, opts.log);
+      else opts.log('cold swap against llama.cpp\'s router: LLAMA_SERVER is not set, skipped');
     });
     await part('footprint', async () => {
       r.streams = await streamsFootprint({ streams: 1000, dripMs: 1000, holdS: q ? 1 : 3 }, opts.log);

@@ -89,7 +89,7 @@ export async function serve(config: ServeConfig): Promise<void> {
     },
   });
   const reload = reloader(router, source, logger, catalog.router);
-  const { app, proxy } = createApp(router, {
+  const { handler, proxy } = createApp(router, {
     apiKey: apiKeys,
     listenHost: config.host,
     allowedHosts: config.allowedHosts,
@@ -107,14 +107,15 @@ export async function serve(config: ServeConfig): Promise<void> {
   // Timeouts are checked every connectionsCheckingInterval (node's default 30 s would let a
   // slowloris client hold its socket 45 s instead of 15).
   // requireHostHeader off: node's own refusal is a bare 400; app.ts refuses in JSON instead.
-  const httpServer = http.createServer({ connectionsCheckingInterval: 1_000, requireHostHeader: false }, app);
+  // handler: the proxied routes on node:http directly, everything else through the express app.
+  const httpServer = http.createServer({ connectionsCheckingInterval: 1_000, requireHostHeader: false }, handler);
   httpServer.on('clientError', answerClientError);
   httpServer.on('checkExpectation', refuseExpectation);
   // `Expect: 100-continue`: the 100 is sent by readBody once the request passed its checks and its declared
   // size is allowed, so a refused upload is never sent at all (node would send it at once).
   httpServer.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => {
     deferContinue(req);
-    app(req, res);
+    handler(req, res);
   });
   // Slow clients may not hold a connection open forever by trickling headers.
   httpServer.headersTimeout = 15_000;

@@ -2,7 +2,7 @@
  * Per-model figures of each answered inference request, for /metrics and the dashboard's history: duration,
  * time to first byte, and the tokens the child's answer reports (usage-tap.ts), with the generation speed.
  */
-import type { Response } from 'express';
+import type { ServerResponse } from 'node:http';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { History } from './history.js';
 import { readUsage, type UsageTap } from './usage-tap.js';
@@ -64,9 +64,9 @@ export class AnswerMetrics {
    * One request whose model is known, once its answer is over or its client gone (`started`:
    * performance.now() at its arrival; the proxy left the tap in res.locals.usageTap).
    */
-  observe(model: string, started: number, res: Response): void {
+  observe(model: string, started: number, res: ServerResponse & { locals?: Record<string, unknown> }): void {
     const ended = performance.now();
-    const tap = res.locals.usageTap as UsageTap | undefined;
+    const tap = res.locals?.usageTap as UsageTap | undefined;
     const durationS = (ended - started) / 1000;
     this.duration.observe({ model }, durationS);
     const ttfbS = tap?.firstByteAt === undefined ? undefined : (tap.firstByteAt - started) / 1000;

@@ -2,17 +2,18 @@
  * The router's HTTP face: router-owned routes, and every inference route proxied to the
  * child of the model the request names. Every answer of ours is OpenAI error JSON.
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { ReloadSummary, Router } from '../router/router.js';
 import { requireKey } from './auth.js';
-import { rawBody } from './body.js';
+import { rawBody, readBody } from './body.js';
 import { corsGuard } from './cors.js';
 import { hostGuard } from './host-guard.js';
 import { requireHost } from './client-error.js';
 import { RouterError, sendError } from './errors.js';
-import { modelOf } from './model-field.js';
 import { listModels, loadModel, unloadModel } from './models-routes.js';
 import { ModelProxy } from './proxy.js';
+import { ProxiedRoutes } from './proxied-routes.js';
 import { dashboardRoutes } from './dashboard/routes.js';
 import { ModelEvents, type EventsOptions } from './events-routes.js';
 import { LogFollowers } from './logs-routes.js';
@@ -75,7 +76,10 @@ async function reloadOrFail(opts: AppOptions): Promise<ReloadSummary> {
   }
 }
 
-export function createApp(router: Router, opts: AppOptions): { app: express.Express; proxy: ModelProxy } {
+export function createApp(
+  router: Router,
+  opts: AppOptions,
+): { app: express.Express; proxy: ModelProxy; handler: (req: IncomingMessage, res: ServerResponse) => void } {
   const app = express();
   const proxy = new ModelProxy({
     idleTimeoutMs: opts.upstreamTimeoutMs,
@@ -84,10 +88,14 @@ export function createApp(router: Router, opts: AppOptions): { app: express.Expr
   app.disable('x-powered-by');
   app.set('etag', false);
 
-  app.use(requireHost);
-  // Before anything else reads or does anything: a rebinding page's Host, a foreign page's Origin.
-  app.use(hostGuard({ listenHost: opts.listenHost ?? '127.0.0.1', allowed: opts.allowedHosts ?? [] }));
-  app.use(corsGuard({ origins: opts.corsOrigins ?? [] }, (req) => req.url === '/health'));
+  // Before anything else reads or does anything: a missing Host, a rebinding page's Host, a foreign page's Origin.
+  // The proxied routes (outside express) run the same guards.
+  const guards = [
+    requireHost,
+    hostGuard({ listenHost: opts.listenHost ?? '127.0.0.1', allowed: opts.allowedHosts ?? [] }),
+    corsGuard({ origins: opts.corsOrigins ?? [] }, (req) => req.url === '/health'),
+  ];
+  for (const guard of guards) app.use(guard);
   app.get('/health', (_req, res) => {
     res.json({ status: 'ok' });
   });
@@ -135,31 +143,17 @@ export function createApp(router: Router, opts: AppOptions): { app: express.Expr
   app.post('/models/load', raw, loadModel(router));
   app.post('/models/unload', raw, unloadModel(router));
 
-  app.post(proxiedRoutes, metrics.countRequests, raw, async (req: Request, res: Response) => {
-    const body: Buffer = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    const ac = new AbortController();
-    // Only a client gone before its answer was sent aborts: abort() builds a DOMException, and on the
-    // normal close of every proxied request that was a measurable cost for nothing.
-    const onClose = () => {
-      if (!res.writableFinished) ac.abort();
-    };
-    res.once('close', onClose);
-    let release: (() => void) | undefined;
-    try {
-      const name = modelOf(req, body);
-      const spec = router.require(name);
-      res.locals.model = spec.name; // the request counter's label (metrics.ts)
-      const lease = await router.acquire(spec.name, ac.signal);
-      release = lease.release;
-      if (ac.signal.aborted) return;
-      await proxy.forward(req, res, body, lease);
-    } catch (err) {
-      if (!ac.signal.aborted) sendError(res, err);
-    } finally {
-      res.off('close', onClose);
-      release?.();
-    }
+  // Proxied routes run on node:http outside express (src/http/proxied-routes.ts); the few requests that reach
+  // express for them (a trailing slash, another case) go to the same handler.
+  const proxied = new ProxiedRoutes(proxiedRoutes, {
+    router,
+    proxy,
+    metrics,
+    apiKey: opts.apiKey,
+    guards,
+    readBody: (req, res) => readBody(req, opts.maxBodyBytes, res),
   });
+  app.post(proxiedRoutes, proxied.handle);
 
   app.use((req: Request, res: Response) => {
     sendError(res, new RouterError('not_found', `no route for ${req.method} ${req.path}`));
@@ -168,5 +162,9 @@ export function createApp(router: Router, opts: AppOptions): { app: express.Expr
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
     sendError(res, err);
   });
-  return { app, proxy };
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
+    if (proxied.matches(req)) proxied.handle(req, res);
+    else app(req, res);
+  };
+  return { app, proxy, handler };
 }

@@ -1,5 +1,6 @@
 /** Bearer-key check in constant time; `/health` stays open (load balancers, llama-server parity). */
 import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import type { NextFunction, Request, Response } from 'express';
 import { RouterError, sendError } from './errors.js';
 
@@ -10,7 +11,7 @@ export function sameKey(given: string, expected: string): boolean {
   return timingSafeEqual(a, b);
 }
 
-export function keyOf(req: Request): string | undefined {
+export function keyOf(req: Pick<IncomingMessage, 'headers'>): string | undefined {
   const h = req.headers.authorization;
   // The scheme is case-insensitive (RFC 7235), as in the child engine's own check.
   const bearer = h === undefined ? null : /^Bearer +(.*)$/i.exec(h);

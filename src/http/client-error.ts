@@ -6,7 +6,6 @@
  */
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { NextFunction, Request, Response } from 'express';
 import { RouterError, sendError } from './errors.js';
 
 function errorFor(code: string | undefined): RouterError {
@@ -41,7 +40,7 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Socket): v
 }
 
 /** HTTP/1.1 demands a Host header; node's own check answers a bare 400, so it is off and this answers in JSON. */
-export function requireHost(req: Request, res: Response, next: NextFunction): void {
+export function requireHost(req: IncomingMessage, res: ServerResponse, next: () => void): void {
   if (req.httpVersion === '1.1' && req.headers.host === undefined) {
     sendError(res, new RouterError('invalid_request', 'an HTTP/1.1 request needs a Host header'));
     return;

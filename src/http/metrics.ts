@@ -5,6 +5,7 @@
  * Counters and histograms are fed by router events as they happen; gauges (in flight,
  * queued, state, memory) are read from the router at scrape time, so they can never drift.
  */
+import type { ServerResponse } from 'node:http';
 import type { NextFunction, Request, Response } from 'express';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AdmittedEvent, Router, RouterEvent } from '../router/router.js';
@@ -40,6 +41,8 @@ export class RouterMetrics {
   readonly history: History;
   /** Model -> when its current load began. */
   private readonly loadStarted = new Map<string, number>();
+  /** Requests answered since the last scrape, by status and model (countAnswered). */
+  private readonly answered = new Map<string, { model: string; code: string; n: number }>();
 
   constructor(
     private readonly router: Router,
@@ -61,6 +64,13 @@ export class RouterMetrics {
       help: 'Requests for a model\'s child answered (inference routes, /upstream/, ?model=), by model and HTTP status (499: the client left before an answer).',
       labelNames: ['model', 'code'],
       registers,
+      collect: () => {
+        for (const e of this.answered.values()) {
+          if (e.n === 0) continue;
+          this.requests.inc({ model: e.model, code: e.code }, e.n);
+          e.n = 0;
+        }
+      },
     });
     this.queueWait = new Histogram({
       name: 'router_queue_wait_seconds',
@@ -231,8 +241,24 @@ export class RouterMetrics {
   };
 
   /**
-   * Middleware for routes forwarded to a child (inference, and compat-routes.ts): counts each request once, when it is answered or its
-   * client leaves. The route handler names the model in `res.locals.model`.
+   * Counts one request for a child, when its answer is closed: the status sent, or 499 (nginx's "client closed
+   * request") when the client left before any answer. The counter is fed at scrape time (collect), so the
+   * request path pays a map lookup, not prom-client's label hashing.
+   */
+  countAnswered(model: string | undefined, res: ServerResponse, started: number): void {
+    const name = model ?? UNKNOWN_MODEL;
+    const code = res.headersSent ? res.statusCode : 499;
+    const key = `${code} ${name}`;
+    let e = this.answered.get(key);
+    if (!e) this.answered.set(key, (e = { model: name, code: String(code), n: 0 }));
+    e.n++;
+    if (model !== undefined) this.answers.observe(model, started, res);
+  }
+
+  /**
+   * Middleware for the express routes forwarded to a child (compat-routes.ts: `/upstream/...`, `?model=`): counts
+   * each request once, when it is answered or its client leaves, as countAnswered does for the proxied routes. The
+   * route handler names the model in `res.locals.model`.
    */
   readonly countRequests = (_req: Request, res: Response, next: NextFunction): void => {
     const started = performance.now();
@@ -240,11 +266,7 @@ export class RouterMetrics {
     const count = () => {
       if (counted) return;
       counted = true;
-      const model = typeof res.locals.model === 'string' ? res.locals.model : UNKNOWN_MODEL;
-      // Closed before any answer: nginx's 499 (client closed request).
-      const code = res.headersSent ? String(res.statusCode) : '499';
-      this.requests.inc({ model, code });
-      if (model !== UNKNOWN_MODEL) this.answers.observe(model, started, res);
+      this.countAnswered(typeof res.locals.model === 'string' ? res.locals.model : undefined, res, started);
     };
     res.once('finish', count);
     res.once('close', count);

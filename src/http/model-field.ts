@@ -3,15 +3,18 @@
  * (audio transcriptions), or `?model=`. The body is never re-serialized: the proxy
  * forwards the bytes as they came.
  */
-import type { Request } from 'express';
+import type { IncomingMessage } from 'node:http';
 import { parseJsonBody } from './body.js';
 import { RouterError } from './errors.js';
+import { scanModel, SCAN_ABOVE_BYTES } from './json-model.js';
 
-export function modelOf(req: Request, body: Buffer): string {
+export function modelOf(req: Pick<IncomingMessage, 'headers' | 'url'>, body: Buffer): string {
   const type = (req.headers['content-type'] ?? '').toLowerCase();
   let model: unknown;
   if (type.startsWith('multipart/form-data')) {
     model = multipartField(body, type, 'model');
+  } else if (body.length > SCAN_ABOVE_BYTES) {
+    model = scanModel(body);
   } else if (body.length > 0) {
     const parsed = parseJsonBody(body);
     if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
@@ -19,7 +22,7 @@ export function modelOf(req: Request, body: Buffer): string {
     }
     model = (parsed as Record<string, unknown>).model;
   }
-  if (model === undefined && typeof req.query.model === 'string') model = req.query.model;
+  if (model === undefined) model = queryModel(req.url);
   if (model === undefined) throw new RouterError('invalid_model', "missing 'model'");
   if (typeof model !== 'string' || model.length === 0) {
     throw new RouterError('invalid_model', "'model' must be a non-empty string");
@@ -50,4 +53,10 @@ export function multipartField(body: Buffer, contentType: string, name: string):
     pos = next;
   }
   return undefined;
+}
+
+/** `?model=` (express's req.query is not there on the proxied path, which runs without express). */
+function queryModel(url: string | undefined): string | undefined {
+  const q = url?.indexOf('?') ?? -1;
+  return q === -1 ? undefined : (new URLSearchParams(url!.slice(q + 1)).get('model') ?? undefined);
 }

@@ -1,17 +1,22 @@
 /**
- * Forwards the kept request bytes to a child and streams its answer back unbuffered.
- * http-proxy-3 sends the request (and destroys it when our client goes away); the response
- * side is ours, so a child that dies mid-answer ends an SSE stream with an error event
- * rather than a clean-looking end, and the lease is released exactly once either way.
- * A child that goes silent (stopped, deadlocked) for the idle timeout gets a 504 (or an SSE
- * error event) to its client instead of a hang; time the client spends not reading is not
- * counted, since then the proxy itself holds the child back (backpressure through pipe()).
+ * Forwards the kept request bytes to a child and streams its answer back unbuffered, with node:http alone:
+ * one `http.request` on a keep-alive agent, headers passed as flat raw arrays both ways, the answer piped.
+ * (It replaced http-proxy-3: the proxy-overhead benchmark's profile showed its per-request set-up, its
+ * listeners and header passes as a share of the router's CPU that a plain relay does not spend; see
+ * docs/BENCHMARKS.md.)
+ *
+ * What it keeps on top of a bare relay, each without work per streamed chunk:
+ * - a child that dies mid-answer ends an SSE stream with an error event rather than a clean-looking end;
+ * - a child silent for the idle timeout (stopped, deadlocked) gets its client a 504 (or an SSE error event)
+ *   instead of a hang. The clock is the upstream socket's own idle timeout, which node refreshes on every
+ *   read; time the client spends not reading is not counted (pipe() then holds the child back);
+ * - a client gone before its answer ends destroys the request to the child, which stops generating;
+ * - the one retry of a request sent on a kept-alive socket the child had just closed;
+ * - hop-by-hop headers are not forwarded either way; the client's key never reaches the child.
  */
 import http from 'node:http';
 import https from 'node:https';
-import type { Readable } from 'node:stream';
-import type { Request, Response } from 'express';
-import { createProxyServer } from 'http-proxy-3';
+import type { Socket } from 'node:net';
 import { RouterError, sendError } from './errors.js';
 import { tapUsage } from './usage-tap.js';
 
@@ -29,17 +34,8 @@ export interface ProxyOptions {
   onIdleTimeout?(to: ProxyTarget): void;
 }
 
-/** The idle watch of one forwarded request. */
-interface Watch {
-  to: ProxyTarget;
-  timer?: NodeJS.Timeout;
-  proxyReq?: http.ClientRequest;
-  proxyRes?: http.IncomingMessage;
-  /** Set once the timeout fired: the error the client is told. */
-  timedOut?: RouterError;
-}
-
-const hopByHop = new Set([
+/** Hop-by-hop headers (RFC 9110 7.6.1), and what the router itself owns: never forwarded. */
+const requestDropped = new Set([
   'connection',
   'keep-alive',
   'proxy-authenticate',
@@ -48,154 +44,226 @@ const hopByHop = new Set([
   'trailer',
   'transfer-encoding',
   'upgrade',
+  // The body was read (and inflated) by the router: its length is the kept bytes', its encoding none.
+  'content-length',
+  'content-encoding',
+  // The router's own key; the child gets the key of `to`, or none.
+  'x-api-key',
+  'authorization',
+  // An external backend may sit behind a virtual host: it gets its own Host, not the router's.
+  'host',
 ]);
+const responseDropped = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+
+interface Upstream {
+  module: typeof http | typeof https;
+  agent: http.Agent;
+  hostname: string;
+  port: number;
+  /** Host header value. */
+  host: string;
+  /** `to.headers` as flat raw pairs. */
+  extra: string[];
+}
+
+/** One forwarded request: its state lives here, not in closures. */
+class Exchange {
+  proxyReq?: http.ClientRequest;
+  proxyRes?: http.IncomingMessage;
+  socket?: Socket;
+  /** Set once the idle timeout fired: the error the client is told. */
+  timedOut?: RouterError;
+  sse = false;
+  retried = false;
+  done = false;
+  constructor(
+    readonly owner: ModelProxy,
+    readonly req: http.IncomingMessage,
+    readonly res: http.ServerResponse,
+    readonly body: Buffer,
+    readonly to: ProxyTarget,
+    readonly up: Upstream,
+    readonly resolve: () => void,
+  ) {}
+
+  /** The client's response closed (answer sent, or the client left): stop the child's work if it left. */
+  readonly onClientClose = (): void => {
+    this.done = true;
+    this.unwatch();
+    if (!this.res.writableFinished) this.proxyReq?.destroy();
+    this.resolve();
+  };
+
+  readonly onSocket = (socket: Socket): void => {
+    this.socket = socket;
+    socket.setTimeout(this.owner.idleTimeoutMs);
+    socket.on('timeout', this.onIdle);
+  };
+
+  /** The upstream socket saw no byte for the idle timeout. */
+  readonly onIdle = (): void => {
+    if (this.done || this.timedOut) return;
+    // The client is not reading and pipe() paused the child: the silence is ours, not the child's.
+    if (this.res.writableNeedDrain) {
+      this.res.once('drain', () => this.socket?.setTimeout(this.owner.idleTimeoutMs));
+      return;
+    }
+    this.unwatch();
+    const s = this.owner.idleTimeoutMs / 1000;
+    this.timedOut = new RouterError('upstream_timeout', `the model server sent nothing for ${s} s (--upstream-timeout)`);
+    this.owner.opts.onIdleTimeout?.(this.to);
+    if (this.proxyRes) {
+      this.proxyRes.destroy();
+      breakStream(this, this.timedOut);
+    } else {
+      this.proxyReq?.destroy(this.timedOut);
+    }
+  };
+
+  readonly onResponse = (proxyRes: http.IncomingMessage): void => {
+    this.proxyRes = proxyRes;
+    const raw = proxyRes.rawHeaders;
+    const headers: string[] = [];
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!;
+      const lower = name.toLowerCase();
+      if (responseDropped.has(lower)) continue;
+      if (lower === 'content-type' && raw[i + 1]!.includes('text/event-stream')) this.sse = true;
+      headers.push(name, raw[i + 1]!);
+    }
+    const res = this.res as http.ServerResponse & { locals?: Record<string, unknown> };
+    res.writeHead(proxyRes.statusCode ?? 502, headers);
+    // Token counts for /metrics (usage-tap.ts): keeps chunk references, parses once at the end. On the proxied
+    // path `locals` is the router's own (express's res.locals on the compat routes).
+    tapUsage(proxyRes, (res.locals ??= {}));
+    // An SSE client sees the headers at once, even before the child's first event.
+    if (this.sse) res.flushHeaders();
+    proxyRes.on('close', this.onUpstreamClose);
+    proxyRes.pipe(res);
+  };
+
+  readonly onUpstreamClose = (): void => {
+    this.unwatch();
+    const proxyRes = this.proxyRes!;
+    if (!proxyRes.complete && !this.res.writableEnded) breakStream(this, this.timedOut ?? new Error('the model server closed the connection mid-answer'));
+  };
+
+  readonly onError = (err: Error): void => {
+    this.unwatch();
+    if (this.done) return;
+    const code = (err as NodeJS.ErrnoException).code;
+    // The child closed an idle kept-alive connection (its keep-alive timeout) just as this request was sent on it:
+    // nothing reached the child, so the request may be sent again, once, on a fresh connection.
+    if (!this.retried && (code === 'ECONNRESET' || code === 'EPIPE') && this.proxyReq?.reusedSocket && !this.proxyRes && !this.timedOut) {
+      this.retried = true;
+      this.owner.send(this);
+      return;
+    }
+    const told = this.timedOut ?? err;
+    if (this.res.headersSent) return breakStream(this, told);
+    sendError(this.res, this.timedOut ?? upstreamError(err, this.to.target));
+  };
+
+  /** The idle clock is off: this socket goes back to the pool (the agent resets its timeout). */
+  unwatch(): void {
+    this.socket?.removeListener('timeout', this.onIdle);
+  }
+}
 
 export class ModelProxy {
   // Keep-alive to children: a fresh TCP connection per request would dominate the overhead.
   private readonly agent = new http.Agent({ keepAlive: true, maxSockets: Infinity, keepAliveMsecs: 1000 });
   /** For external backends (`url = https://…`); children are always plain http on loopback. */
   private readonly httpsAgent = new https.Agent({ keepAlive: true, maxSockets: Infinity, keepAliveMsecs: 1000 });
-  private readonly proxy = createProxyServer({ agent: this.agent, xfwd: false, selfHandleResponse: true });
-  private readonly watches = new WeakMap<object, Watch>();
+  private readonly upstreams = new Map<string, Upstream>();
+  readonly idleTimeoutMs: number;
 
-  constructor(private readonly opts: ProxyOptions = {}) {
-    this.proxy.on('proxyReq', (proxyReq, req, res) => {
-      const len = (req as Request & { rawBody?: Buffer }).rawBody?.length ?? 0;
-      // Hop-by-hop: the client's `Connection: close` is about its socket to us. Sent on to a node child over
-      // our kept-alive socket, the child closes after answering while we pool the socket (its SSE answers say
-      // `keep-alive`), and the next request on it gets node's bare 400 ("data after Connection: close").
-      for (const h of hopByHop) proxyReq.removeHeader(h);
-      proxyReq.removeHeader('x-api-key');
-      // body-parser has already inflated a gzip/deflate/br body: the kept bytes are plain.
-      proxyReq.removeHeader('content-encoding');
-      proxyReq.setHeader('content-length', String(len));
-      const watch = this.watches.get(req);
-      if (watch) {
-        watch.proxyReq = proxyReq;
-        if (this.opts.idleTimeoutMs) this.arm(watch, res as unknown as Response);
-      }
-    });
-    this.proxy.on('proxyRes', (proxyRes, req, res) => {
-      const watch = this.watches.get(req);
-      if (watch) watch.proxyRes = proxyRes;
-      this.relay(proxyRes, res as unknown as Response, watch);
-    });
+  constructor(readonly opts: ProxyOptions = {}) {
+    this.idleTimeoutMs = opts.idleTimeoutMs ?? 0;
   }
 
   /**
-   * Proxy `req` (whose body bytes are `body`) to the target; resolves when the client's response is closed.
-   * `retried`: this is the one retry after a kept-alive connection turned out closed (staleConnection).
+   * Proxy `req` (whose body bytes are `body`) to the target; resolves when the client's response is closed
+   * (answered, or the client left).
    */
-  forward(req: Request, res: Response, body: Buffer, to: ProxyTarget, retried = false): Promise<void> {
-    (req as Request & { rawBody?: Buffer }).rawBody = body;
-    // The client's Authorization is the router's own key: the upstream sees only the key `to` gives it, or none.
-    if (!to.headers.authorization) delete req.headers.authorization;
-    const watch: Watch = { to };
-    this.watches.set(req, watch);
+  forward(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer, to: ProxyTarget): Promise<void> {
     return new Promise((resolve) => {
-      res.once('close', () => {
-        disarm(watch);
-        this.watches.delete(req);
-        resolve();
-      });
-      this.proxy.web(
-        req,
-        res,
-        {
-          target: to.target,
-          headers: to.headers,
-          buffer: keptBody(body),
-          // An external backend may sit behind a virtual host: it gets its own Host, not the router's.
-          changeOrigin: true,
-          ...(to.target.startsWith('https:') ? { agent: this.httpsAgent } : {}),
-        },
-        (err: Error) => {
-          disarm(watch);
-          if (!retried && staleConnection(err, watch)) return void this.forward(req, res, body, to, true);
-          const told = watch.timedOut ?? err;
-          if (res.headersSent) return this.breakStream(res, told);
-          sendError(
-            res,
-            watch.timedOut ?? upstreamError(err, to.target),
-          );
-        },
-      );
+      const x = new Exchange(this, req, res, body, to, this.upstream(to), resolve);
+      res.once('close', x.onClientClose);
+      this.send(x);
     });
   }
 
+  /** (Re)send the exchange's request to its child. */
+  send(x: Exchange): void {
+    const up = x.up;
+    const raw = x.req.rawHeaders;
+    const headers: string[] = ['Host', up.host];
+    for (let i = 0; i < raw.length; i += 2) {
+      if (!requestDropped.has(raw[i]!.toLowerCase())) headers.push(raw[i]!, raw[i + 1]!);
+    }
+    headers.push(...up.extra, 'Content-Length', String(x.body.length));
+    const proxyReq = up.module.request({ hostname: up.hostname, port: up.port, method: x.req.method, path: x.req.url, headers, agent: up.agent });
+    x.proxyReq = proxyReq;
+    x.proxyRes = undefined;
+    x.socket = undefined;
+    proxyReq.on('response', x.onResponse);
+    proxyReq.on('error', x.onError);
+    if (this.idleTimeoutMs > 0) proxyReq.once('socket', x.onSocket);
+    // Headers and body in one write.
+    proxyReq.end(x.body);
+  }
+
   close(): void {
-    this.proxy.close();
     this.agent.destroy();
     this.httpsAgent.destroy();
   }
 
-  /** (Re)start the idle clock: the child has this long to send its next byte. */
-  private arm(watch: Watch, res: Response): void {
-    // refresh(): the same timer pushed back, cheap enough to call on every chunk.
-    if (watch.timer) {
-      watch.timer.refresh();
-      return;
+  /** A target's parsed address, kept: a child's URL is asked for on every request. */
+  private upstream(to: ProxyTarget): Upstream {
+    const key = `${to.target} ${to.headers.authorization ?? ''}`;
+    let up = this.upstreams.get(key);
+    if (!up || !sameHeaders(up.extra, to.headers)) {
+      const u = new URL(to.target);
+      const secure = u.protocol === 'https:';
+      up = {
+        module: secure ? https : http,
+        agent: secure ? this.httpsAgent : this.agent,
+        hostname: u.hostname.replace(/^\[|\]$/g, ''),
+        port: Number(u.port) || (secure ? 443 : 80),
+        host: u.host,
+        extra: Object.entries(to.headers).flat(),
+      };
+      // A child's port changes with each load: old entries are dropped rather than kept for ever.
+      if (this.upstreams.size > 256) this.upstreams.clear();
+      this.upstreams.set(key, up);
     }
-    const ms = this.opts.idleTimeoutMs!;
-    watch.timer = setTimeout(() => {
-      watch.timer = undefined;
-      // The client is not reading and pipe() paused the child: the silence is ours, not the child's.
-      if (res.writableNeedDrain) {
-        res.once('drain', () => this.arm(watch, res));
-        return;
-      }
-      const s = ms / 1000;
-      watch.timedOut = new RouterError('upstream_timeout', `the model server sent nothing for ${s} s (--upstream-timeout)`);
-      this.opts.onIdleTimeout?.(watch.to);
-      if (watch.proxyRes) {
-        watch.proxyRes.destroy();
-        this.breakStream(res, watch.timedOut);
-      } else {
-        watch.proxyReq?.destroy(watch.timedOut);
-      }
-    }, ms);
+    return up;
   }
+}
 
-  private relay(proxyRes: http.IncomingMessage, res: Response, watch?: Watch): void {
-    const headers: http.OutgoingHttpHeaders = {};
-    for (const [k, v] of Object.entries(proxyRes.headers)) if (!hopByHop.has(k) && v !== undefined) headers[k] = v;
-    res.writeHead(proxyRes.statusCode ?? 502, headers);
-    const sse = String(proxyRes.headers['content-type'] ?? '').includes('text/event-stream');
-    res.locals.sse = sse;
-    if (sse) res.flushHeaders();
-    let ended = false;
-    if (watch && this.opts.idleTimeoutMs) {
-      this.arm(watch, res);
-      proxyRes.on('data', () => this.arm(watch, res));
-    }
-    proxyRes.on('end', () => {
-      ended = true;
-      if (watch) disarm(watch);
-      res.end();
-    });
-    proxyRes.on('close', () => {
-      if (watch) disarm(watch);
-      if (!ended && !proxyRes.complete) this.breakStream(res, new Error('the model server closed the connection mid-answer'));
-    });
-    proxyRes.on('error', (err) => {
-      if (!ended) this.breakStream(res, err);
-    });
-    tapUsage(proxyRes, res.locals); // token counts for /metrics: keeps chunk references, parses once at the end
-    proxyRes.pipe(res, { end: false });
+function sameHeaders(extra: string[], headers: Record<string, string>): boolean {
+  let i = 0;
+  for (const k in headers) {
+    if (extra[i] !== k || extra[i + 1] !== headers[k]) return false;
+    i += 2;
   }
+  return i === extra.length;
+}
 
-  /** The child failed after the answer began: say so in-band for SSE, else cut the response. */
-  private breakStream(res: Response, err: Error): void {
-    if (res.writableEnded || res.destroyed) return;
-    if (!res.locals.sse) {
-      res.destroy(err);
-      return;
-    }
-    const body = (
-      err instanceof RouterError ? err : new RouterError('upstream_failed', `the model server failed mid-stream: ${err.message}`)
-    ).toJSON();
-    res.end(`event: error\ndata: ${JSON.stringify(body)}\n\n`);
+/** The child failed after the answer began: say so in-band for SSE, else cut the response. */
+function breakStream(x: Exchange, err: Error): void {
+  const res = x.res;
+  if (res.writableEnded || res.destroyed) return;
+  if (!x.sse) {
+    res.destroy(err);
+    return;
   }
+  x.proxyRes?.unpipe(res);
+  const body = (
+    err instanceof RouterError ? err : new RouterError('upstream_failed', `the model server failed mid-stream: ${err.message}`)
+  ).toJSON();
+  res.end(`event: error\ndata: ${JSON.stringify(body)}\n\n`);
 }
 
 /** Errors that mean no connection was made: the server is down or not there (yet). */
@@ -212,34 +280,4 @@ export function upstreamError(err: Error, target: string): RouterError {
     return new RouterError('backend_unreachable', `the model server at ${target} could not be reached (${code})`, { retryable: true, cause: err });
   }
   return new RouterError('upstream_failed', `the model server failed: ${err.message}`, { retryable: true, cause: err });
-}
-
-/**
- * The kept body as http-proxy-3's `buffer`, which it only ever `.pipe()`s into the child's request: one
- * `end(body)` sends the headers and the body in one write, without a Readable and a pipe per request
- * (a measurable share of the router's CPU per request in the proxy-overhead benchmark). It waits for
- * 'socket': http-proxy-3 emits 'proxyReq' from its own earlier 'socket' listener, and our handler of
- * that still edits the headers.
- */
-function keptBody(body: Buffer): Readable {
-  return {
-    pipe<T extends NodeJS.WritableStream>(dest: T): T {
-      (dest as unknown as http.ClientRequest).once('socket', () => dest.end(body));
-      return dest;
-    },
-  } as unknown as Readable;
-}
-
-/**
- * The child closed an idle kept-alive connection (its keep-alive timeout) just as this request was sent on it:
- * nothing reached the child, so the request may be sent again, once, on a fresh connection.
- */
-function staleConnection(err: Error, watch: Watch): boolean {
-  const code = (err as NodeJS.ErrnoException).code;
-  return (code === 'ECONNRESET' || code === 'EPIPE') && !!watch.proxyReq?.reusedSocket && !watch.proxyRes && !watch.timedOut;
-}
-
-function disarm(watch: Watch): void {
-  clearTimeout(watch.timer);
-  watch.timer = undefined;
 }

@@ -130,6 +130,16 @@ export interface RouterEvent {
   at: number;
 }
 
+/**
+ * What acquire needs of a cancellation: an AbortSignal, or something lighter (the proxied path's per-request
+ * state: an AbortController per request was a measurable share of its CPU).
+ */
+export interface Cancel {
+  readonly aborted: boolean;
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
+}
+
 /** Emitted as 'admitted' when a request is let through (queue wait for /metrics). */
 export interface AdmittedEvent {
   model: string;
@@ -242,7 +252,7 @@ export class Router extends EventEmitter {
    * Wait until `model` may serve one more request; the lease holds a reference until
    * released. A client that goes away (signal) leaves the queue at once.
    */
-  async acquire(model: string, signal?: AbortSignal): Promise<Lease> {
+  async acquire(model: string, signal?: Cancel): Promise<Lease> {
     const started = Date.now();
     const lease = await this.enqueue(model, 'request', signal);
     // For the queue-wait histogram in /metrics: how long this request waited to be admitted.
@@ -425,7 +435,7 @@ export class Router extends EventEmitter {
     this.scheduler.addModel(policyOf(spec));
   }
 
-  private async enqueue(model: string, kind: 'request' | 'load', signal?: AbortSignal): Promise<Lease | undefined> {
+  private async enqueue(model: string, kind: 'request' | 'load', signal?: Cancel): Promise<Lease | undefined> {
     const spec = this.require(model);
     if (signal?.aborted) throw new RouterError('invalid_request', 'client went away');
     if (this.opts.memory && !this.memory.has(spec.name) && !this.needUnknown.has(spec)) await this.resolveNeed(spec);

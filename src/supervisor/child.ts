@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { ChildStartError } from './errors.js';
 import { requestLinePattern } from './lines.js';
 import { freePort, isBindFailure, portInUse } from './port.js';
-import { probeHealth, waitUntilHealthy, type HealthTarget } from './readiness.js';
+import { nudge, probeHealth, waitUntilHealthy, type HealthTarget, type Nudge } from './readiness.js';
 import { RingBuffer } from './ring-buffer.js';
 import { SpawnedProcess, type ProcessExit } from './spawn.js';
 import { signalGroup, stopOnce } from './stop.js';
@@ -10,6 +10,13 @@ import type { ChildOptions, ChildStartReason, ChildState, ExitInfo } from './typ
 
 /** Lines carried by ExitInfo and ChildStartError. */
 const REPORT_LINES = 50;
+/**
+ * A line that says the server may be ready (llama-server's "listening on http://…", the bundled engine's "model
+ * ready", most servers' "listening"/"ready"/"started"): health is polled at once rather than at the next
+ * interval, which with a fast-loading model was most of a cold start's wait. Health still decides.
+ */
+const READY_HINT = /listening|\bready\b|\bloaded\b|started|running/i;
+
 /** After the group is gone, how long to wait for the pipes to deliver the last lines. */
 const OUTPUT_GRACE_MS = 200;
 
@@ -45,6 +52,8 @@ export class Child extends EventEmitter {
   #stopRequested = false;
   /** Aborted by stop(): interrupts readiness polling at once. */
   readonly #stopController = new AbortController();
+  /** While readiness is polled: a line hinting at readiness polls at once. */
+  #nudge: Nudge | undefined;
   #exitInfo: ExitInfo | undefined;
   readonly #finished: Promise<ExitInfo>;
   #resolveFinished!: (info: ExitInfo) => void;
@@ -199,7 +208,8 @@ export class Child extends EventEmitter {
     let onStop: (() => void) | undefined;
     try {
       return await new Promise<Outcome>((resolve) => {
-        waitUntilHealthy(target, polling.signal).then(
+        this.#nudge = {};
+        waitUntilHealthy(target, polling.signal, { nudge: this.#nudge }).then(
           () => resolve('ready'),
           () => {}, // aborted: another outcome won
         );
@@ -211,6 +221,7 @@ export class Child extends EventEmitter {
         else this.#stopController.signal.addEventListener('abort', onStop, { once: true });
       });
     } finally {
+      this.#nudge = undefined;
       clearTimeout(timer);
       polling.abort();
       if (onStop) this.#stopController.signal.removeEventListener('abort', onStop);
@@ -240,6 +251,7 @@ export class Child extends EventEmitter {
     // Our polls, not the child's news: they filled 47 of 58 kept lines and padded load-failure messages.
     if (this.#pollLine.test(line)) return;
     this.#log.push(line);
+    if (this.#nudge && READY_HINT.test(line)) nudge(this.#nudge);
     try {
       this.#opts.onLog?.(line, stream);
     } catch {

@@ -65,6 +65,23 @@ export interface ReadinessOptions {
   factor?: number;
   /** Per-request timeout. */
   requestTimeoutMs?: number;
+  /** Set by the caller to cut the current wait short: the child said it is ready (see Child). */
+  nudge?: Nudge;
+}
+
+/**
+ * waitUntilHealthy sets `wake` while it waits: calling it polls at once instead of at the next interval. A nudge
+ * that comes while a poll is under way sets `pending`: the next poll follows at once.
+ */
+export interface Nudge {
+  wake?: () => void;
+  pending?: boolean;
+}
+
+export function nudge(n: Nudge | undefined): void {
+  if (!n) return;
+  if (n.wake) n.wake();
+  else n.pending = true;
 }
 
 /**
@@ -79,10 +96,38 @@ export async function waitUntilHealthy(target: HealthTarget, signal: AbortSignal
   const factor = opts.factor ?? 1.5;
   const requestTimeoutMs = opts.requestTimeoutMs ?? 2000;
   for (;;) {
-    // timers/promises clears its timer when the signal aborts, so no timer outlives the wait.
-    await sleep(delay, undefined, { signal });
+    await (opts.nudge ? wait(delay, signal, opts.nudge) : sleep(delay, undefined, { signal }));
     const status = await probeHealth(target, signal, requestTimeoutMs);
     if (status === 200) return;
     delay = Math.min(maxDelay, Math.round(delay * factor));
   }
+}
+
+/** `ms`, or less if nudged; rejects when `signal` aborts. Its timer and listener are gone when it settles. */
+function wait(ms: number, signal: AbortSignal, nudge: Nudge): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    if (nudge.pending) {
+      nudge.pending = false;
+      return resolve();
+    }
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+      nudge.wake = undefined;
+    };
+    const onAbort = () => {
+      done();
+      reject(signal.reason);
+    };
+    const timer = setTimeout(() => {
+      done();
+      resolve();
+    }, ms);
+    nudge.wake = () => {
+      done();
+      resolve();
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
 }

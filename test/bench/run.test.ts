@@ -6,7 +6,7 @@
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { streamsFootprint } from '../../bench/footprint.js';
 import { machine } from '../../bench/machine.js';
-import { FAST_UPSTREAM, stopAll } from '../../bench/processes.js';
+import { BARE_RELAY, FAST_UPSTREAM, stopAll } from '../../bench/processes.js';
 import { proxyOverhead } from '../../bench/proxy-overhead.js';
 import { render } from '../../bench/report.js';
 import { processesMentioning } from '../helpers/router.js';
@@ -18,17 +18,21 @@ describe('benchmark pieces', () => {
     await stopAll();
   });
 
-  it('measures the fast upstream directly and through the router, and stops both', async () => {
-    const rows = await proxyOverhead({ rounds: 1, durationS: 0.3, concurrencies: [2], chunks: 4 }, quiet);
-    expect(rows.map((r) => [r.upstream, r.stream, r.connections, r.chunks])).toEqual([
-      ['fast', false, 2, 1],
-      ['fast', true, 2, 4],
+  it('measures the fast upstream directly, through the bare relay and through the router, and stops them all', async () => {
+    const o = await proxyOverhead({ rounds: 1, durationS: 0.3, concurrencies: [2], chunks: 4, noNginx: true }, quiet);
+    expect(o.rows.map((r) => [r.upstream, r.stream, r.connections, r.chunks, r.sides.map((s) => s.name)])).toEqual([
+      ['fast', false, 2, 1, ['direct', 'bare relay', 'router']],
+      ['fast', true, 2, 4, ['direct', 'bare relay', 'router']],
     ]);
-    for (const r of rows) {
-      expect(r.failures).toBe(0);
-      expect(r.directRps).toBeGreaterThan(0);
-      expect(r.routerRps).toBeGreaterThan(0);
-      expect(Number.isFinite(r.addedP99)).toBe(true);
+    for (const r of o.rows) {
+      for (const s of r.sides) {
+        expect(s.failures).toBe(0);
+        expect(s.rps).toBeGreaterThan(0);
+        expect(Number.isFinite(s.addedP99)).toBe(true);
+        // CPU per request is measured for the proxies (a process's own CPU), never for direct.
+        if (s.name === 'direct') expect(s.cpuMsPerReq).toBeUndefined();
+        else expect(s.cpuMsPerReq).toBeGreaterThanOrEqual(0);
+      }
     }
     const md = render({
       machine: machine(),
@@ -37,14 +41,15 @@ describe('benchmark pieces', () => {
       date: 'today',
       quick: true,
       durationS: 1,
-      overhead: rows,
+      overhead: o,
       overheadOpts: { rounds: 1, durationS: 0.3, chunks: 4 },
       errors: [],
       findings: '',
     });
     expect(md).toContain('## 1. Proxy overhead');
-    expect(md).toMatch(/p50 added ≤ 0.3 ms .*: -?\d+\.\d+ ms, (met|\*\*not met\*\*)/);
+    expect(md).toMatch(/CPU per request ≤ 1.5x the bare relay's .*: \d+\.\d+x, (met|\*\*not met\*\*)/);
     expect(processesMentioning(FAST_UPSTREAM)).toEqual([]);
+    expect(processesMentioning(BARE_RELAY)).toEqual([]);
   }, 90_000);
 
   it('holds streams open through the router and gets every reference back when the clients leave', async () => {
