@@ -107,7 +107,12 @@ describe('control subcommands against a live router (API key)', () => {
 
   test('colour on a terminal, none with NO_COLOR or through a pipe', async () => {
     const onTty = (args: string, extra: Record<string, string> = {}) =>
-      execa('script', ['-qec', `${process.execPath} ${ROUTER_BIN} ${args}`, '/dev/null'], { env: { ...env, TERM: 'xterm-256color', ...extra }, reject: false, timeout: 30_000 });
+      execa('script', ['-qec', `${process.execPath} ${ROUTER_BIN} ${args}`, '/dev/null'], {
+        // A person's terminal: Node's hasColors() says 2 colours (none) whenever CI is set, as it is in CI runs.
+        env: { ...env, TERM: 'xterm-256color', CI: undefined, ...extra },
+        reject: false,
+        timeout: 30_000,
+      });
     const coloured = await onTty('status');
     expect(coloured.exitCode).toBe(0);
     expect(coloured.stdout).toContain('\x1b[1mMODEL'); // bold head
