@@ -4,8 +4,11 @@
  * request is admitted to it. The connection is refused (nothing was sent), the router finds the child gone, and the
  * request waits for a new child instead of getting a 502.
  */
-import { chat, json, models, processesMentioning, startRouter } from '../helpers/router.js';
-import { modelsDir } from './fixtures.js';
+import { join } from 'node:path';
+import { chat, json, models, processesMentioning, ROOT, startRouter } from '../helpers/router.js';
+import { modelsDir, presetFile } from './fixtures.js';
+
+const FAKE = join(ROOT, 'test', 'fixtures', 'fake-server.mjs');
 
 test('a request sent in the same tick as its child is SIGKILLed is served by a new child, not a 502', async () => {
   const dir = await modelsDir(['alpha']);
@@ -40,3 +43,28 @@ test('a request sent in the same tick as its child is SIGKILLed is served by a n
   }
   expect(processesMentioning(dir)).toEqual([]);
 }, 60_000);
+
+test('a child alive but refusing connections still gets its client a 502, and is not restarted', async () => {
+  const dir = await modelsDir([]);
+  const preset = presetFile(dir, `[deaf]\ncmd = ${process.execPath} ${FAKE} --port \${PORT} --stop-listening-on-request\n`);
+  const r = await startRouter(['--models-preset', preset]);
+  try {
+    // The connection is accepted, then reset with the child alive: one check that it still runs, then the 502.
+    const reset = await chat(r.url, 'deaf');
+    expect(reset.status).toBe(502);
+    expect((await json(reset)).error).toMatchObject({ code: 'upstream_failed', type: 'server_error' });
+    const pid: number = (await models(r.url)).find((m) => m.id === 'deaf').pid;
+    expect(pid).toBeGreaterThan(0);
+    // Refused now (no listener), still alive: the same 502 as before this race was handled, no new child.
+    const refused = await chat(r.url, 'deaf');
+    expect(refused.status).toBe(502);
+    expect((await json(refused)).error).toMatchObject({ code: 'backend_unreachable', message: expect.stringContaining('ECONNREFUSED') });
+    const m = (await models(r.url)).find((x) => x.id === 'deaf');
+    expect(m.status.value).toBe('loaded');
+    expect(m.pid).toBe(pid);
+    expect(m.in_flight).toBe(0);
+  } finally {
+    expect(await r.stop()).toBe(0);
+  }
+  expect(processesMentioning(FAKE)).toEqual([]);
+}, 30_000);
