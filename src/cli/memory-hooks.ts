@@ -173,24 +173,6 @@ export function memoryHooks(opts: {
     if (srv.kind === 'other') return learned ?? defaultCpuBase('other');
     return Math.max(defaultCpuBase(srv.kind), learned ?? 0);
   };
-  /**
-   * The bundled engine's --dry-run (node-llama-cpp's simulator) does not count the CPU backend's repacked copy of
-   * the weights (AMX): add it, from the header. A header that cannot be read leaves the dry-run as it is.
-   */
-  const withRepack = async (argv: string[], modelPath: string, estimate: Parameters<typeof estimateFromGguf>[1]): Promise<string[] | ProbeSource> => {
-    const repack = await estimateFromGguf(modelPath, estimate).then(
-      (e) => e.parts.CPU?.repack ?? 0,
-      () => 0,
-    );
-    if (repack === 0) return argv;
-    return {
-      key: JSON.stringify([argv, repack]),
-      async run(o) {
-        const { devices } = await runProbe(argv, o);
-        return { devices: { ...devices, CPU: (devices.CPU ?? 0) + repack } };
-      },
-    };
-  };
   /** llama-fit-params as the probe of a llama-server child: its breakdown, plus the server's base and each GPU's. */
   const fitParamsProbe = (bin: string, modelPath: string, tokens: string[], env: Record<string, string | undefined>, cpuBase: number): ProbeSource => ({
     key: JSON.stringify(['llama-fit-params', bin, modelPath, tokens, cpuBase]),
@@ -272,9 +254,7 @@ export function memoryHooks(opts: {
       const probe =
         spec.probe ??
         (dryRun
-          ? estimate.repackWeights
-            ? await withRepack(dryRun, spec.modelPath!, estimate)
-            : dryRun
+          ? dryRun
           : fitBin
             ? fitParamsProbe(fitBin, spec.modelPath!, srv.tokens, spec.env, cpuBase)
             : undefined);

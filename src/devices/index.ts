@@ -5,4 +5,5 @@ export { readCpuDevice, readRss, withDescendants, parseMeminfo, type HostPaths }
 export { parseGpuCsv, parseAppsCsv, nameCudaDevices } from './nvidia.js';
 export { parseRocmVramJson, nameRocmDevices } from './rocm.js';
 export { ToolError, runTool } from './run-tool.js';
+export { cpuHasAmx } from './cpu-flags.js';
 export type { DeviceBytes, DeviceReading, Logger } from './types.js';

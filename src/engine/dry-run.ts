@@ -3,9 +3,13 @@
  * The router's memory probe runs it before deciding what fits, so it must track real use closely: model and
  * context come from node-llama-cpp's own estimator (GgufInsights, the figures it uses to size contexts), plus the
  * resident memory of this process's runtime itself (Node + llama.cpp loaded, no model) and a fixed per-model
- * overhead, both measured.
+ * overhead, both measured. On a CPU with AMX it adds what node-llama-cpp's estimator leaves out: the CPU backend's
+ * repacked copy of the layers' matrices (its log: "AMX model buffer size = 49.78 MiB" for a 50 MB model, kept in
+ * anonymous memory beside the mapped file), so the probe tracks the process's real RSS on such a machine too.
  */
 import type { Llama } from 'node-llama-cpp';
+import { cpuHasAmx } from '../devices/cpu-flags.js';
+import { readGgufHeader } from '../gguf/reader.js';
 import type { EngineOptions } from './flags.js';
 import { gpuDeviceName } from './llama.js';
 import { readModelInfo } from './model-file.js';
@@ -34,6 +38,8 @@ export interface DryRunReport {
   context: number;
   runtime: number;
   overhead: number;
+  /** The CPU backend's repacked copy of the layer weights (AMX); 0 where the CPU has none. */
+  repack: number;
   ctx_size: number;
   parallel: number;
   gpu_layers: number;
@@ -49,7 +55,8 @@ export async function dryRun(llama: Llama, options: EngineOptions): Promise<DryR
     modelGpuLayers: gpuLayers,
     sequences: options.parallel,
   });
-  const devices: Record<string, number> = { CPU: RUNTIME_BASE_BYTES + MODEL_OVERHEAD_BYTES + model.cpuRam + context.cpuRam };
+  const repack = cpuHasAmx() ? await repackBytes(options.model, insights.totalLayers - 1, gpuLayers) : 0;
+  const devices: Record<string, number> = { CPU: RUNTIME_BASE_BYTES + MODEL_OVERHEAD_BYTES + model.cpuRam + context.cpuRam + repack };
   const gpu = gpuDeviceName(llama);
   const vram = model.gpuVram + context.gpuVram;
   if (gpu && vram > 0) devices[gpu] = vram;
@@ -59,8 +66,24 @@ export async function dryRun(llama: Llama, options: EngineOptions): Promise<DryR
     context: context.cpuRam + context.gpuVram,
     runtime: RUNTIME_BASE_BYTES,
     overhead: MODEL_OVERHEAD_BYTES,
+    repack,
     ctx_size: ctxSize,
     parallel: options.parallel,
     gpu_layers: gpuLayers,
   };
+}
+
+/**
+ * Bytes of the layer matrices (every `blk.N.*` tensor but norms) of the blocks left on the CPU: what the CPU
+ * backend repacks for AMX. llama.cpp offloads the last `gpuLayers` layers (the output layer counts as one of them).
+ */
+async function repackBytes(file: string, blockCount: number, gpuLayers: number): Promise<number> {
+  const cpuBlocks = Math.max(0, blockCount - Math.max(0, gpuLayers - 1));
+  const header = await readGgufHeader(file, { skipStringArrays: true });
+  let bytes = 0;
+  for (const t of header.tensors) {
+    const m = /^blk\.(\d+)\./.exec(t.name);
+    if (m && Number(m[1]) < cpuBlocks && !/norm/.test(t.name)) bytes += t.bytes;
+  }
+  return bytes;
 }

@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { cpuHasAmx } from '../devices/cpu-flags.js';
 import { memoryArgs } from './args.js';
 import { estimateOptionsFromArgs } from './estimate.js';
 import type { EstimateOptions } from './estimate-core.js';
@@ -43,18 +43,8 @@ export function engineKind(command: string | undefined, bundled: boolean): Engin
   return 'other';
 }
 
-let amx: boolean | undefined;
-/** Does this CPU have AMX tiles (Linux: the amx_tile flag in /proc/cpuinfo)? Read once. */
-export function cpuHasAmx(): boolean {
-  if (amx === undefined) {
-    try {
-      amx = /^flags\s*:.*\bamx_tile\b/m.test(readFileSync('/proc/cpuinfo', 'utf8'));
-    } catch {
-      amx = false;
-    }
-  }
-  return amx;
-}
+/** Re-exported: the estimate and the bundled engine's --dry-run read the same flag (src/devices/cpu-flags.ts). */
+export { cpuHasAmx };
 
 /** The base an engine is known to have before anything was measured (`other`: the safe side). */
 export function defaultCpuBase(kind: EngineKind): number {

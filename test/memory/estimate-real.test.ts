@@ -135,8 +135,11 @@ describe('estimate vs the bundled engine (CPU, real RSS)', () => {
           `compute ${formatBytes(estimate.parts.CPU!.compute)}, base ${formatBytes(estimate.parts.CPU!.base)}, repack ${formatBytes(estimate.parts.CPU!.repack ?? 0)}), ` +
           `engine --dry-run ${formatBytes(probe.devices.CPU!)}, real RSS ${formatBytes(rss)}: estimate/real ${ratio.toFixed(2)}, dry-run/real ${(probe.devices.CPU! / rss).toFixed(2)}`,
       );
-      // Planning needs the estimate on the safe side of reality, but not so far that models stop fitting.
-      expect(ratio).toBeGreaterThan(0.95);
+      // Planning needs the estimate close to reality: issue 17's bound is 10%. Open finding: an engine spawned from
+      // this jest worker sometimes holds ~30 MiB more anonymous memory for the 50 MB model (RssAnon 187 against
+      // 155 MiB) than the same engine, model, flags and prompt spawned from a shell or a plain node script (checked
+      // on the same machine, repeated); the cause is not found yet, so the bound here is the issue's, not tighter.
+      expect(ratio).toBeGreaterThan(0.9);
       expect(ratio).toBeLessThan(1.35);
     },
     120_000,
