@@ -8,19 +8,20 @@
  * left no work behind (it died with the process). So sending again is safe. The router is asked whether the child is
  * gone (router.childGone: its process exited, its exit then handled); if so the lease is given back and the request
  * waits, once, for a lease on a new child. A child still running that refuses or resets gets the 502 as before, and
- * so does a new child that fails too (one retry, never a loop). All of it is on the error path only: the normal path
- * is one forward call.
+ * so does a new child that fails too (one retry, never a loop). All of it is on the error path only: the caller's
+ * normal path stays one `proxy.forward(…, true)` call, and this runs only when that hands the request back.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Cancel, Lease, Router } from '../router/router.js';
 import { upstreamError, type ModelProxy } from './proxy.js';
 
 /**
- * Resolves when the client's response is closed. Throws what the client is to be told (unless `cancel` is aborted:
- * the client left). Releases every lease it takes itself; `lease` stays the caller's to release (release is
- * idempotent: a second call does nothing).
+ * `proxy.forward(req, res, body, lease, true)` handed the request back with `failed`. Resolves when the client's
+ * response is closed; throws what the client is to be told (unless `cancel` is aborted: the client left). Releases
+ * every lease it takes itself; `lease` stays the caller's to release (release is idempotent: a second call does
+ * nothing).
  */
-export async function forwardLease(
+export async function retryOnNewChild(
   router: Router,
   proxy: ModelProxy,
   req: IncomingMessage,
@@ -28,9 +29,8 @@ export async function forwardLease(
   body: Buffer,
   lease: Lease,
   cancel: Cancel,
+  failed: Error,
 ): Promise<void> {
-  const failed = await proxy.forward(req, res, body, lease, true);
-  if (!failed) return;
   if (!(await router.childGone(lease)) || cancel.aborted) throw upstreamError(failed, lease.target);
   lease.release();
   const next = await router.acquire(lease.model, cancel);
