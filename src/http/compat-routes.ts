@@ -12,6 +12,7 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Router } from '../router/router.js';
 import { rawBody } from './body.js';
+import { retryOnNewChild } from './forward-lease.js';
 import { RouterError, sendError } from './errors.js';
 import { modelEntry } from './models-routes.js';
 import type { ModelProxy } from './proxy.js';
@@ -43,7 +44,9 @@ async function forwardTo(router: Router, proxy: ModelProxy, req: Request, res: R
     release = lease.release;
     if (ac.signal.aborted) return;
     if (path !== undefined) req.url = path;
-    await proxy.forward(req, res, body, lease);
+    const failed = await proxy.forward(req, res, body, lease, true);
+    // A child that died a moment ago (exit not yet handled) costs a wait for a new one, not a 502 (forward-lease.ts).
+    if (failed) await retryOnNewChild(router, proxy, req, res, body, lease, ac.signal, failed);
   } catch (err) {
     if (!ac.signal.aborted) sendError(res, err);
   } finally {

@@ -15,6 +15,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Cancel, Router } from '../router/router.js';
 import { keyOf } from './auth.js';
+import { retryOnNewChild } from './forward-lease.js';
 import { RouterError, sendError } from './errors.js';
 import type { RouterMetrics } from './metrics.js';
 import { modelOf } from './model-field.js';
@@ -93,7 +94,9 @@ export class ProxiedRoutes {
       const lease = await router.acquire(spec.name, call);
       release = lease.release;
       if (call.aborted) return;
-      await proxy.forward(req, res, body, lease);
+      // A child that died a moment ago (exit not yet handled) costs a wait for a new one, not a 502 (forward-lease.ts).
+      const failed = await proxy.forward(req, res, body, lease, true);
+      if (failed) await retryOnNewChild(router, proxy, req, res, body, lease, call, failed);
     } catch (err) {
       if (!call.aborted) sendError(res, err);
     } finally {

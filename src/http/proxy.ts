@@ -12,6 +12,9 @@
  *   read; time the client spends not reading is not counted (pipe() then holds the child back);
  * - a client gone before its answer ends destroys the request to the child, which stops generating;
  * - the one retry of a request sent on a kept-alive socket the child had just closed;
+ * - with `handBack`, a request whose connection failed before any byte of answer (refused, reset, broken pipe) is
+ *   handed back to the caller unanswered, so it can check whether the child died and send it to a new one
+ *   (forward-lease.ts);
  * - hop-by-hop headers are not forwarded either way; the client's key never reaches the child.
  */
 import http from 'node:http';
@@ -76,6 +79,8 @@ class Exchange {
   sse = false;
   retried = false;
   done = false;
+  /** The caller takes back a request that failed before any answer (forward's handBack). */
+  handBack = false;
   constructor(
     readonly owner: ModelProxy,
     readonly req: http.IncomingMessage,
@@ -83,7 +88,7 @@ class Exchange {
     readonly body: Buffer,
     readonly to: ProxyTarget,
     readonly up: Upstream,
-    readonly resolve: () => void,
+    readonly resolve: (failed?: Error) => void,
   ) {}
 
   /** The client's response closed (answer sent, or the client left): stop the child's work if it left. */
@@ -159,6 +164,13 @@ class Exchange {
       this.owner.send(this);
       return;
     }
+    // No byte of answer came and the connection failed: the caller decides (its child may be dead, a new one due).
+    if (this.handBack && code !== undefined && HANDED_BACK.has(code) && !this.proxyRes && !this.timedOut && !this.res.headersSent) {
+      this.done = true;
+      this.res.removeListener('close', this.onClientClose);
+      this.resolve(err);
+      return;
+    }
     const told = this.timedOut ?? err;
     if (this.res.headersSent) return breakStream(this, told);
     sendError(this.res, this.timedOut ?? upstreamError(err, this.to.target));
@@ -184,11 +196,14 @@ export class ModelProxy {
 
   /**
    * Proxy `req` (whose body bytes are `body`) to the target; resolves when the client's response is closed
-   * (answered, or the client left).
+   * (answered, or the client left). With `handBack`, a connection refused, reset or broken before any byte of
+   * answer (after the stale-socket retry) resolves at once with that error and the client's response untouched:
+   * the caller answers it (or forwards again).
    */
-  forward(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer, to: ProxyTarget): Promise<void> {
+  forward(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer, to: ProxyTarget, handBack = false): Promise<Error | undefined> {
     return new Promise((resolve) => {
       const x = new Exchange(this, req, res, body, to, this.upstream(to), resolve);
+      x.handBack = handBack;
       res.once('close', x.onClientClose);
       this.send(x);
     });
@@ -265,6 +280,12 @@ function breakStream(x: Exchange, err: Error): void {
   ).toJSON();
   res.end(`event: error\ndata: ${JSON.stringify(body)}\n\n`);
 }
+
+/**
+ * Connection failures before any answer that forward's handBack returns to the caller: refused (nothing was sent),
+ * or reset / broken pipe (a child dying with the connection accepted, the request unread or its work lost with it).
+ */
+const HANDED_BACK = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE']);
 
 /** Errors that mean no connection was made: the server is down or not there (yet). */
 const UNREACHABLE = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT']);

@@ -381,6 +381,20 @@ export class Router extends EventEmitter {
     this.track(check);
   }
 
+  /**
+   * A lease's child refused or reset the connection before any answer: is it gone? A child killed a moment ago
+   * refuses (or resets) before the router has handled its exit, and until then its model still looks loaded with the old
+   * port. True when that child has ended (its exit handled here, so the model is no longer 'loaded' with it) or was
+   * already replaced: a new lease gets a new child. False for a child still running (it fails for another reason).
+   * Only the proxy's error path calls this.
+   */
+  async childGone(lease: Pick<Lease, 'model' | 'target'>, timeoutMs = 1000): Promise<boolean> {
+    if (this.externals.has(lease.model) || this.specs.get(lease.model)?.url) return false;
+    const child = this.children.get(lease.model);
+    if (!child || `http://${this.host}:${child.port}` !== lease.target) return true;
+    return child.gone(timeoutMs);
+  }
+
   /** Models whose preset is broken since the last reload, with the error; they serve nothing. */
   invalidModels(): { name: string; error: string }[] {
     return [...this.invalid].map(([name, error]) => ({ name, error }));

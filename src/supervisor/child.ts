@@ -118,6 +118,27 @@ export class Child extends EventEmitter {
   }
 
   /**
+   * Is this child gone? For a request its server refused or reset: a crashed child refuses connections before
+   * its 'exit' comes (that waits for the group's clean-up and the last output lines). True once 'exit' has been
+   * emitted, if the process has exited or exits within timeoutMs; false if it still runs (alive, yet refusing).
+   */
+  async gone(timeoutMs: number): Promise<boolean> {
+    const proc = this.#readyProc ?? this.#proc;
+    if (!this.#exitInfo && proc && !proc.hasExited) {
+      let timer: NodeJS.Timeout | undefined;
+      const exited = await Promise.race([
+        proc.exited.then(() => true),
+        new Promise<boolean>((resolve) => (timer = setTimeout(resolve, timeoutMs, false))),
+      ]);
+      clearTimeout(timer);
+      if (!exited) return false;
+    }
+    if (!proc && !this.#exitInfo) return false;
+    await this.#finished;
+    return true;
+  }
+
+  /**
    * SIGKILL the ready child's whole group now, for a child that is hung (SIGTERM would wait for a stopped process).
    * Its exit is handled as a crash: 'exit' with expected=false, after the usual clean-up of the group.
    */
