@@ -10,7 +10,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
-import { chat, json, models, processesMentioning, ROOT, startRouter, statusOf, waitFor } from '../helpers/router.js';
+import { alive, chat, json, models, processesMentioning, ROOT, startRouter, statusOf, waitFor } from '../helpers/router.js';
 import { LONG, modelsDir, presetFile } from '../router/fixtures.js';
 import { tinyModel } from '../helpers/models.js';
 import { referencesAtZero, rssBytes } from './helpers.js';
@@ -22,15 +22,6 @@ function pidOf(list: any[], model: string): number {
   const pid = list.find((m) => m.id === model)?.pid;
   if (!(pid > 0)) throw new Error(`${model} has no pid`);
   return pid;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Read an SSE body to its end: the events, in order. */

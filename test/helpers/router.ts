@@ -152,3 +152,21 @@ export function chat(url: string, model: string, extra: Record<string, unknown> 
     signal: init.signal,
   });
 }
+
+/**
+ * Is process `pid` alive? A zombie is not: in these sandboxes PID 1 does not reap orphans, so kill(pid, 0) alone
+ * calls a killed grandchild alive; its state in /proc/PID/stat tells.
+ */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}

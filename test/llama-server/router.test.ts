@@ -9,7 +9,7 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tinyModel } from '../helpers/models.js';
-import { ROUTER_BIN, startRouter, waitFor, type RunningRouter } from '../helpers/router.js';
+import { alive, ROUTER_BIN, startRouter, waitFor, type RunningRouter } from '../helpers/router.js';
 
 const LLAMA_SERVER = process.env.LLAMA_SERVER;
 const LLAMA_FIT_PARAMS = process.env.LLAMA_FIT_PARAMS;
@@ -33,14 +33,6 @@ async function models(r: RunningRouter): Promise<Entry[]> {
 }
 async function entry(r: RunningRouter, id: string): Promise<Entry> {
   return (await models(r)).find((m) => m.id === id)!;
-}
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 function rssBytes(pid: number): number {
   const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
