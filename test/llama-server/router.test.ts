@@ -9,7 +9,7 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tinyModel } from '../helpers/models.js';
-import { alive, ROUTER_BIN, startRouter, waitFor, type RunningRouter } from '../helpers/router.js';
+import { alive, startRouter, waitFor, type RunningRouter } from '../helpers/router.js';
 
 const LLAMA_SERVER = process.env.LLAMA_SERVER;
 const LLAMA_FIT_PARAMS = process.env.LLAMA_FIT_PARAMS;
@@ -208,29 +208,21 @@ describeReal('llama-server children, evicted by memory', () => {
 });
 
 describe('llama-fit-params', () => {
-  if (!LLAMA_FIT_PARAMS) {
-    test.skip('skipped: LLAMA_FIT_PARAMS is not set (path to llama-fit-params)', () => undefined);
+  if (!LLAMA_FIT_PARAMS || !LLAMA_SERVER) {
+    test.skip('skipped: LLAMA_FIT_PARAMS or LLAMA_SERVER is not set (paths to llama-fit-params and llama-server)', () => undefined);
     return;
   }
-  test('reads the generated models the router serves (the probe source for llama-server children)', async () => {
+  test('reads the generated models the router serves, and is the probe of a llama-server model before its first load', async () => {
     const file = await tinyModel();
     const res = await execa(LLAMA_FIT_PARAMS, ['-m', file, '-c', '512'], { reject: false, timeout: 30_000 });
     expect(res.exitCode).toBe(0);
     expect(res.stdout).toMatch(/-c \d+ -ngl -?\d+/);
-    // The router's own use of it as a probe source comes with `--fit-params-bin` (the memory work); when this
-    // build has it, a llama-server model's figure before its first load comes from the probe.
-    const help = await execa(process.execPath, [ROUTER_BIN, '--help']);
-    if (!help.stdout.includes('--fit-params-bin')) {
-      // eslint-disable-next-line no-console
-      console.log('test/llama-server: the router has no --fit-params-bin yet: only the binary was checked');
-      return;
-    }
     const dir = await modelsDir({ fitted: file });
-    const r = await startRouter(['--server-bin', LLAMA_SERVER ?? 'llama-server', '--fit-params-bin', LLAMA_FIT_PARAMS, '--models-dir', dir, '-c', '512']);
+    const r = await startRouter(['--server-bin', LLAMA_SERVER, '--fit-params-bin', LLAMA_FIT_PARAMS, '--models-dir', dir, '-c', '512']);
     try {
       const e = await waitFor('a probed figure', async () => {
         const m = await entry(r, 'fitted');
-        return m.memory && /fit|probe/.test(m.memory.source) ? m : undefined;
+        return m.memory?.source === 'probe' ? m : undefined;
       });
       expect(e.memory!.devices.CPU).toBeGreaterThan(MiB);
     } finally {
