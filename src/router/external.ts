@@ -10,15 +10,10 @@ import http from 'node:http';
 import https from 'node:https';
 import type { HttpRoute, ModelSpec } from '../catalog/model-spec.js';
 import type { ErrorCode } from '../http/errors.js';
+import type { Backend } from '../supervisor/backend.js';
 import type { ExitInfo } from '../supervisor/types.js';
 
-/** What the router needs of a running model server, spawned (Child) or external. */
-export interface Backend extends EventEmitter {
-  readonly port: number | undefined;
-  readonly pid: number | undefined;
-  start(): Promise<void>;
-  stop(): Promise<ExitInfo>;
-}
+export type { Backend } from '../supervisor/backend.js';
 
 /**
  * A backend that refuses connections for this long while being loaded is down, not starting: the load fails as

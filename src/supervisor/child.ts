@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import type { Backend } from './backend.js';
 import { ChildStartError } from './errors.js';
 import { requestLinePattern } from './lines.js';
 import { freePort, isBindFailure, portInUse } from './port.js';
@@ -33,7 +34,7 @@ type Outcome = 'ready' | 'exited' | 'timeout' | 'stopped';
  *
  * Also emits 'retry' ({attempt, port}) when a start attempt lost its port and another port is tried.
  */
-export class Child extends EventEmitter {
+export class Child extends EventEmitter implements Backend {
   readonly name: string;
   readonly #opts: ChildOptions;
   readonly #host: string;
