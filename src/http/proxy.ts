@@ -140,7 +140,7 @@ class Exchange {
     res.writeHead(proxyRes.statusCode ?? 502, headers);
     // Token counts for /metrics (usage-tap.ts): keeps chunk references, parses once at the end. On the proxied
     // path `locals` is the router's own (express's res.locals on the compat routes).
-    tapUsage(proxyRes, (res.locals ??= {}));
+    tapUsage(proxyRes, (res.locals ??= {}), this.sse);
     // An SSE client sees the headers at once, even before the child's first event.
     if (this.sse) res.flushHeaders();
     proxyRes.on('close', this.onUpstreamClose);
