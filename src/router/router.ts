@@ -22,19 +22,14 @@ import type {
   StopReason,
 } from '../scheduler/types.js';
 import { Child } from '../supervisor/child.js';
-import { RingBuffer } from '../supervisor/ring-buffer.js';
 import { RouterError, type ErrorCode } from '../http/errors.js';
 import { childCommand, type ServerBin } from './child-command.js';
 import { explainTooLarge, sizeForLoad, type ChosenCtx, type CtxSizer } from './ctx-auto.js';
-import { ExternalBackend, externalOptions, externalRejection, type Backend, type ExternalFailure } from './external.js';
+import { ExternalBackend, externalOptions, externalRejection, type ExternalFailure } from './external.js';
+import type { ModelRecord, NeedParts, Run } from './model-record.js';
+import { ModelTable } from './model-table.js';
 
-export interface NeedParts {
-  weights: number;
-  kv: number;
-  compute: number;
-  base: number;
-  repack?: number;
-}
+export type { NeedParts } from './model-record.js';
 
 /** A need as the memory hooks answer it; `parts` says what it adds up per device (weights, kv, compute, base). */
 export interface NeedAnswer {
@@ -172,19 +167,10 @@ const rejectionCodes: Record<Rejection['kind'], ErrorCode> = {
 
 export class Router extends EventEmitter {
   private readonly scheduler: Scheduler;
-  private readonly specs = new Map<string, ModelSpec>();
-  private readonly aliases = new Map<string, string>();
-  private readonly children = new Map<string, Child>();
-  /** External backends (`url =`) the router has loaded: no process, same life as a child. */
-  private readonly externals = new Map<string, ExternalBackend>();
-  /** Why an external backend's last load failed, for the error its waiters get. */
-  private readonly externalFailures = new Map<string, ExternalFailure>();
-  private readonly keys = new Map<string, string>();
-  private readonly logs = new Map<string, RingBuffer<string>>();
-  private readonly exitCodes = new Map<string, number | null>();
-  /** ctx-size = auto: the context chosen for each model's current load (src/router/ctx-auto.ts). */
-  private readonly ctxChosen = new Map<string, ChosenCtx>();
-  private readonly memory = new Map<string, { devices: DeviceBytes; source: string; parts?: Record<string, NeedParts> }>();
+  /** One record per model (model-record.ts): its preset, backend, log, figures. */
+  private readonly models: ModelTable;
+  /** Where models' memory figures come from (need, device readings, usage); none: memory is not watched. */
+  private readonly memoryHooks?: MemoryHooks;
   private readonly waiters = new Map<string, Waiter>();
   private readonly host: string;
   private seq = 0;
@@ -196,36 +182,28 @@ export class Router extends EventEmitter {
   private readonly pending: SchedulerEvent[] = [];
   /** Children being started or stopped: shutdown waits for them. */
   private readonly operations = new Set<Promise<unknown>>();
-  private readonly measuredAfterUse = new WeakSet<Child>();
-  /** Children whose health is being checked after a silent request (checkHung). */
-  private readonly healthChecks = new WeakSet<Child>();
-  private readonly needs = new Map<string, Promise<void>>();
-  /**
-   * Specs whose need came back unknown (a `cmd` preset without `memory =`). Asking again cannot change the
-   * answer, and on the request path it cost a device reading (nvidia-smi, rocm-smi) every 500 ms.
-   */
-  private readonly needUnknown = new WeakSet<ModelSpec>();
-  private readonly invalid = new Map<string, string>();
   /** The last device reading, kept for the dashboard and /metrics (operability). */
   private lastReading?: { readings: DeviceReading[]; at: number };
 
   constructor(private readonly opts: RouterOptions) {
     super();
     this.host = opts.host ?? '127.0.0.1';
+    this.memoryHooks = opts.memory;
     this.scheduler = new Scheduler(opts.scheduler);
+    this.models = new ModelTable(opts.logLines ?? 500);
     for (const spec of opts.models) this.addSpec(spec);
-    for (const i of opts.invalid ?? []) this.invalid.set(i.name, i.error);
+    this.models.setInvalid(opts.invalid ?? []);
   }
 
   start(): void {
     this.tick = setInterval(() => this.handle({ type: 'tick', now: Date.now() }), this.opts.tickMs ?? 500);
     this.tick.unref();
-    if (this.opts.memory) {
+    if (this.memoryHooks) {
       this.requestReading();
       // Figures for every model up front, so /models and the dashboard show them before any load.
-      for (const spec of this.specs.values()) void this.resolveNeed(spec);
+      for (const spec of this.models.specs()) void this.resolveNeed(spec);
     }
-    for (const spec of this.specs.values()) {
+    for (const spec of this.models.specs()) {
       if (spec.loadOnStartup) {
         this.load(spec.name).catch((err: Error) =>
           this.opts.logger.warn({ model: spec.name, err: err.message }, 'load on startup failed'),
@@ -235,17 +213,12 @@ export class Router extends EventEmitter {
   }
 
   resolve(nameOrAlias: string): ModelSpec | undefined {
-    const name = this.specs.has(nameOrAlias) ? nameOrAlias : this.aliases.get(nameOrAlias);
-    return name === undefined ? undefined : this.specs.get(name);
+    return this.models.resolve(nameOrAlias);
   }
 
   /** The model a client named, or the catalogue error that says why there is none. */
   require(nameOrAlias: string): ModelSpec {
-    const spec = this.resolve(nameOrAlias);
-    if (spec) return spec;
-    const invalid = this.invalid.get(nameOrAlias);
-    if (invalid) throw new RouterError('model_invalid', `model '${nameOrAlias}' has a bad preset: ${invalid}`);
-    throw new RouterError('model_not_found', `model '${nameOrAlias}' not found`);
+    return this.models.require(nameOrAlias);
   }
 
   /**
@@ -268,28 +241,24 @@ export class Router extends EventEmitter {
   /** Unload once idle; resolves when the child is gone. */
   unload(model: string): Promise<void> {
     const view = this.scheduler.view(model);
-    if (!view || view.status === 'unloaded' || view.status === 'failed') return Promise.resolve();
-    return new Promise((resolve) => {
-      const onStatus = (e: RouterEvent) => {
-        if (e.model === model && (e.to === 'unloaded' || e.to === 'failed')) {
-          this.off('event', onStatus);
-          resolve();
-        }
-      };
-      this.on('event', onStatus);
-      this.handle({ type: 'unload', model, now: Date.now() });
-    });
+    const record = this.models.any(model);
+    if (!view || !record || view.status === 'unloaded' || view.status === 'failed') return Promise.resolve();
+    // Resolved by the record when the scheduler says it is unloaded (or failed).
+    const stopped = record.whenStopped();
+    this.handle({ type: 'unload', model, now: Date.now() });
+    return stopped;
   }
 
   list(): ModelInfo[] {
-    return [...this.specs.values()].map((spec) => this.info(spec.name)!);
+    return this.models.specs().map((spec) => this.info(spec.name)!);
   }
 
   info(name: string): ModelInfo | undefined {
-    const spec = this.specs.get(name);
+    const record = this.models.get(name);
     const v = this.scheduler.view(name);
-    if (!spec || !v) return undefined;
-    const child = this.backend(name);
+    if (!record?.spec || !v) return undefined;
+    const spec = record.spec;
+    const child = record.run?.backend;
     return {
       spec,
       status: v.status,
@@ -298,7 +267,7 @@ export class Router extends EventEmitter {
       lastUsed: v.lastUsed,
       failures: v.failures,
       lastError: v.lastError,
-      exitCode: this.exitCodes.get(name),
+      exitCode: record.exitCode,
       waitingFor: v.waitingFor,
       pid: child?.pid,
       port: child?.port,
@@ -306,14 +275,14 @@ export class Router extends EventEmitter {
       memory: v.usage
         ? { devices: v.usage, source: 'measured' }
         : v.placed
-          ? { devices: v.placed, source: this.memory.get(name)?.source ?? 'unknown' }
-          : this.memory.get(name),
-      ...(this.ctxChosen.has(name) && (v.status === 'loading' || v.status === 'loaded') ? { ctx: this.ctxChosen.get(name) } : {}),
+          ? { devices: v.placed, source: record.need?.source ?? 'unknown' }
+          : record.need,
+      ...(record.ctx && (v.status === 'loading' || v.status === 'loaded') ? { ctx: record.ctx } : {}),
     };
   }
 
   logLines(name: string, n?: number): string[] {
-    const lines = this.logs.get(name)?.toArray() ?? [];
+    const lines = this.models.any(name)?.log.toArray() ?? [];
     return n === undefined ? lines : lines.slice(-n);
   }
 
@@ -340,7 +309,9 @@ export class Router extends EventEmitter {
 
   /** Pids of every running child (for orphan checks and metrics). */
   childPids(): number[] {
-    return [...this.children.values()].map((c) => c.pid).filter((p): p is number => p !== undefined);
+    const pids: number[] = [];
+    for (const r of this.models.all()) if (r.run && !r.run.external && r.run.backend.pid !== undefined) pids.push(r.run.backend.pid);
+    return pids;
   }
 
   /**
@@ -353,9 +324,9 @@ export class Router extends EventEmitter {
     while (this.scheduler.inFlight > 0 && Date.now() < deadline) await sleep(50);
     clearInterval(this.tick);
     clearTimeout(this.readTimer);
-    this.opts.memory?.close?.();
+    this.memoryHooks?.close?.();
     await Promise.allSettled([...this.operations]);
-    await Promise.allSettled([...this.children.values(), ...this.externals.values()].map((c) => c.stop()));
+    await Promise.allSettled(this.models.all().flatMap((r) => (r.run ? [r.run.backend.stop()] : [])));
     await Promise.allSettled([...this.operations]);
   }
 
@@ -365,19 +336,21 @@ export class Router extends EventEmitter {
    * requests with an error and marks the model failed, so the next request starts a new child.
    */
   checkHung(model: string, timeoutMs = 10_000): void {
-    const child = this.children.get(model);
-    if (!child || this.healthChecks.has(child)) return;
-    this.healthChecks.add(child);
+    const record = this.models.any(model);
+    const run = record?.run;
+    if (!run || run.external || run.healthChecking) return;
+    const child = run.backend as Child;
+    run.healthChecking = true;
     const check = child
       .responsive(timeoutMs)
       .then((ok) => {
-        if (ok || this.children.get(model) !== child) return;
+        if (ok || record.run !== run) return;
         const message = `model '${model}' stopped answering (no output for the upstream timeout, no answer to its health check): killing it`;
         this.opts.logger.error({ model, pid: child.pid }, message);
         this.emitEvent({ type: 'failure', model, reason: 'hung', detail: message });
         child.kill();
       })
-      .finally(() => this.healthChecks.delete(child));
+      .finally(() => (run.healthChecking = false));
     this.track(check);
   }
 
@@ -389,15 +362,16 @@ export class Router extends EventEmitter {
    * Only the proxy's error path calls this.
    */
   async childGone(lease: Pick<Lease, 'model' | 'target'>, timeoutMs = 1000): Promise<boolean> {
-    if (this.externals.has(lease.model) || this.specs.get(lease.model)?.url) return false;
-    const child = this.children.get(lease.model);
+    const record = this.models.any(lease.model);
+    if (record?.run?.external || record?.spec?.url) return false;
+    const child = record?.run?.backend as Child | undefined;
     if (!child || `http://${this.host}:${child.port}` !== lease.target) return true;
     return child.gone(timeoutMs);
   }
 
   /** Models whose preset is broken since the last reload, with the error; they serve nothing. */
   invalidModels(): { name: string; error: string }[] {
-    return [...this.invalid].map(([name, error]) => ({ name, error }));
+    return this.models.invalid();
   }
 
   /**
@@ -406,53 +380,58 @@ export class Router extends EventEmitter {
    * arguments); unchanged models keep running untouched; a bad preset marks only that model.
    */
   applyCatalog(next: ModelSpec[], invalid: { name: string; error: string }[]): ReloadSummary {
-    const diff = diffCatalogs({ models: [...this.specs.values()] }, { models: next });
+    const diff = diffCatalogs({ models: this.models.specs() }, { models: next });
     const byName = new Map(next.map((m) => [m.name, m]));
-    this.invalid.clear();
-    for (const i of invalid) this.invalid.set(i.name, i.error);
+    this.models.setInvalid(invalid);
     for (const name of diff.removed) {
-      this.specs.delete(name);
-      this.memory.delete(name);
-      this.retire(name);
+      const record = this.models.remove(name)!;
+      record.need = undefined;
+      this.retire(record, name);
     }
-    this.aliases.clear();
     for (const name of [...diff.added, ...diff.changed]) {
       const spec = byName.get(name)!;
-      this.memory.delete(name);
-      this.addSpec(spec);
+      const record = this.addSpec(spec);
+      record.need = undefined;
+      // Back in the catalogue before it was forgotten: it stays.
+      record.retiring = false;
       if (diff.changed.includes(name)) this.handle({ type: 'unload', model: name, now: Date.now() });
-      if (this.opts.memory) void this.resolveNeed(spec);
+      if (this.memoryHooks) void this.resolveNeed(spec);
     }
-    for (const spec of this.specs.values()) for (const a of spec.aliases) this.aliases.set(a, spec.name);
+    this.models.reindexAliases();
     const summary = { ...diff, invalid: invalid.map((i) => i.name) };
     this.opts.logger.info(summary, 'catalogue reloaded');
     this.emitEvent({ type: 'reload', model: '*', detail: JSON.stringify(summary) });
     return summary;
   }
 
-  /** A model gone from the catalogue: unload it once idle, then forget it. */
-  private retire(name: string): void {
+  /**
+   * A model gone from the catalogue: unload it once idle, then forget it (the 'status' effect that says it is
+   * unloaded or failed calls forgetRetired).
+   */
+  private retire(record: ModelRecord, name: string): void {
     if (this.scheduler.removeModel(name)) return;
-    const onStatus = (e: RouterEvent) => {
-      if (e.model !== name || (e.to !== 'unloaded' && e.to !== 'failed')) return;
-      if (this.specs.has(name)) return this.off('event', onStatus); // came back meanwhile
-      if (this.scheduler.removeModel(name)) this.off('event', onStatus);
-    };
-    this.on('event', onStatus);
+    record.retiring = true;
     this.handle({ type: 'unload', model: name, now: Date.now() });
   }
 
-  private addSpec(spec: ModelSpec): void {
-    this.specs.set(spec.name, spec);
-    for (const a of spec.aliases) this.aliases.set(a, spec.name);
-    this.logs.set(spec.name, this.logs.get(spec.name) ?? new RingBuffer<string>(this.opts.logLines ?? 500));
+  /** A retiring model is stopped: forget it in the scheduler once nothing refers to it any more. */
+  private forgetRetired(record: ModelRecord, name: string): void {
+    if (!record.retiring) return;
+    if (record.spec) record.retiring = false; // came back meanwhile
+    else if (this.scheduler.removeModel(name)) record.retiring = false;
+  }
+
+  private addSpec(spec: ModelSpec): ModelRecord {
+    const record = this.models.set(spec);
     this.scheduler.addModel(policyOf(spec));
+    return record;
   }
 
   private async enqueue(model: string, kind: 'request' | 'load', signal?: Cancel): Promise<Lease | undefined> {
     const spec = this.require(model);
     if (signal?.aborted) throw new RouterError('invalid_request', 'client went away');
-    if (this.opts.memory && !this.memory.has(spec.name) && !this.needUnknown.has(spec)) await this.resolveNeed(spec);
+    const record = this.models.get(spec.name)!;
+    if (this.memoryHooks && !record.need && !record.needUnknown) await this.resolveNeed(spec);
     const id = `${kind}-${++this.seq}`;
     return new Promise<Lease | undefined>((resolve, reject) => {
       const onAbort = () => {
@@ -475,23 +454,22 @@ export class Router extends EventEmitter {
 
   /** One resolution per model at a time; later callers share it. */
   private resolveNeed(spec: ModelSpec): Promise<void> {
-    const running = this.needs.get(spec.name);
-    if (running) return running;
+    const record = this.models.any(spec.name)!;
+    if (record.needResolving) return record.needResolving;
     const set = (need: NeedAnswer) => {
-      if (this.specs.get(spec.name) !== spec) return; // replaced by a reload meanwhile
-      this.memory.set(spec.name, { devices: need.devices, source: need.source, ...(need.parts ? { parts: need.parts } : {}) });
+      if (record.spec !== spec) return; // replaced by a reload meanwhile
+      record.need = { devices: need.devices, source: need.source, ...(need.parts ? { parts: need.parts } : {}) };
       // perGpuBytes: what each GPU pays again if the scheduler splits this model (placement).
       this.handle({ type: 'need', model: spec.name, devices: need.devices, perGpuBytes: need.perGpuBytes, now: Date.now() });
     };
-    const p = this.opts
-      .memory!.need(spec, set)
+    const p = this.memoryHooks!.need(spec, set)
       .then((need) => {
         if (need) set(need);
-        else this.needUnknown.add(spec);
+        else if (record.spec === spec) record.needUnknown = true;
       })
       .catch((err: Error) => this.opts.logger.warn({ model: spec.name, err: err.message }, 'memory need unknown'))
-      .finally(() => this.needs.delete(spec.name));
-    this.needs.set(spec.name, p);
+      .finally(() => (record.needResolving = undefined));
+    record.needResolving = p;
     return p;
   }
 
@@ -528,9 +506,10 @@ export class Router extends EventEmitter {
         if (!w) return;
         this.waiters.delete(effect.id);
         // An external backend's failures are the backend's, not ours: retryable, and 502 when it could not be reached.
-        const external = this.specs.get(w.model)?.url ? externalRejection(effect.error.kind, this.externalFailures.get(w.model)) : undefined;
+        const record = this.models.get(w.model);
+        const external = record?.spec?.url ? externalRejection(effect.error.kind, record.externalFailure) : undefined;
         w.reject(
-          new RouterError(external?.code ?? rejectionCodes[effect.error.kind], effect.error.kind === 'too_large' ? explainTooLarge(this.specs.get(w.model), effect.error.message) : effect.error.message, {
+          new RouterError(external?.code ?? rejectionCodes[effect.error.kind], effect.error.kind === 'too_large' ? explainTooLarge(record?.spec, effect.error.message) : effect.error.message, {
             retryAfterS: effect.error.retryAfterS,
             ...(external ? { retryable: external.retryable } : {}),
           }),
@@ -552,41 +531,49 @@ export class Router extends EventEmitter {
           `${effect.model}: ${effect.from} -> ${effect.to}`,
         );
         this.emitEvent({ type: 'status_change', model: effect.model, from: effect.from, to: effect.to, reason: effect.reason });
+        {
+          const record = this.models.any(effect.model);
+          if (record) {
+            record.statusChanged(effect.to);
+            if (effect.to === 'unloaded' || effect.to === 'failed') this.forgetRetired(record, effect.model);
+          }
+        }
         return;
     }
   }
 
   private lease(id: string, model: string): Lease {
-    const child = this.children.get(model);
-    const external = this.externals.get(model);
-    const key = this.keys.get(model);
+    const record = this.models.any(model);
+    const run = record?.run;
+    const external = run?.external;
     let released = false;
     return {
       model,
       // An external backend gets its own key (if its preset gives one), never the child key or the client's.
-      target: external ? external.url : `http://${this.host}:${child?.port}`,
-      headers: external ? external.headers : { authorization: `Bearer ${key}` },
+      target: external ? external.url : `http://${this.host}:${run?.backend.port}`,
+      headers: external ? external.headers : { authorization: `Bearer ${run?.key}` },
       release: () => {
         if (released) return;
         released = true;
         this.handle({ type: 'done', id, now: Date.now() });
         // Memory right after load is lower than under load: measure again after the first request.
-        if (child && this.opts.memory && !this.measuredAfterUse.has(child)) {
-          this.measuredAfterUse.add(child);
-          void this.measure(this.specs.get(model)!, child);
+        if (run && !external && this.memoryHooks && !run.measuredAfterUse) {
+          run.measuredAfterUse = true;
+          void this.measure(record.spec!, record, run);
         }
       },
     };
   }
 
   private async startChild(model: string, devices?: string[], room?: Extract<Effect, { type: 'start' }>['room']): Promise<void> {
-    const spec = this.specs.get(model);
-    if (!spec) {
+    const record = this.models.get(model);
+    const spec = record?.spec;
+    if (!record || !spec) {
       // Removed by a reload between the decision and now.
       this.handle({ type: 'loadFailed', model, reason: 'spawn', message: `model '${model}' was removed`, now: Date.now() });
       return;
     }
-    if (spec.url) return this.startExternal(spec);
+    if (spec.url) return this.startExternal(record, spec);
     // A file deleted or moved since the catalogue was read: say so, rather than spawn a child that fails to open it.
     const gone = await missingFile(spec);
     if (gone) {
@@ -598,9 +585,9 @@ export class Router extends EventEmitter {
     }
     // Placement (docs/memory.md): pin the child to the GPUs the scheduler planned this load on.
     let placementEnv: Record<string, string> | undefined;
-    if (devices?.length && this.opts.memory?.placementEnv) {
+    if (devices?.length && this.memoryHooks?.placementEnv) {
       try {
-        placementEnv = await this.opts.memory.placementEnv(spec, devices);
+        placementEnv = await this.memoryHooks.placementEnv(spec, devices);
       } catch (err) {
         const message = `model '${model}' cannot be placed on ${devices.join(', ')}: ${(err as Error).message}`;
         this.opts.logger.error({ model, devices }, message);
@@ -610,8 +597,8 @@ export class Router extends EventEmitter {
       if (placementEnv) this.opts.logger.info({ model, devices, env: placementEnv }, `${model}: placed on ${devices.join(', ')}`);
     }
     // ctx-size = auto: the largest context the room this load was given holds; the scheduler learns what it keeps.
-    this.ctxChosen.delete(model);
-    const sizing = await sizeForLoad(spec, { room, devices, marginBytes: this.opts.scheduler.marginBytes }, this.opts.memory);
+    record.ctx = undefined;
+    const sizing = await sizeForLoad(spec, { room, devices, marginBytes: this.opts.scheduler.marginBytes }, this.memoryHooks);
     if (sizing.kind === 'failed') {
       this.opts.logger.error({ model, room }, sizing.message);
       this.emitEvent({ type: 'failure', model, reason: 'spawn', detail: sizing.message });
@@ -619,12 +606,11 @@ export class Router extends EventEmitter {
       return;
     }
     if (sizing.kind === 'sized') {
-      this.ctxChosen.set(model, sizing.ctx);
+      record.ctx = sizing.ctx;
       this.opts.logger.info({ model, ctx: sizing.ctx.size, need: sizing.devices }, `${model}: ctx-size ${sizing.ctx.size}, ${sizing.ctx.reason}`);
       this.handle({ type: 'sized', model, devices: sizing.devices, now: Date.now() });
     }
     const apiKey = randomBytes(24).toString('hex');
-    this.keys.set(model, apiKey);
     const cmd = childCommand(spec, { server: this.opts.server, host: this.host, apiKey, extraArgs: sizing.kind === 'sized' ? sizing.extraArgs : undefined });
     const child = new Child({
       name: model,
@@ -637,13 +623,14 @@ export class Router extends EventEmitter {
       loadTimeoutMs: this.opts.loadTimeoutMs,
       stopTimeoutMs: (spec.stopTimeoutS ?? this.opts.stopTimeoutMs / 1000) * 1000,
       logLines: 50,
-      onLog: this.logSink(model),
+      onLog: this.logSink(record, model),
     });
-    this.children.set(model, child);
+    const run: Run = { backend: child, key: apiKey, measuredAfterUse: false, healthChecking: false };
+    record.run = run;
     let ready = false;
     child.once('exit', (info: { code: number | null; signal: string | null; expected: boolean; lastLines: string[] }) => {
-      this.exitCodes.set(model, info.code);
-      if (this.children.get(model) === child) this.children.delete(model);
+      record.exitCode = info.code;
+      if (record.run === run) record.run = undefined;
       if (ready && !info.expected) {
         const message = `model '${model}' exited unexpectedly (${info.signal ?? `exit code ${info.code}`})`;
         this.opts.logger.error({ model, code: info.code, signal: info.signal, lastLines: info.lastLines }, message);
@@ -657,8 +644,8 @@ export class Router extends EventEmitter {
       await child.start();
     } catch (err) {
       const e = err as { reason?: string; exitCode?: number | null; lastLines?: string[]; message: string };
-      if (this.children.get(model) === child) this.children.delete(model);
-      this.exitCodes.set(model, e.exitCode ?? null);
+      if (record.run === run) record.run = undefined;
+      record.exitCode = e.exitCode ?? null;
       const reason = e.reason === 'timeout' ? 'timeout' : e.reason === 'spawn' ? 'spawn' : 'exited';
       const tail = (e.lastLines ?? []).slice(-5).join(' | ');
       const message =
@@ -675,32 +662,32 @@ export class Router extends EventEmitter {
     this.emitEvent({ type: 'ready', model, detail: `${Date.now() - started} ms` });
     this.handle({ type: 'ready', model, now: Date.now() });
     // After the waiting requests are on their way: a device reading may spawn vendor tools, blocking the loop.
-    if (this.opts.memory && child.pid) setImmediate(() => void this.measure(spec, child));
+    if (this.memoryHooks && child.pid) setImmediate(() => void this.measure(spec, record, run));
   }
 
   /**
    * Load an external backend: its load route, then its health. No process, so nothing to measure (its memory is the
    * preset's `memory =`, or unknown) and no crash to watch: it leaves only through stopChild.
    */
-  private async startExternal(spec: ModelSpec): Promise<void> {
+  private async startExternal(record: ModelRecord, spec: ModelSpec): Promise<void> {
     const model = spec.name;
-    const backend = new ExternalBackend(
-      externalOptions(spec, {
-        loadTimeoutMs: this.opts.loadTimeoutMs,
-        stopTimeoutMs: (spec.stopTimeoutS ?? this.opts.stopTimeoutMs / 1000) * 1000,
-        onLog: this.logSink(model),
-      }),
-    );
-    this.externals.set(model, backend);
-    this.externalFailures.delete(model);
+    const options = externalOptions(spec, {
+      loadTimeoutMs: this.opts.loadTimeoutMs,
+      stopTimeoutMs: (spec.stopTimeoutS ?? this.opts.stopTimeoutMs / 1000) * 1000,
+      onLog: this.logSink(record, model),
+    });
+    const backend = new ExternalBackend(options);
+    const run: Run = { backend, external: { url: options.url, headers: options.headers }, measuredAfterUse: false, healthChecking: false };
+    record.run = run;
+    record.externalFailure = undefined;
     const started = Date.now();
     this.emitEvent({ type: 'load', model, detail: `external ${spec.url}${spec.loadRoute ? ` (${spec.loadRoute.method} ${spec.loadRoute.path})` : ''}` });
     try {
       await backend.start();
     } catch (err) {
-      if (this.externals.get(model) === backend) this.externals.delete(model);
+      if (record.run === run) record.run = undefined;
       const e = err as Error & { reason?: ExternalFailure };
-      if (e.reason) this.externalFailures.set(model, e.reason);
+      if (e.reason) record.externalFailure = e.reason;
       const message = `external backend '${model}' failed to load: ${e.message}`;
       this.opts.logger.error({ model, url: spec.url, reason: e.reason }, message);
       this.emitEvent({ type: 'failure', model, reason: e.reason ?? 'load', detail: message });
@@ -713,8 +700,8 @@ export class Router extends EventEmitter {
   }
 
   /** Where a model's output lines go: its ring buffer, `GET /logs/:model?follow=1` listeners, the debug log. */
-  private logSink(model: string): (line: string) => void {
-    const log = this.logs.get(model)!;
+  private logSink(record: ModelRecord, model: string): (line: string) => void {
+    const log = record.log;
     return (raw) => {
       // Every kept line says when it was printed (ISO 8601, UTC): the ring outlives the child.
       const line = `${new Date().toISOString()} ${raw}`;
@@ -724,28 +711,23 @@ export class Router extends EventEmitter {
     };
   }
 
-  /** The running child or external backend of a model. */
-  private backend(model: string): Backend | undefined {
-    return this.children.get(model) ?? this.externals.get(model);
-  }
-
-  private async measure(spec: ModelSpec, child: Child): Promise<void> {
+  private async measure(spec: ModelSpec, record: ModelRecord, run: Run): Promise<void> {
     try {
-      const used = await this.opts.memory!.usage(spec, child.pid!);
-      if (!used || this.children.get(spec.name) !== child) return;
+      const used = await this.memoryHooks!.usage(spec, run.backend.pid!);
+      if (!used || record.run !== run) return;
       this.handle({ type: 'usage', model: spec.name, devices: used, now: Date.now() });
-      this.opts.memory!.measured?.(spec, used);
+      this.memoryHooks!.measured?.(spec, used);
     } catch (err) {
       this.opts.logger.warn({ model: spec.name, err: (err as Error).message }, 'could not measure memory');
     }
   }
 
   private async stopChild(model: string, reason: StopReason, detail: string): Promise<void> {
-    const child = this.backend(model);
+    const record = this.models.any(model);
+    const run = record?.run;
     this.emitEvent({ type: reason === 'unload' || reason === 'shutdown' ? 'unload' : 'eviction', model, reason, detail });
-    if (child) await child.stop();
-    if (this.children.get(model) === child) this.children.delete(model);
-    if (this.externals.get(model) === child) this.externals.delete(model);
+    if (run) await run.backend.stop();
+    if (record && record.run === run) record.run = undefined;
     this.handle({ type: 'exited', model, expected: true, now: Date.now() });
   }
 
@@ -754,14 +736,13 @@ export class Router extends EventEmitter {
    * spell starts at once: a cold start waiting for a fresh reading should not also wait out the interval.
    */
   private requestReading(): void {
-    if (!this.opts.memory || this.reading || this.readTimer) return;
+    if (!this.memoryHooks || this.reading || this.readTimer) return;
     const wait = Math.max(0, this.readStartedAt + 200 - Date.now());
     this.readTimer = setTimeout(() => {
       this.readTimer = undefined;
       this.reading = true;
       this.readStartedAt = Date.now();
-      this.opts
-        .memory!.readDevices()
+      this.memoryHooks!.readDevices()
         .then((readings) => {
           const now = Date.now();
           this.lastReading = { readings, at: now };
