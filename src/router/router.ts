@@ -21,11 +21,11 @@ import type {
   SchedulerEvent,
   StopReason,
 } from '../scheduler/types.js';
-import { Child } from '../supervisor/child.js';
+import { defaultBackends, type BackendFactory } from './backends.js';
 import { RouterError, type ErrorCode } from '../http/errors.js';
 import { childCommand, type ServerBin } from './child-command.js';
 import { explainTooLarge, sizeForLoad, type ChosenCtx, type CtxSizer } from './ctx-auto.js';
-import { ExternalBackend, externalOptions, externalRejection, type ExternalFailure } from './external.js';
+import { externalOptions, externalRejection, type ExternalFailure } from './external.js';
 import type { ModelRecord, NeedParts, Run } from './model-record.js';
 import { ModelTable } from './model-table.js';
 
@@ -79,6 +79,8 @@ export interface RouterOptions {
   logLines?: number;
   /** Models whose preset is bad from the start (listed failed, their requests refused with the reason). */
   invalid?: { name: string; error: string }[];
+  /** Makes each load's backend; default: a supervisor Child, or an ExternalBackend for a preset with `url`. */
+  backends?: BackendFactory;
 }
 
 export interface ReloadSummary {
@@ -338,8 +340,8 @@ export class Router extends EventEmitter {
   checkHung(model: string, timeoutMs = 10_000): void {
     const record = this.models.any(model);
     const run = record?.run;
-    if (!run || run.external || run.healthChecking) return;
-    const child = run.backend as Child;
+    const child = run?.backend;
+    if (!run || run.external || run.healthChecking || !child?.responsive) return;
     run.healthChecking = true;
     const check = child
       .responsive(timeoutMs)
@@ -348,7 +350,7 @@ export class Router extends EventEmitter {
         const message = `model '${model}' stopped answering (no output for the upstream timeout, no answer to its health check): killing it`;
         this.opts.logger.error({ model, pid: child.pid }, message);
         this.emitEvent({ type: 'failure', model, reason: 'hung', detail: message });
-        child.kill();
+        child.kill?.();
       })
       .finally(() => (run.healthChecking = false));
     this.track(check);
@@ -364,9 +366,9 @@ export class Router extends EventEmitter {
   async childGone(lease: Pick<Lease, 'model' | 'target'>, timeoutMs = 1000): Promise<boolean> {
     const record = this.models.any(lease.model);
     if (record?.run?.external || record?.spec?.url) return false;
-    const child = record?.run?.backend as Child | undefined;
+    const child = record?.run?.backend;
     if (!child || `http://${this.host}:${child.port}` !== lease.target) return true;
-    return child.gone(timeoutMs);
+    return child.gone ? child.gone(timeoutMs) : false;
   }
 
   /** Models whose preset is broken since the last reload, with the error; they serve nothing. */
@@ -612,18 +614,22 @@ export class Router extends EventEmitter {
     }
     const apiKey = randomBytes(24).toString('hex');
     const cmd = childCommand(spec, { server: this.opts.server, host: this.host, apiKey, extraArgs: sizing.kind === 'sized' ? sizing.extraArgs : undefined });
-    const child = new Child({
-      name: model,
-      command: cmd.command,
-      args: cmd.args,
-      env: placementEnv ? { ...cmd.env, ...placementEnv } : cmd.env,
-      host: this.host,
-      healthPath: cmd.healthPath,
-      healthHeaders: { authorization: `Bearer ${apiKey}` },
-      loadTimeoutMs: this.opts.loadTimeoutMs,
-      stopTimeoutMs: (spec.stopTimeoutS ?? this.opts.stopTimeoutMs / 1000) * 1000,
-      logLines: 50,
-      onLog: this.logSink(record, model),
+    const child = (this.opts.backends ?? defaultBackends)({
+      kind: 'child',
+      spec,
+      options: {
+        name: model,
+        command: cmd.command,
+        args: cmd.args,
+        env: placementEnv ? { ...cmd.env, ...placementEnv } : cmd.env,
+        host: this.host,
+        healthPath: cmd.healthPath,
+        healthHeaders: { authorization: `Bearer ${apiKey}` },
+        loadTimeoutMs: this.opts.loadTimeoutMs,
+        stopTimeoutMs: (spec.stopTimeoutS ?? this.opts.stopTimeoutMs / 1000) * 1000,
+        logLines: 50,
+        onLog: this.logSink(record, model),
+      },
     });
     const run: Run = { backend: child, key: apiKey, measuredAfterUse: false, healthChecking: false };
     record.run = run;
@@ -676,7 +682,7 @@ export class Router extends EventEmitter {
       stopTimeoutMs: (spec.stopTimeoutS ?? this.opts.stopTimeoutMs / 1000) * 1000,
       onLog: this.logSink(record, model),
     });
-    const backend = new ExternalBackend(options);
+    const backend = (this.opts.backends ?? defaultBackends)({ kind: 'external', spec, options });
     const run: Run = { backend, external: { url: options.url, headers: options.headers }, measuredAfterUse: false, healthChecking: false };
     record.run = run;
     record.externalFailure = undefined;
