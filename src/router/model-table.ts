@@ -3,7 +3,7 @@
  * that are broken (listed, never served). Lookups only; what a record's model does is the router's business.
  */
 import type { ModelSpec } from '../catalog/model-spec.js';
-import { RouterError } from '../http/errors.js';
+import { ModelError } from './errors.js';
 import { ModelRecord } from './model-record.js';
 
 export class ModelTable {
@@ -46,8 +46,8 @@ export class ModelTable {
     const spec = this.resolve(nameOrAlias);
     if (spec) return spec;
     const invalid = this.#invalid.get(nameOrAlias);
-    if (invalid) throw new RouterError('model_invalid', `model '${nameOrAlias}' has a bad preset: ${invalid}`);
-    throw new RouterError('model_not_found', `model '${nameOrAlias}' not found`);
+    if (invalid) throw new ModelError('invalid', `model '${nameOrAlias}' has a bad preset: ${invalid}`);
+    throw new ModelError('not_found', `model '${nameOrAlias}' not found`);
   }
 
   /**

@@ -4,9 +4,9 @@
  * released.
  */
 import type { Effect } from '../scheduler/types.js';
-import { RouterError, type ErrorCode } from '../http/errors.js';
 import type { RouterCore } from './core.js';
 import { explainTooLarge } from './ctx-auto.js';
+import { ModelError } from './errors.js';
 import { externalRejection } from './external.js';
 import type { Cancel, Lease } from './types.js';
 
@@ -16,19 +16,8 @@ interface Waiter {
   model: string;
   kind: Kind;
   resolve(lease: Lease | undefined): void;
-  reject(err: RouterError): void;
+  reject(err: ModelError): void;
 }
-
-const rejectionCodes: Record<Extract<Effect, { type: 'reject' }>['error']['kind'], ErrorCode> = {
-  queue_full: 'queue_full',
-  queue_timeout: 'queue_timeout',
-  backoff: 'model_backoff',
-  load_failed: 'model_load_failed',
-  load_timeout: 'load_timeout',
-  not_loaded: 'model_not_loaded',
-  too_large: 'model_too_large',
-  shutting_down: 'shutting_down',
-};
 
 export class Waiters {
   readonly #waiting = new Map<string, Waiter>();
@@ -40,14 +29,14 @@ export class Waiters {
   async enqueue(model: string, kind: Kind, signal?: Cancel): Promise<Lease | undefined> {
     const core = this.core;
     const spec = core.models.require(model);
-    if (signal?.aborted) throw new RouterError('invalid_request', 'client went away');
+    if (signal?.aborted) throw new ModelError('client_gone', 'client went away');
     const record = core.models.get(spec.name)!;
     if (core.figures?.wanted(record)) await core.figures.resolveNeed(spec);
     const id = `${kind}-${++this.#seq}`;
     return new Promise<Lease | undefined>((resolve, reject) => {
       const onAbort = () => {
         if (this.#waiting.delete(id)) {
-          reject(new RouterError('invalid_request', 'client went away'));
+          reject(new ModelError('client_gone', 'client went away'));
           core.handle({ type: 'done', id, now: Date.now() });
         }
       };
@@ -79,12 +68,13 @@ export class Waiters {
     if (!w) return;
     this.#waiting.delete(effect.id);
     const record = this.core.models.get(w.model);
-    // An external backend's failures are the backend's, not ours: retryable, and 502 when it could not be reached.
-    const external = record?.spec?.url ? externalRejection(effect.error.kind, record.externalFailure) : undefined;
+    const { kind, message, retryAfterS } = effect.error;
+    // An external backend's failures are the backend's, not ours: retryable, and 'unreachable' when no connection was made.
+    const external = record?.spec?.url ? externalRejection(kind, record.externalFailure) : undefined;
     w.reject(
-      new RouterError(external?.code ?? rejectionCodes[effect.error.kind], effect.error.kind === 'too_large' ? explainTooLarge(record?.spec, effect.error.message) : effect.error.message, {
-        retryAfterS: effect.error.retryAfterS,
-        ...(external ? { retryable: external.retryable } : {}),
+      new ModelError(external?.kind ?? kind, kind === 'too_large' ? explainTooLarge(record?.spec, message) : message, {
+        retryAfterS,
+        retryable: external?.retryable,
       }),
     );
   }
