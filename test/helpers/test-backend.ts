@@ -39,10 +39,14 @@ export class TestBackend extends EventEmitter implements Backend {
   /** The options the router gave the factory (command, env, key, timeouts...). */
   readonly order: BackendOrder;
   state: State = 'new';
+  /** It became ready (and may have ended since). */
+  wasReady = false;
   /** Health checks fail (Router.checkHung then kills it). */
   hung = false;
   stopCalls = 0;
   exit?: ExitInfo;
+  /** Told of every stop() call, before it acts (a test checks who stops what, and when). */
+  onStop?: (b: TestBackend) => void;
   readonly #behaviour: Behaviour;
   #timer?: NodeJS.Timeout;
   #startPromise?: Promise<void>;
@@ -85,6 +89,7 @@ export class TestBackend extends EventEmitter implements Backend {
         const fail = this.#behaviour.fail;
         if (!fail) {
           this.state = 'ready';
+          this.wasReady = true;
           this.#settleStart?.();
           return;
         }
@@ -98,6 +103,7 @@ export class TestBackend extends EventEmitter implements Backend {
 
   stop(): Promise<ExitInfo> {
     this.stopCalls++;
+    this.onStop?.(this);
     this.#stopPromise ??= this.#stop();
     return this.#stopPromise;
   }
@@ -115,10 +121,10 @@ export class TestBackend extends EventEmitter implements Backend {
     return this.state === 'exited';
   }
 
-  /** The backend dies on its own (after ready): 'exit' with expected false. */
+  /** The backend dies on its own (after ready): 'exit' unexpected, unless it was being stopped (as for a Child). */
   crash(code: number | null = 1): void {
     if (this.state !== 'ready') throw new Error(`${this.model}: cannot crash a backend that is ${this.state}`);
-    this.#finish(false, code);
+    this.#finish(this.#stopRequested, code);
   }
 
   /** Resolves when it has emitted 'exit'. */
@@ -139,8 +145,12 @@ export class TestBackend extends EventEmitter implements Backend {
     }
     if (this.state === 'new') return this.#finish(true, null);
     const stopMs = this.#behaviour.stopMs ?? 0;
-    if (stopMs > 0) await new Promise<void>((resolve) => (this.#timer = setTimeout(resolve, stopMs)));
-    this.#timer = undefined;
+    if (stopMs > 0) {
+      // Ends early if it dies meanwhile.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([new Promise<void>((resolve) => (timer = setTimeout(resolve, stopMs))), this.#exited]);
+      clearTimeout(timer);
+    }
     return this.#finish(true, 0);
   }
 
@@ -179,6 +189,8 @@ export class TestBackends {
   /** Behaviour of the next start only. */
   readonly #once = new Map<string, Behaviour>();
   #default: Behaviour;
+  /** Told of every stop() call on any backend made here. */
+  onStop?: (b: TestBackend) => void;
 
   constructor(defaults: Behaviour = {}) {
     this.#default = defaults;
@@ -189,6 +201,7 @@ export class TestBackends {
     const once = this.#once.get(name);
     this.#once.delete(name);
     const b = new TestBackend(order, once ?? this.#behaviour.get(name) ?? this.#default);
+    b.onStop = (x) => this.onStop?.(x);
     this.made.push(b);
     return b;
   };
