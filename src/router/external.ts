@@ -13,7 +13,7 @@ import type { HttpRoute, ModelSpec } from '../catalog/model-spec.js';
 import type { ErrorCode } from '../http/errors.js';
 import type { Backend } from '../supervisor/backend.js';
 import { LineLog } from '../supervisor/line-log.js';
-import { Once } from '../supervisor/once.js';
+import { ExitOnce, Once } from '../supervisor/once.js';
 import { pollUntil } from '../supervisor/poll.js';
 import type { ExitInfo } from '../supervisor/types.js';
 
@@ -112,7 +112,7 @@ export class ExternalBackend extends EventEmitter implements Backend {
   #ready = false;
   /** The load route was sent and may have been carried out: an unload is owed even if the load did not finish. */
   #loadAsked = false;
-  #exit?: ExitInfo;
+  readonly #exit = new ExitOnce(this);
 
   constructor(opts: ExternalOptions) {
     super();
@@ -301,10 +301,7 @@ export class ExternalBackend extends EventEmitter implements Backend {
   }
 
   #finish(expected: boolean): ExitInfo {
-    if (this.#exit) return this.#exit;
-    this.#exit = { code: null, signal: null, expected, lastLines: this.lastLines() };
-    this.emit('exit', this.#exit);
-    return this.#exit;
+    return this.#exit.settle({ code: null, signal: null, expected, lastLines: this.lastLines() });
   }
 }
 

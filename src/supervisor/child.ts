@@ -3,7 +3,7 @@ import type { Backend } from './backend.js';
 import { ChildStartError } from './errors.js';
 import { LineLog } from './line-log.js';
 import { requestLinePattern } from './lines.js';
-import { Once } from './once.js';
+import { ExitOnce, Once } from './once.js';
 import { freePort, isBindFailure, portInUse } from './port.js';
 import { nudge, type Nudge } from './poll.js';
 import { probeHealth, waitUntilHealthy, type HealthTarget } from './readiness.js';
@@ -59,9 +59,7 @@ export class Child extends EventEmitter implements Backend {
   readonly #stopController = new AbortController();
   /** While readiness is polled: a line hinting at readiness polls at once. */
   #nudge: Nudge | undefined;
-  #exitInfo: ExitInfo | undefined;
-  readonly #finished: Promise<ExitInfo>;
-  #resolveFinished!: (info: ExitInfo) => void;
+  readonly #exit = new ExitOnce(this);
 
   constructor(opts: ChildOptions) {
     super();
@@ -78,7 +76,6 @@ export class Child extends EventEmitter implements Backend {
     this.#log = new LineLog(opts.logLines ?? 500, opts.onLog);
     this.#states = new ChildStates(opts.name, (err) => this.#log.add(`supervisor: ${err.message}`, 'stderr'));
     this.#pollLine = requestLinePattern(this.#healthPath);
-    this.#finished = new Promise((resolve) => (this.#resolveFinished = resolve));
   }
 
   /** The port of the current (or last) attempt. */
@@ -128,7 +125,7 @@ export class Child extends EventEmitter implements Backend {
    */
   async gone(timeoutMs: number): Promise<boolean> {
     const proc = this.#readyProc ?? this.#proc;
-    if (!this.#exitInfo && proc && !proc.hasExited) {
+    if (!this.#exit.info && proc && !proc.hasExited) {
       let timer: NodeJS.Timeout | undefined;
       const exited = await Promise.race([
         proc.exited.then(() => true),
@@ -137,8 +134,8 @@ export class Child extends EventEmitter implements Backend {
       clearTimeout(timer);
       if (!exited) return false;
     }
-    if (!proc && !this.#exitInfo) return false;
-    await this.#finished;
+    if (!proc && !this.#exit.info) return false;
+    await this.#exit.done;
     return true;
   }
 
@@ -152,7 +149,7 @@ export class Child extends EventEmitter implements Backend {
   }
 
   async #stop(): Promise<ExitInfo> {
-    if (this.#exitInfo) return this.#exitInfo;
+    if (this.#exit.info) return this.#exit.info;
     this.#stopRequested = true;
     this.#enterStopping();
     this.#stopController.abort();
@@ -163,7 +160,7 @@ export class Child extends EventEmitter implements Backend {
     // While starting, the start loop sees the abort, stops its process and finishes. Once ready, the exit watcher
     // set up in #start finishes when the process is gone; we only have to make it go.
     if (this.#proc && this.#readyProc === this.#proc) void stopOnce(this.#proc, this.#opts.stopTimeoutMs);
-    return this.#finished;
+    return this.#exit.done;
   }
 
   async #start(): Promise<void> {
@@ -285,24 +282,14 @@ export class Child extends EventEmitter implements Backend {
   }
 
   #finish(exit: ProcessExit | undefined, expected: boolean): ExitInfo {
-    if (this.#exitInfo) return this.#exitInfo;
+    if (this.#exit.info) return this.#exit.info;
     this.#states.to('exited');
-    this.#exitInfo = {
+    return this.#exit.settle({
       code: exit?.code ?? null,
       signal: exit?.signal ?? null,
       expected,
       lastLines: this.lastLines(REPORT_LINES),
-    };
-    this.#resolveFinished(this.#exitInfo);
-    try {
-      this.emit('exit', this.#exitInfo);
-    } catch (err) {
-      // A throwing listener is the listener's bug; report it like Node would, without leaving us half-finished.
-      process.nextTick(() => {
-        throw err;
-      });
-    }
-    return this.#exitInfo;
+    });
   }
 
   /** Ends the child's life (emitting 'exit') and builds the error start() rejects with. */

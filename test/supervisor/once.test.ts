@@ -1,6 +1,11 @@
-/** Once and oncePer (start/stop of every backend, the stop of a process group) and LineLog (every backend's log). */
+/**
+ * Once and oncePer (start/stop of every backend, the stop of a process group), ExitOnce (every backend's end) and
+ * LineLog (every backend's log).
+ */
+import { EventEmitter } from 'node:events';
 import { LineLog } from '../../src/supervisor/line-log.js';
-import { Once, oncePer } from '../../src/supervisor/once.js';
+import { ExitOnce, Once, oncePer } from '../../src/supervisor/once.js';
+import type { ExitInfo } from '../../src/supervisor/types.js';
 
 describe('Once', () => {
   it('runs its step on the first run() only; every call gets that promise, rejected ones too', async () => {
@@ -34,6 +39,24 @@ describe('oncePer', () => {
     expect(await stop(k1, 7)).toBe(100);
     expect(await stop(k2, 3)).toBe(3);
     expect(seen).toEqual(['a:100', 'b:3']);
+  });
+});
+
+describe('ExitOnce', () => {
+  const info = (expected: boolean): ExitInfo => ({ code: null, signal: null, expected, lastLines: [] });
+
+  it("the first settle() wins: kept, 'done' resolved, 'exit' emitted once; later ones get the first", async () => {
+    const backend = new EventEmitter();
+    const exits: ExitInfo[] = [];
+    backend.on('exit', (e: ExitInfo) => exits.push(e));
+    const exit = new ExitOnce(backend);
+    expect(exit.info).toBeUndefined();
+    const first = info(true);
+    expect(exit.settle(first)).toBe(first);
+    expect(exit.settle(info(false))).toBe(first);
+    expect(exit.info).toBe(first);
+    expect(await exit.done).toBe(first);
+    expect(exits).toEqual([first]);
   });
 });
 
