@@ -4,7 +4,7 @@
  * calling its unload route (if any). There is no process: no pid (memory is the preset's `memory =`, never measured),
  * nothing to kill, and it never exits on its own. It implements the supervisor's Backend, as a Child does, so the
  * router starts, stops and leases both alike, and shares the supervisor's pieces: polling with backoff (poll.ts),
- * the log of last lines (line-log.ts) and start-once/stop-once (once.ts).
+ * the log of last lines (line-log.ts) and start, stop and exit once (once.ts).
  */
 import { EventEmitter } from 'node:events';
 import http from 'node:http';
