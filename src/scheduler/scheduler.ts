@@ -11,12 +11,12 @@
  *   for A cannot starve B;
  * - when a model becomes ready, every queued request for it is admitted in that turn.
  */
+import { configOf } from './config.js';
 import { planLoad } from './plan-load.js';
 import { gpusOf, wantsPlacement } from './placement.js';
 import { loadingOn, needOf } from './residents.js';
-import { backoffError, hasWaiters, newEntry, type ModelEntry, type SchedulerState, type Waiter } from './state.js';
+import { backoffError, hasWaiters, newEntry, type ModelEntry, type ModelView, type SchedulerState, type Waiter, viewOf } from './state.js';
 import type {
-  DeviceBytes,
   DeviceReading,
   Effect,
   ModelPolicy,
@@ -28,42 +28,9 @@ import type {
   StopReason,
 } from './types.js';
 
+export { defaultConfig } from './config.js';
 export { gib } from './plan-load.js';
-
-export interface ModelView {
-  name: string;
-  status: ModelStatus;
-  /** Requests admitted and not yet finished. */
-  refs: number;
-  queued: number;
-  lastUsed: number;
-  failures: number;
-  backoffUntil: number;
-  lastError?: string;
-  need?: DeviceBytes;
-  usage?: DeviceBytes;
-  /** The need as placed on GPUs for the current load, when the router chose them (placement.ts). */
-  placed?: DeviceBytes;
-  /** Why its first waiter is not being served yet, when it waits. */
-  waitingFor?: string;
-}
-
-export const defaultConfig: SchedulerConfig = {
-  modelsMax: 4,
-  queueMax: 256,
-  queueTimeoutMs: 600_000,
-  autoload: true,
-  marginBytes: null,
-  caps: {},
-  recoverMs: 5_000,
-  readingMaxAgeMs: 1_000,
-  backoffBaseMs: 1_000,
-  backoffMaxMs: 60_000,
-  serial: false,
-  drainAfterMs: 10_000,
-  serialLoads: true,
-  costAwareVictims: false,
-};
+export type { ModelView } from './state.js';
 
 export class Scheduler {
   private readonly models = new Map<string, ModelEntry>();
@@ -94,9 +61,7 @@ export class Scheduler {
   }
 
   constructor(config: Partial<SchedulerConfig> = {}, models: ModelPolicy[] = []) {
-    // An option given as undefined keeps its default (an undefined window would never drain: starvation).
-    const given = Object.fromEntries(Object.entries(config).filter(([, v]) => v !== undefined));
-    this.config = { ...defaultConfig, ...given };
+    this.config = configOf(config);
     for (const m of models) this.addModel(m);
   }
 
@@ -128,22 +93,7 @@ export class Scheduler {
   }
 
   view(name: string): ModelView | undefined {
-    const m = this.models.get(name);
-    if (!m) return undefined;
-    return {
-      name,
-      status: m.status,
-      refs: m.refs,
-      queued: this.queue.filter((w) => w.model === name).length,
-      lastUsed: m.lastUsed,
-      failures: m.failures,
-      backoffUntil: m.backoffUntil,
-      lastError: m.lastError,
-      need: m.need,
-      usage: m.usage,
-      placed: m.placed,
-      waitingFor: m.waitingFor,
-    };
+    return viewOf(this.state, name);
   }
 
   views(): ModelView[] {

@@ -77,6 +77,44 @@ export interface SchedulerState {
   readonly reservations: ReadonlyMap<string, readonly string[]>;
 }
 
+/** What the router sees of a model (status page, /v1/models, logs). */
+export interface ModelView {
+  name: string;
+  status: ModelStatus;
+  /** Requests admitted and not yet finished. */
+  refs: number;
+  queued: number;
+  lastUsed: number;
+  failures: number;
+  backoffUntil: number;
+  lastError?: string;
+  need?: DeviceBytes;
+  usage?: DeviceBytes;
+  /** The need as placed on GPUs for the current load, when the router chose them (placement.ts). */
+  placed?: DeviceBytes;
+  /** Why its first waiter is not being served yet, when it waits. */
+  waitingFor?: string;
+}
+
+export function viewOf(s: SchedulerState, name: string): ModelView | undefined {
+  const m = s.models.get(name);
+  if (!m) return undefined;
+  return {
+    name,
+    status: m.status,
+    refs: m.refs,
+    queued: s.queue.filter((w) => w.model === name).length,
+    lastUsed: m.lastUsed,
+    failures: m.failures,
+    backoffUntil: m.backoffUntil,
+    lastError: m.lastError,
+    need: m.need,
+    usage: m.usage,
+    placed: m.placed,
+    waitingFor: m.waitingFor,
+  };
+}
+
 export function newEntry(policy: ModelPolicy): ModelEntry {
   return {
     policy,
