@@ -3,6 +3,9 @@
  * no timers, no processes. The router is its only caller: it feeds events (with `now`)
  * and carries out the effects it gets back.
  *
+ * This file is the class: events applied to the state (`apply`), and `dispatch`, which walks the queue,
+ * admits, and carries out the plans the pure planner makes (plan-load.ts). The state itself: state.ts.
+ *
  * Rules (see docs/ARCHITECTURE.md):
  * - a model with references (admitted requests) is never evicted, nor is one still loading;
  * - loads start in FIFO order of their first waiter; once a waiter cannot start its load,
@@ -16,17 +19,8 @@ import { planLoad } from './plan-load.js';
 import { gpusOf, wantsPlacement } from './placement.js';
 import { loadingOn, needOf } from './residents.js';
 import { backoffError, hasWaiters, newEntry, type ModelEntry, type ModelView, type SchedulerState, type Waiter, viewOf } from './state.js';
-import type {
-  DeviceReading,
-  Effect,
-  ModelPolicy,
-  ModelStatus,
-  Rejection,
-  RequestKind,
-  SchedulerConfig,
-  SchedulerEvent,
-  StopReason,
-} from './types.js';
+import type { DeviceReading, Effect, ModelPolicy, ModelStatus, Rejection } from './types.js';
+import type { RequestKind, SchedulerConfig, SchedulerEvent, StopReason } from './types.js';
 
 export { defaultConfig } from './config.js';
 export { gib } from './plan-load.js';
