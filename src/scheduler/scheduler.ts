@@ -15,7 +15,7 @@
  * - when a model becomes ready, every queued request for it is admitted in that turn.
  */
 import { configOf } from './config.js';
-import { planLoad } from './plan-load.js';
+import { planLoad, type Plan } from './plan-load.js';
 import { gpusOf, wantsPlacement } from './placement.js';
 import { loadingOn, needOf } from './residents.js';
 import { backoffError, hasWaiters, newEntry, type ModelEntry, type ModelView, type SchedulerState, type Waiter, viewOf } from './state.js';
@@ -314,25 +314,9 @@ export class Scheduler {
         continue;
       }
       switch (plan.kind) {
-        case 'start': {
-          // Placement: a need for "one GPU" now names the GPUs chosen for this load.
-          if (wantsPlacement(m.need)) m.placed = plan.need;
-          // An elastic model is told the room it may take, and holds all of it until it is sized: a load
-          // planned meanwhile cannot count on room it is about to take.
-          const room = plan.room;
-          if (room) {
-            m.planned = plan.need;
-            m.placed = { ...plan.need };
-            for (const [d, r] of Object.entries(room)) m.placed[d] = Math.max(r.bytes, plan.need[d] ?? 0);
-            m.sizing = true;
-          }
-          m.tentative = undefined;
-          m.startedAt = now;
-          this.setStatus(name, 'loading');
-          const gpus = gpusOf(plan.need);
-          this.effects.push({ type: 'start', model: name, ...(gpus.length > 0 ? { devices: gpus } : {}), ...(room ? { room } : {}) });
+        case 'start':
+          this.start(name, plan, now);
           break;
-        }
         case 'evict':
           for (const v of plan.victims) this.stop(v.name, v.reason, v.detail);
           m.waitingFor = `unloading ${plan.victims.map((v) => v.name).join(', ')}`;
@@ -369,6 +353,27 @@ export class Scheduler {
 
     // A load nobody waits for any more still completes (its child is already starting),
     // and then it is an ordinary idle model: evictable, never stranded in `loading`.
+  }
+
+  /** Carry out a start plan: the load's placement and room are remembered, and the child is asked for. */
+  private start(name: string, plan: Extract<Plan, { kind: 'start' }>, now: number): void {
+    const m = this.entry(name);
+    // Placement: a need for "one GPU" now names the GPUs chosen for this load.
+    if (wantsPlacement(m.need)) m.placed = plan.need;
+    // An elastic model is told the room it may take, and holds all of it until it is sized: a load
+    // planned meanwhile cannot count on room it is about to take.
+    const room = plan.room;
+    if (room) {
+      m.planned = plan.need;
+      m.placed = { ...plan.need };
+      for (const [d, r] of Object.entries(room)) m.placed[d] = Math.max(r.bytes, plan.need[d] ?? 0);
+      m.sizing = true;
+    }
+    m.tentative = undefined;
+    m.startedAt = now;
+    this.setStatus(name, 'loading');
+    const gpus = gpusOf(plan.need);
+    this.effects.push({ type: 'start', model: name, ...(gpus.length > 0 ? { devices: gpus } : {}), ...(room ? { room } : {}) });
   }
 
   private lockHolders(): number {
