@@ -7,8 +7,8 @@
 import type { DeviceBytes, DeviceReading, ModelPolicy, ModelStatus, Rejection, RequestKind, SchedulerConfig } from './types.js';
 
 /**
- * One model's runtime state, by concern. Flat on purpose: the fields of one concern change together in
- * one place each (noted per group), and the planner reads across all of them.
+ * One model's runtime state, its fields grouped by concern; each group says what changes it. Kept flat
+ * (not sub-records) because the planner reads across the groups in most of its rules.
  */
 export interface ModelEntry {
   policy: ModelPolicy;
@@ -36,20 +36,23 @@ export interface ModelEntry {
   need?: DeviceBytes;
   usage?: DeviceBytes;
 
-  // Placement (placement.ts): what each GPU pays again in a split ...
+  // Placement (placement.ts; `perGpuBytes` from `need`, `placed` set by a start and `sized`, cleared when the
+  // child is gone, `tentative` from a plan, cleared at start, on too_large, on failure or once nobody waits): what each GPU pays again
+  // in a split ...
   perGpuBytes?: number;
   /** ... the need on the GPUs chosen for the current load (set at start, cleared when the child is gone) ... */
   placed?: DeviceBytes;
   /** ... and the GPUs chosen for a load still waiting for room, kept so evictions made for it are not wasted. */
   tentative?: string[];
 
-  // Sizing (elastic models): started and not yet sized, so `placed` holds the whole room its start
-  // reported; `planned` is the need the load was planned with, what it holds if the router sizes it as given.
+  // Sizing (elastic models; set by their start, cleared by `sized`, exit or failure): started and not yet
+  // sized, so `placed` holds the whole room its start reported; `planned` is the need the load was planned
+  // with, what it holds if the router sizes it as given.
   sizing?: boolean;
   planned?: DeviceBytes;
 
-  // Reload cost (eviction.ts `reloadValue`): how long its last load took, and the EWMA of the gap between
-  // its requests.
+  // Reload cost (eviction.ts `reloadValue`; `loadMs` on `ready`, the others on each request): how long its
+  // last load took, and the EWMA of the gap between its requests.
   loadMs?: number;
   gapMs?: number;
   lastRequestAt?: number;
