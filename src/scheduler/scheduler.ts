@@ -104,7 +104,7 @@ export const defaultConfig: SchedulerConfig = {
   backoffBaseMs: 1_000,
   backoffMaxMs: 60_000,
   serial: false,
-  drainAfterMs: 10_000,
+  drainAfterMs: 15_000,
   serialLoads: true,
   costAwareVictims: false,
 };
@@ -401,8 +401,15 @@ export class Scheduler {
         m.waitingFor ??= 'behind an earlier load';
         continue;
       }
-      const plan = this.planLoad(name, now, w.id);
-      const busyDevice = plan.kind === 'start' && this.config.serialLoads ? this.loadingOn(name, plan.need) : undefined;
+      // One load at a time per device: while another runs on this model's device, its plan may drain busy
+      // models but stops and starts nothing. An idle model evicted now for a load that can only start later
+      // is often asked for meanwhile (bench/sim zipf10: the hottest model reloaded ~120 times, mostly so).
+      const loadingNow = this.config.serialLoads ? this.loadingOn(name, this.needOf(m)) : undefined;
+      const plan = this.planLoad(name, now, w.id, loadingNow !== undefined);
+      const busyDevice =
+        (plan.kind === 'evict' || plan.kind === 'start') && this.config.serialLoads
+          ? (loadingNow ?? (plan.kind === 'start' ? this.loadingOn(name, plan.need) : undefined))
+          : undefined;
       if (busyDevice) {
         m.waitingFor = `behind the load of ${busyDevice} on the same device`;
         loadBlocked = true;
@@ -465,7 +472,8 @@ export class Scheduler {
   }
 
   /** What it takes to start `name` now. */
-  private planLoad(name: string, now: number, waiterId: string): Plan {
+  /** `holdIdle`: another load holds the device, so idle victims are not stopped yet (see dispatch). */
+  private planLoad(name: string, now: number, waiterId: string, holdIdle = false): Plan {
     const target = this.entry(name);
     let need = target.need ?? {};
     const input: CapacityInput = {
@@ -602,7 +610,7 @@ export class Scheduler {
     }
     const victims = [...forced.filter((r) => r.status !== 'unloading'), ...(allVictims ?? [])];
     const busy = victims.filter((v) => !this.idle(v.name) || v.status === 'loading');
-    const idleNow = victims.filter((v) => v.status === 'loaded' && this.idle(v.name));
+    const idleNow = holdIdle ? [] : victims.filter((v) => v.status === 'loaded' && this.idle(v.name));
     for (const v of idleNow) {
       const isForced = forced.includes(v);
       this.stop(v.name, isForced ? 'group' : reasonFor(afterUnloads), isForced ? `exclusive group ${group}` : detail);
