@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import treeKill from 'tree-kill';
+import { oncePer } from './once.js';
 import { listDescendants, pidAlive, processGroupAlive, type ProcStat } from './process-group.js';
 import type { SpawnedProcess } from './spawn.js';
 
@@ -70,17 +71,8 @@ export async function stopProcessGroup(proc: SpawnedProcess, timeoutMs: number):
   return { escalated: true, gone: await waitUntil(gone, KILL_WAIT_MS) };
 }
 
-const inFlight = new WeakMap<SpawnedProcess, Promise<StopResult>>();
-
 /** stopProcessGroup, once per process: stop() during a crash cleanup or a failed start shares the same stop. */
-export function stopOnce(proc: SpawnedProcess, timeoutMs: number): Promise<StopResult> {
-  let stopping = inFlight.get(proc);
-  if (!stopping) {
-    stopping = stopProcessGroup(proc, timeoutMs);
-    inFlight.set(proc, stopping);
-  }
-  return stopping;
-}
+export const stopOnce: (proc: SpawnedProcess, timeoutMs: number) => Promise<StopResult> = oncePer(stopProcessGroup);
 
 async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
