@@ -77,7 +77,7 @@ export function addServeOptions(cmd: Command): Command {
     .option('--models-ttl <s>', 'unload a model idle this many seconds (a preset ttl wins)', seconds)
     .option('--models-concurrency <n>', 'most requests in flight per model (a preset concurrency wins)', integer(1))
     .option('--serial', 'one request at a time across all models (a global GPU lock)', false)
-    .option('--drain-window <s>', 'seconds a request waiting for room lets busy models keep taking new requests before they drain for it (0 = drain at once)', seconds, 10)
+    .option('--drain-window <s>', 'seconds a request waiting for room lets busy models keep taking new requests before they drain for it (0 = drain at once)', seconds, 15)
     .option('--shutdown-grace <s>', 'seconds in-flight requests get to finish on SIGTERM/SIGINT', seconds, 30)
     .addOption(new Option('--log-format <format>', 'router log format (default: pretty on a terminal, else json)').argParser(oneOf(['json', 'pretty'] as const)))
     .addOption(new Option('--log-level <level>', 'router log level').choices(['trace', 'debug', 'info', 'warn', 'error']).default('info'))

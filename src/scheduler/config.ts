@@ -13,7 +13,7 @@ export const defaultConfig: SchedulerConfig = {
   backoffBaseMs: 1_000,
   backoffMaxMs: 60_000,
   serial: false,
-  drainAfterMs: 10_000,
+  drainAfterMs: 15_000,
   serialLoads: true,
   costAwareVictims: false,
 };

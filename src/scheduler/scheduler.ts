@@ -304,10 +304,17 @@ export class Scheduler {
         m.waitingFor ??= 'behind an earlier load';
         continue;
       }
+      // One load at a time per device: while another runs on this model's device, its plan may drain busy
+      // models but stops and starts nothing. An idle model evicted now for a load that can only start later
+      // is often asked for meanwhile (bench/sim zipf10: the hottest model reloaded ~120 times, mostly so).
+      const loadingNow = this.config.serialLoads ? loadingOn(this.state, name, needOf(m)) : undefined;
       // The planner only reads; everything it decided is carried out here, in the order it lists.
       const plan = planLoad(this.state, name, now, w.id);
       if (plan.tentative) m.tentative = plan.tentative;
-      const busyDevice = plan.kind === 'start' && this.config.serialLoads ? loadingOn(this.state, name, plan.need) : undefined;
+      const busyDevice =
+        (plan.kind === 'evict' || plan.kind === 'start') && this.config.serialLoads
+          ? (loadingNow ?? (plan.kind === 'start' ? loadingOn(this.state, name, plan.need) : undefined))
+          : undefined;
       if (busyDevice) {
         m.waitingFor = `behind the load of ${busyDevice} on the same device`;
         loadBlocked = true;
@@ -323,7 +330,7 @@ export class Scheduler {
           loadBlocked = true;
           break;
         case 'wait':
-          for (const v of plan.stop ?? []) this.stop(v.name, v.reason, v.detail);
+          if (!loadingNow) for (const v of plan.stop ?? []) this.stop(v.name, v.reason, v.detail);
           if (plan.reserve) this.reservations.set(w.id, plan.reserve);
           // Within the batching window the busy models keep serving their own requests; the waiter is
           // still first in line for the room, so nothing behind it loads meanwhile.

@@ -159,7 +159,8 @@ describe('router core (models-max 1)', () => {
 
   beforeAll(async () => {
     dir = await modelsDir(['alpha', 'beta']);
-    r = await startRouter(['--models-dir', dir, '--models-max', '1', '--models-memory-margin', '0', '--', '--ctx-size', '4096', '--parallel', '2']);
+    // The batching window named, not the default: the FIFO test below sleeps past it.
+    r = await startRouter(['--models-dir', dir, '--models-max', '1', '--models-memory-margin', '0', '--drain-window', '10', '--', '--ctx-size', '4096', '--parallel', '2']);
   });
   afterAll(async () => {
     expect(await r.stop()).toBe(0);
@@ -187,7 +188,7 @@ describe('router core (models-max 1)', () => {
     const order: string[] = [];
     const b = chat(r.url, 'beta').then(async (res) => (await ok(res), order.push('beta')));
     await waitFor('beta queued', async () => (await models(r.url)).find((m) => m.id === 'beta')?.queued === 1);
-    // Inside the batching window (the scheduler's drainAfterMs, 10 s) busy alpha would still take its own
+    // Inside the batching window (`--drain-window 10` above) busy alpha would still take its own
     // requests; past it alpha drains, and a new request for it queues behind beta.
     await new Promise((res) => setTimeout(res, 10_500));
     const a2 = chat(r.url, 'alpha').then(async (res) => (await ok(res), order.push('alpha')));
