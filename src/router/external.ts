@@ -10,12 +10,12 @@ import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import https from 'node:https';
 import type { HttpRoute, ModelSpec } from '../catalog/model-spec.js';
-import type { ErrorCode } from '../http/errors.js';
 import type { Backend } from '../supervisor/backend.js';
 import { LineLog } from '../supervisor/line-log.js';
 import { ExitOnce, Once } from '../supervisor/once.js';
 import { pollUntil } from '../supervisor/poll.js';
 import type { ExitInfo } from '../supervisor/types.js';
+import type { ModelErrorKind } from './errors.js';
 
 export type { Backend } from '../supervisor/backend.js';
 
@@ -49,13 +49,13 @@ export class ExternalBackendError extends Error {
 
 /**
  * The error a waiter gets when an external backend's load fails: the backend's trouble, not the router's, so the
- * client is told it may retry; 502 backend_unreachable when no connection could be made. Undefined: not the
- * backend's (queue full, shutting down…), answered as for any model.
+ * client is told it may retry; 'unreachable' when no connection could be made. Undefined: not the backend's
+ * (queue full, shutting down…), answered as for any model.
  */
-export function externalRejection(kind: string, failure: ExternalFailure | undefined): { code: ErrorCode; retryable: true } | undefined {
-  if (kind === 'load_failed') return { code: failure === 'unreachable' ? 'backend_unreachable' : 'model_load_failed', retryable: true };
-  if (kind === 'load_timeout') return { code: 'load_timeout', retryable: true };
-  if (kind === 'backoff') return { code: 'model_backoff', retryable: true };
+export function externalRejection(kind: string, failure: ExternalFailure | undefined): { kind: ModelErrorKind; retryable: true } | undefined {
+  if (kind === 'load_failed') return { kind: failure === 'unreachable' ? 'unreachable' : 'load_failed', retryable: true };
+  if (kind === 'load_timeout') return { kind: 'load_timeout', retryable: true };
+  if (kind === 'backoff') return { kind: 'backoff', retryable: true };
   return undefined;
 }
 
