@@ -7,6 +7,9 @@ import getPort from 'get-port';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { waitFor } from './wait.js';
+
+export { waitFor } from './wait.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const ROUTER_BIN = join(ROOT, 'bin', 'router.js');
@@ -67,18 +70,19 @@ export async function startRouter(args: string[], opts: { env?: Record<string, s
     },
   };
   if (opts.waitReady !== false) {
-    const deadline = Date.now() + 20_000;
-    for (;;) {
-      if (proc.exitCode !== null) throw new Error(`router exited ${proc.exitCode}:\n${out}`);
-      try {
-        const res = await fetch(`${url}/health`);
-        if (res.ok) break;
-      } catch {
-        /* not up yet */
-      }
-      if (Date.now() > deadline) throw new Error(`router not healthy:\n${out}`);
-      await new Promise((res) => setTimeout(res, 50));
-    }
+    await waitFor(
+      'the router to answer /health',
+      async () => {
+        if (proc.exitCode !== null) throw new Error(`router exited ${proc.exitCode}:`);
+        return fetch(`${url}/health`).then(
+          (res) => res.ok,
+          () => false, // not up yet
+        );
+      },
+      20_000,
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}\n${out}`);
+    });
   }
   return r;
 }
@@ -113,16 +117,6 @@ export function processesMentioning(marker: string): number[] {
     }
   }
   return pids;
-}
-
-export async function waitFor<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 15_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 export async function json(res: Response): Promise<any> {
