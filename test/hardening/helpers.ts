@@ -1,6 +1,6 @@
 /** What the hardening tests read from a running router: its open descriptors, its memory, its gauges. */
 import { readdirSync, readFileSync } from 'node:fs';
-import { json, models, processesMentioning, type RunningRouter } from '../helpers/router.js';
+import { json, models } from '../helpers/router.js';
 
 export const LONG_TESTS = process.env.ROUTER_LONG_TESTS === '1';
 
@@ -47,19 +47,4 @@ export async function unloadAll(url: string): Promise<void> {
     const res = await fetch(`${url}/models/unload`, { method: 'POST', body: JSON.stringify({ model: m.id }) });
     await json(res);
   }
-}
-
-/**
- * The router's serving children: processes naming `marker` (e.g. the models folder), leaving out the router
- * itself and the short-lived `--dry-run` memory probes it runs beside them.
- */
-export function childrenOf(r: RunningRouter, marker: string): number[] {
-  return processesMentioning(marker).filter((p) => {
-    if (p === r.proc.pid) return false;
-    try {
-      return !readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').includes('--dry-run');
-    } catch {
-      return false; // gone meanwhile
-    }
-  });
 }

@@ -101,6 +101,11 @@ export function serversMentioning(marker: string): number[] {
   });
 }
 
+/** The model servers `r` runs for `marker` (e.g. its models folder): serversMentioning() less the router itself. */
+export function serversOf(r: RunningRouter, marker: string): number[] {
+  return serversMentioning(marker).filter((pid) => pid !== r.proc.pid);
+}
+
 /** Pids of live (non-zombie) processes whose command line mentions `marker`. */
 export function processesMentioning(marker: string): number[] {
   const pids: number[] = [];
