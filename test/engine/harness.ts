@@ -4,7 +4,6 @@
  */
 import { execa, type ResultPromise } from 'execa';
 import getPort from 'get-port';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 // jest's ESM runtime leaves import.meta.dirname unset; jest runs from the project root.
@@ -86,12 +85,6 @@ export async function stopAll(): Promise<void> {
 }
 
 /** Resident memory of a process in bytes (VmRSS). */
-export function rssBytes(pid: number): number {
-  const m = /VmRSS:\s+(\d+)\s+kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  if (!m) throw new Error(`no VmRSS for ${pid}`);
-  return Number(m[1]) * 1024;
-}
-
 export async function postJson(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: any }> {
   const res = await fetch(url, {
     method: 'POST',

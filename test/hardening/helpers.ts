@@ -1,5 +1,5 @@
 /** What the hardening tests read from a running router: its open descriptors, its memory, its gauges. */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { json, models } from '../helpers/router.js';
 
 export const LONG_TESTS = process.env.ROUTER_LONG_TESTS === '1';
@@ -7,13 +7,6 @@ export const LONG_TESTS = process.env.ROUTER_LONG_TESTS === '1';
 /** Open file descriptors of a process (sockets, pipes, files). */
 export function fdCount(pid: number): number {
   return readdirSync(`/proc/${pid}/fd`).length;
-}
-
-/** Resident set size of a process, in bytes. */
-export function rssBytes(pid: number): number {
-  const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  if (!m) throw new Error(`no VmRSS for ${pid}`);
-  return Number(m[1]) * 1024;
 }
 
 /** The sum of a gauge's samples in /metrics. */

@@ -79,3 +79,10 @@ export async function holdSlot(url: string, model: string): Promise<{ release():
 export async function modelEntry(url: string, id: string, key?: string): Promise<any> {
   return (await models(url, key)).find((m) => m.id === id);
 }
+
+/** The pid of `id`'s child (from /models); throws when it has none. */
+export async function childPid(url: string, id: string, key?: string): Promise<number> {
+  const pid = (await modelEntry(url, id, key))?.pid;
+  if (!(pid > 0)) throw new Error(`${id} has no child pid`);
+  return pid;
+}

@@ -169,3 +169,10 @@ export function alive(pid: number): boolean {
     return false;
   }
 }
+
+/** Resident set size of process `pid`, in bytes. */
+export function rssBytes(pid: number): number {
+  const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (!m) throw new Error(`no VmRSS for ${pid}`);
+  return Number(m[1]) * 1024;
+}
