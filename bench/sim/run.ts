@@ -78,7 +78,13 @@ function domination(rows: (Row & { seed: number })[], traces: Trace[], seeds: nu
           r.loads < mine.loads &&
           r.waitP99 < mine.waitP99,
       );
-      if (by.length) cases.push(`${t.name} seed ${seed}: ${by.map((r) => `${r.policy} (${r.loads} loads, p99 ${(r.waitP99 / 1000).toFixed(1)} s)`).join(', ')}`);
+      // Both sides' figures: what ours got, and each peer that beat it on both.
+      if (by.length) {
+        cases.push(
+          `${t.name} seed ${seed}: ours ${mine.loads} loads, p99 ${(mine.waitP99 / 1000).toFixed(1)} s; by ` +
+            by.map((r) => `${r.policy} (${r.loads} loads, p99 ${(r.waitP99 / 1000).toFixed(1)} s)`).join(', '),
+        );
+      }
     }
   }
   return { n: cases.length, of: seeds.length * traces.length, cases };

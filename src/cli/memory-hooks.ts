@@ -153,9 +153,11 @@ export function memoryHooks(opts: {
   marginBytes?: number | null;
   /** --fit-params-bin: llama-fit-params for llama-server children (else beside the server binary, else PATH). */
   fitParamsBin?: string;
+  /** How long a GPU tool answer is reused (the hidden --device-cache; undefined: the monitor's default). */
+  deviceCacheMs?: number;
 }): MemoryWiring {
   const log = (msg: string) => opts.logger.warn(msg);
-  const monitor = new DeviceMonitor({ logger: log, info: (msg: string) => opts.logger.info(msg) });
+  const monitor = new DeviceMonitor({ logger: log, info: (msg: string) => opts.logger.info(msg), cacheMs: opts.deviceCacheMs });
   const ledger = new MemoryLedger(opts.stateDir, { logger: log });
   const probeCache: NonNullable<Parameters<typeof resolveNeed>[0]['probeCache']> = new Map();
   const fitParamsByProgram = new Map<string, string | undefined>();

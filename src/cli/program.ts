@@ -4,7 +4,7 @@ import { addServeOptions, type ServeConfig } from './serve-options.js';
 import { addControlCommands } from './control/index.js';
 import { addProbeCommand } from './probe-command.js';
 import { serve } from './serve.js';
-import { packageVersion } from '../router/version.js';
+import { packageVersion } from '../package/version.js';
 
 export function buildProgram(): Command {
   const program = new Command('router')

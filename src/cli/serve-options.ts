@@ -1,5 +1,5 @@
 /** The `router` command's flags: one validated config, defaults documented in --help. */
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { bytes, deviceSizes, hostList, integer, oneOf, originList, seconds } from './parse.js';
 
 export interface ServeConfig {
@@ -42,6 +42,14 @@ export interface ServeConfig {
   logLevel: string;
   watch: boolean;
   demo: boolean;
+  /**
+   * Timing knobs hidden from --help (seconds; undefined keeps the component's default). They exist so tests can
+   * cross a constant instead of sleeping past it; a user has no reason to change them (README, "Timing knobs").
+   */
+  tick?: number;
+  deviceReadingMaxAge?: number;
+  deviceCache?: number;
+  memoryRecover?: number;
   /** Child flags after `--`, applied to every model (precedence over presets). */
   childArgs: string[];
   /** Options set on the command line or by environment (not defaults), by attribute name. */
@@ -77,10 +85,22 @@ export function addServeOptions(cmd: Command): Command {
     .option('--models-ttl <s>', 'unload a model idle this many seconds (a preset ttl wins)', seconds)
     .option('--models-concurrency <n>', 'most requests in flight per model (a preset concurrency wins)', integer(1))
     .option('--serial', 'one request at a time across all models (a global GPU lock)', false)
-    .option('--drain-window <s>', 'seconds a request waiting for room lets busy models keep taking new requests before they drain for it (0 = drain at once)', seconds, 10)
+    .option('--drain-window <s>', 'seconds a request waiting for room lets busy models keep taking new requests before they drain for it (0 = drain at once)', seconds, 15)
     .option('--shutdown-grace <s>', 'seconds in-flight requests get to finish on SIGTERM/SIGINT', seconds, 30)
     .addOption(new Option('--log-format <format>', 'router log format (default: pretty on a terminal, else json)').argParser(oneOf(['json', 'pretty'] as const)))
     .addOption(new Option('--log-level <level>', 'router log level').choices(['trace', 'debug', 'info', 'warn', 'error']).default('info'))
     .option('--watch', 'reload when the models folder or preset files change', false)
-    .option('--demo', 'make three tiny demo models in --models-dir when it has none', false);
+    .option('--demo', 'make three tiny demo models in --models-dir when it has none', false)
+    // Hidden: internal timings, settable so tests wait on a short constant instead of sleeping past the default.
+    .addOption(new Option('--tick <s>', 'how often queue timeouts, load timeouts and TTLs are checked (default 0.5)').argParser(positiveSeconds).hideHelp())
+    .addOption(new Option('--device-reading-max-age <s>', 'oldest device reading a load is planned on when free memory matters (default 1)').argParser(seconds).hideHelp())
+    .addOption(new Option('--device-cache <s>', 'how long a GPU tool answer is reused (default 0.5)').argParser(seconds).hideHelp())
+    .addOption(new Option('--memory-recover <s>', 'after an unload, how long a short reading is blamed on memory not yet released (default 5)').argParser(seconds).hideHelp());
+}
+
+/** A period: 0 would make the router's tick a busy loop. */
+function positiveSeconds(value: string): number {
+  const n = seconds(value);
+  if (n <= 0) throw new InvalidArgumentError(`'${value}' is not a positive number of seconds.`);
+  return n;
 }

@@ -67,6 +67,7 @@ export async function serve(config: ServeConfig): Promise<void> {
     logger,
     fitParamsBin: config.fitParamsBin,
     marginBytes: config.modelsMemoryMargin > 0 ? config.modelsMemoryMargin * MiB : null,
+    deviceCacheMs: msOf(config.deviceCache),
   });
   const router = new Router({
     models,
@@ -76,6 +77,7 @@ export async function serve(config: ServeConfig): Promise<void> {
     loadTimeoutMs: config.loadTimeout * 1000,
     stopTimeoutMs: config.stopTimeout * 1000,
     logger,
+    ...defined({ tickMs: msOf(config.tick) }),
     scheduler: {
       modelsMax,
       queueMax: config.queueMax,
@@ -86,6 +88,7 @@ export async function serve(config: ServeConfig): Promise<void> {
       serial: config.serial,
       drainAfterMs: config.drainWindow * 1000,
       ttlMs: config.modelsTtl === undefined ? undefined : config.modelsTtl * 1000,
+      ...defined({ readingMaxAgeMs: msOf(config.deviceReadingMaxAge), recoverMs: msOf(config.memoryRecover) }),
     },
   });
   const reload = reloader(router, source, logger, catalog.router);
@@ -222,6 +225,16 @@ async function apiKeysOf(config: ServeConfig): Promise<string[] | undefined> {
     keys.push(...fromFile);
   }
   return keys.length > 0 ? keys : undefined;
+}
+
+/** Seconds from a flag to ms; undefined stays undefined (the component's default). */
+function msOf(s: number | undefined): number | undefined {
+  return s === undefined ? undefined : s * 1000;
+}
+
+/** Only the keys given: an unset hidden timing flag leaves the component's default alone. */
+function defined<T extends Record<string, number | undefined>>(o: T): Partial<{ [K in keyof T]: number }> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<{ [K in keyof T]: number }>;
 }
 
 export class UsageError extends Error {}

@@ -2,7 +2,7 @@
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import type { ServerBin } from '../router/child-command.js';
-import { bundledEngine } from '../router/paths.js';
+import { bundledEngine } from '../package/paths.js';
 
 export function onPath(name: string, path = process.env.PATH ?? ''): string | undefined {
   for (const dir of path.split(delimiter)) {

@@ -10,7 +10,7 @@ import type { Llama } from 'node-llama-cpp';
 import { dryRun } from './dry-run.js';
 import { shuttingDown } from './errors.js';
 import { parseFlags, USAGE, type EngineOptions } from './flags.js';
-import { packageVersion } from '../router/version.js';
+import { packageVersion } from '../package/version.js';
 import { openLlama } from './llama.js';
 import { log } from './log.js';
 import { checkModelHeader } from './model-file.js';

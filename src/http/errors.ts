@@ -5,6 +5,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { Response } from 'express';
+import { ModelError, type ModelErrorKind } from '../router/errors.js';
 import { closeAfterAnswer } from './linger.js';
 
 export const catalogue = {
@@ -61,9 +62,31 @@ export class RouterError extends Error {
   }
 }
 
+/**
+ * The router's refusals (src/router/errors.ts) as HTTP: the one place a model error gets its status and code.
+ * A client gone is answered 400 if anyone still reads it.
+ */
+const modelErrorCodes: Record<ModelErrorKind, ErrorCode> = {
+  not_found: 'model_not_found',
+  invalid: 'model_invalid',
+  not_loaded: 'model_not_loaded',
+  client_gone: 'invalid_request',
+  too_large: 'model_too_large',
+  unreachable: 'backend_unreachable',
+  queue_full: 'queue_full',
+  queue_timeout: 'queue_timeout',
+  backoff: 'model_backoff',
+  load_failed: 'model_load_failed',
+  shutting_down: 'shutting_down',
+  load_timeout: 'load_timeout',
+};
+
 /** Map anything thrown onto the catalogue. */
 export function toRouterError(err: unknown): RouterError {
   if (err instanceof RouterError) return err;
+  if (err instanceof ModelError) {
+    return new RouterError(modelErrorCodes[err.kind], err.message, { retryAfterS: err.retryAfterS, retryable: err.retryable, cause: err });
+  }
   const e = err as { type?: string; status?: number; statusCode?: number; message?: string };
   // body-parser's errors carry a type and a status.
   if (e?.type === 'entity.too.large') return new RouterError('body_too_large', 'request body too large', { cause: err });

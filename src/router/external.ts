@@ -2,16 +2,20 @@
  * An external backend (`url = http://host:port`): a server the router did not start and does not own. It is "loaded"
  * by calling its load route (if the preset gives one) and waiting for its health path to answer 200, "unloaded" by
  * calling its unload route (if any). There is no process: no pid (memory is the preset's `memory =`, never measured),
- * nothing to kill, and it never exits on its own. It has the surface the router uses of a supervisor Child
- * (start, stop, port, pid, 'exit'), so the router starts, stops and leases both alike.
+ * nothing to kill, and it never exits on its own. It implements the supervisor's Backend, as a Child does, so the
+ * router starts, stops and leases both alike, and shares the supervisor's pieces: polling with backoff (poll.ts),
+ * the log of last lines (line-log.ts) and start, stop and exit once (once.ts).
  */
 import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import https from 'node:https';
 import type { HttpRoute, ModelSpec } from '../catalog/model-spec.js';
-import type { ErrorCode } from '../http/errors.js';
 import type { Backend } from '../supervisor/backend.js';
+import { LineLog } from '../supervisor/line-log.js';
+import { ExitOnce, Once } from '../supervisor/once.js';
+import { pollUntil } from '../supervisor/poll.js';
 import type { ExitInfo } from '../supervisor/types.js';
+import type { ModelErrorKind } from './errors.js';
 
 export type { Backend } from '../supervisor/backend.js';
 
@@ -21,6 +25,8 @@ export type { Backend } from '../supervisor/backend.js';
  * loading) is there and gets the whole load timeout.
  */
 export const UNREACHABLE_MS = 5_000;
+/** Lines kept for lastLines() and the ExitInfo. */
+const LOG_LINES = 50;
 /** How much of a failing answer's body goes into the error. */
 const SNIPPET_CHARS = 300;
 /** What the router sends as the external backend's key: never the client's own Authorization. */
@@ -43,13 +49,13 @@ export class ExternalBackendError extends Error {
 
 /**
  * The error a waiter gets when an external backend's load fails: the backend's trouble, not the router's, so the
- * client is told it may retry; 502 backend_unreachable when no connection could be made. Undefined: not the
- * backend's (queue full, shutting down…), answered as for any model.
+ * client is told it may retry; 'unreachable' when no connection could be made. Undefined: not the backend's
+ * (queue full, shutting down…), answered as for any model.
  */
-export function externalRejection(kind: string, failure: ExternalFailure | undefined): { code: ErrorCode; retryable: true } | undefined {
-  if (kind === 'load_failed') return { code: failure === 'unreachable' ? 'backend_unreachable' : 'model_load_failed', retryable: true };
-  if (kind === 'load_timeout') return { code: 'load_timeout', retryable: true };
-  if (kind === 'backoff') return { code: 'model_backoff', retryable: true };
+export function externalRejection(kind: string, failure: ExternalFailure | undefined): { kind: ModelErrorKind; retryable: true } | undefined {
+  if (kind === 'load_failed') return { kind: failure === 'unreachable' ? 'unreachable' : 'load_failed', retryable: true };
+  if (kind === 'load_timeout') return { kind: 'load_timeout', retryable: true };
+  if (kind === 'backoff') return { kind: 'backoff', retryable: true };
   return undefined;
 }
 
@@ -99,19 +105,20 @@ export class ExternalBackend extends EventEmitter implements Backend {
   readonly pid = undefined;
   readonly port: number | undefined;
   readonly #opts: ExternalOptions;
-  readonly #lines: string[] = [];
+  readonly #lines: LineLog;
   readonly #abort = new AbortController();
-  #startPromise?: Promise<void>;
-  #stopPromise?: Promise<ExitInfo>;
+  readonly #starting = new Once(() => this.#startOrUnload());
+  readonly #stopping = new Once(() => this.#stop());
   #ready = false;
   /** The load route was sent and may have been carried out: an unload is owed even if the load did not finish. */
   #loadAsked = false;
-  #exit?: ExitInfo;
+  readonly #exit = new ExitOnce(this);
 
   constructor(opts: ExternalOptions) {
     super();
     this.name = opts.name;
     this.#opts = opts;
+    this.#lines = new LineLog(LOG_LINES, opts.onLog);
     const u = new URL(opts.url);
     this.port = u.port ? Number(u.port) : u.protocol === 'https:' ? 443 : 80;
   }
@@ -125,13 +132,26 @@ export class ExternalBackend extends EventEmitter implements Backend {
     return this.#opts.headers;
   }
 
+  /** The newest n lines (all kept lines if n is omitted), oldest first. */
   lastLines(n?: number): string[] {
-    return n === undefined ? [...this.#lines] : this.#lines.slice(-n);
+    return this.#lines.last(n);
   }
 
   /** Call the load route (if any), then wait for health 200. Rejects with an ExternalBackendError. */
   start(): Promise<void> {
-    this.#startPromise ??= this.#start().catch(async (err: unknown) => {
+    return this.#starting.run();
+  }
+
+  /** Call the unload route (once loaded, if there is one); nothing to kill. Never rejects. */
+  stop(): Promise<ExitInfo> {
+    return this.#stopping.run();
+  }
+
+  /** #start; a load that fails on its own (not by stop()) ends this backend's life here. */
+  async #startOrUnload(): Promise<void> {
+    try {
+      await this.#start();
+    } catch (err) {
       // stop() ends a stopped load itself (unloading first if needed).
       if (!this.#abort.signal.aborted) {
         // Never healthy after a load route it accepted: the router counts it unloaded, so ask it to let go.
@@ -139,14 +159,7 @@ export class ExternalBackend extends EventEmitter implements Backend {
         this.#finish(false);
       }
       throw err;
-    });
-    return this.#startPromise;
-  }
-
-  /** Call the unload route (once loaded, if there is one); nothing to kill. Never rejects. */
-  stop(): Promise<ExitInfo> {
-    this.#stopPromise ??= this.#stop();
-    return this.#stopPromise;
+    }
   }
 
   async #start(): Promise<void> {
@@ -179,7 +192,7 @@ export class ExternalBackend extends EventEmitter implements Backend {
   async #stop(): Promise<ExitInfo> {
     const wasReady = this.#ready;
     this.#abort.abort();
-    if (this.#startPromise && !wasReady) await this.#startPromise.catch(() => undefined);
+    if (this.#starting.promise && !wasReady) await this.#starting.promise.catch(() => undefined);
     if (wasReady || this.#loadAsked) await this.#unload();
     return this.#finish(true);
   }
@@ -205,11 +218,10 @@ export class ExternalBackend extends EventEmitter implements Backend {
     const route: HttpRoute = { method: 'GET', path: this.#opts.healthPath };
     let answered = false;
     let last = '';
-    for (let delay = 50; ; delay = Math.min(delay * 2, 500)) {
-      if (this.#abort.signal.aborted) throw this.#stopped();
+    const healthy = async (): Promise<boolean> => {
       try {
         const a = await this.#request(route, Math.min(deadline, Date.now() + 5_000));
-        if (a.status === 200) return;
+        if (a.status === 200) return true;
         answered = true;
         last = `answered ${a.status}: ${snippet(a.body)}`;
       } catch (err) {
@@ -226,7 +238,14 @@ export class ExternalBackend extends EventEmitter implements Backend {
           'timeout',
         );
       }
-      await sleep(Math.min(delay, deadline - Date.now()), this.#abort.signal);
+      return false;
+    };
+    try {
+      // First poll at once (a server already up answers now), then 50 ms doubling to 500 ms, never past the deadline.
+      await pollUntil(healthy, this.#abort.signal, { initialDelayMs: 50, factor: 2, maxDelayMs: 500, until: deadline });
+    } catch (err) {
+      if (this.#abort.signal.aborted) throw this.#stopped();
+      throw err;
     }
   }
 
@@ -278,20 +297,11 @@ export class ExternalBackend extends EventEmitter implements Backend {
   }
 
   #log(line: string): void {
-    this.#lines.push(line);
-    if (this.#lines.length > 50) this.#lines.shift();
-    try {
-      this.#opts.onLog?.(line);
-    } catch {
-      // A failing log sink must not break the backend's handling.
-    }
+    this.#lines.add(line);
   }
 
   #finish(expected: boolean): ExitInfo {
-    if (this.#exit) return this.#exit;
-    this.#exit = { code: null, signal: null, expected, lastLines: this.lastLines() };
-    this.emit('exit', this.#exit);
-    return this.#exit;
+    return this.#exit.settle({ code: null, signal: null, expected, lastLines: this.lastLines() });
   }
 }
 
@@ -304,16 +314,4 @@ function errorText(err: unknown): string {
   const e = err as { code?: string; name?: string; message?: string };
   if (e?.name === 'TimeoutError' || e?.name === 'AbortError') return 'no answer in time';
   return e?.code ? `${e.code} (${e.message})` : String(e?.message ?? err);
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

@@ -17,4 +17,13 @@ export interface Backend extends EventEmitter {
   start(): Promise<void>;
   /** Ends it; every call gets the same answer. */
   stop(): Promise<ExitInfo>;
+  /*
+   * What the router asks of a backend with a process of its own (a Child; an external backend has none of these).
+   */
+  /** One health check of a ready backend: does it answer within timeoutMs? */
+  responsive?(timeoutMs: number): Promise<boolean>;
+  /** Kill a hung backend now; its 'exit' follows as unexpected (a crash). */
+  kill?(): void;
+  /** Has it ended (or does it within timeoutMs)? For a connection it refused before its 'exit' was handled. */
+  gone?(timeoutMs: number): Promise<boolean>;
 }

@@ -1,11 +1,14 @@
 import { EventEmitter } from 'node:events';
 import type { Backend } from './backend.js';
 import { ChildStartError } from './errors.js';
+import { LineLog } from './line-log.js';
 import { requestLinePattern } from './lines.js';
+import { ExitOnce, Once } from './once.js';
 import { freePort, isBindFailure, portInUse } from './port.js';
-import { nudge, probeHealth, waitUntilHealthy, type HealthTarget, type Nudge } from './readiness.js';
-import { RingBuffer } from './ring-buffer.js';
+import { nudge, type Nudge } from './poll.js';
+import { probeHealth, waitUntilHealthy, type HealthTarget } from './readiness.js';
 import { SpawnedProcess, type ProcessExit } from './spawn.js';
+import { ChildStates } from './states.js';
 import { signalGroup, stopOnce } from './stop.js';
 import type { ChildOptions, ChildStartReason, ChildState, ExitInfo } from './types.js';
 
@@ -28,7 +31,8 @@ type Outcome = 'ready' | 'exited' | 'timeout' | 'stopped';
  * and ends once; to restart a model, make a new Child.
  *
  * States: 'starting' from construction until ready (or until start() fails), 'ready', 'stopping' (stop() asked,
- * or the child died and its process group is being cleaned up), 'exited'. 'exit' is emitted exactly once, when
+ * or the child died and its process group is being cleaned up), 'exited'. They change only as the table in
+ * states.ts allows; an illegal change is logged (as a line of its log) and thrown. 'exit' is emitted exactly once, when
  * the direct child and its whole process group are gone, whatever the path: stop(), crash, or a failed start
  * (then just before start() rejects, with expected=false unless stop() asked).
  *
@@ -40,24 +44,22 @@ export class Child extends EventEmitter implements Backend {
   readonly #host: string;
   readonly #healthPath: string;
   readonly #portRetries: number;
-  readonly #log: RingBuffer<string>;
+  readonly #log: LineLog;
   /** The child's log line for one of our own health polls: never kept, never passed on. */
   readonly #pollLine: RegExp;
-  #state: ChildState = 'starting';
+  readonly #states: ChildStates;
   #port: number | undefined;
   #proc: SpawnedProcess | undefined;
   /** The process that reached ready, if any. */
   #readyProc: SpawnedProcess | undefined;
-  #startPromise: Promise<void> | undefined;
-  #stopPromise: Promise<ExitInfo> | undefined;
+  readonly #starting = new Once(() => this.#start());
+  readonly #stopping = new Once(() => this.#stop());
   #stopRequested = false;
   /** Aborted by stop(): interrupts readiness polling at once. */
   readonly #stopController = new AbortController();
   /** While readiness is polled: a line hinting at readiness polls at once. */
   #nudge: Nudge | undefined;
-  #exitInfo: ExitInfo | undefined;
-  readonly #finished: Promise<ExitInfo>;
-  #resolveFinished!: (info: ExitInfo) => void;
+  readonly #exit = new ExitOnce(this);
 
   constructor(opts: ChildOptions) {
     super();
@@ -71,9 +73,9 @@ export class Child extends EventEmitter implements Backend {
     this.#host = opts.host ?? '127.0.0.1';
     this.#healthPath = opts.healthPath ?? '/health';
     this.#portRetries = Math.max(0, opts.portRetries ?? 3);
-    this.#log = new RingBuffer(opts.logLines ?? 500);
+    this.#log = new LineLog(opts.logLines ?? 500, opts.onLog);
+    this.#states = new ChildStates(opts.name, (err) => this.#log.add(`supervisor: ${err.message}`, 'stderr'));
     this.#pollLine = requestLinePattern(this.#healthPath);
-    this.#finished = new Promise((resolve) => (this.#resolveFinished = resolve));
   }
 
   /** The port of the current (or last) attempt. */
@@ -87,7 +89,7 @@ export class Child extends EventEmitter implements Backend {
   }
 
   get state(): ChildState {
-    return this.#state;
+    return this.#states.current;
   }
 
   /** The newest n lines of output (all kept lines if n is omitted), oldest first. */
@@ -97,8 +99,7 @@ export class Child extends EventEmitter implements Backend {
 
   /** Resolves when the child answers 200 on its health path. Calling it again returns the same promise. */
   start(): Promise<void> {
-    this.#startPromise ??= this.#start();
-    return this.#startPromise;
+    return this.#starting.run();
   }
 
   /**
@@ -106,13 +107,12 @@ export class Child extends EventEmitter implements Backend {
    * Idempotent; safe in any state (during start it aborts the start, which rejects with reason 'stopped').
    */
   stop(): Promise<ExitInfo> {
-    this.#stopPromise ??= this.#stop();
-    return this.#stopPromise;
+    return this.#stopping.run();
   }
 
   /** One health check of a ready child: does it answer 200 within timeoutMs? (A stopped or deadlocked one does not.) */
   async responsive(timeoutMs: number): Promise<boolean> {
-    if (this.#state !== 'ready' || this.#port === undefined) return false;
+    if (this.#states.current !== 'ready' || this.#port === undefined) return false;
     const target: HealthTarget = { host: this.#host, port: this.#port, path: this.#healthPath, headers: this.#opts.healthHeaders };
     const status = await probeHealth(target, this.#stopController.signal, timeoutMs).catch(() => undefined);
     return status === 200;
@@ -125,7 +125,7 @@ export class Child extends EventEmitter implements Backend {
    */
   async gone(timeoutMs: number): Promise<boolean> {
     const proc = this.#readyProc ?? this.#proc;
-    if (!this.#exitInfo && proc && !proc.hasExited) {
+    if (!this.#exit.info && proc && !proc.hasExited) {
       let timer: NodeJS.Timeout | undefined;
       const exited = await Promise.race([
         proc.exited.then(() => true),
@@ -134,8 +134,8 @@ export class Child extends EventEmitter implements Backend {
       clearTimeout(timer);
       if (!exited) return false;
     }
-    if (!proc && !this.#exitInfo) return false;
-    await this.#finished;
+    if (!proc && !this.#exit.info) return false;
+    await this.#exit.done;
     return true;
   }
 
@@ -149,18 +149,18 @@ export class Child extends EventEmitter implements Backend {
   }
 
   async #stop(): Promise<ExitInfo> {
-    if (this.#exitInfo) return this.#exitInfo;
+    if (this.#exit.info) return this.#exit.info;
     this.#stopRequested = true;
-    this.#state = 'stopping';
+    this.#enterStopping();
     this.#stopController.abort();
-    if (!this.#startPromise) {
+    if (!this.#starting.promise) {
       // Never started: nothing to kill. A later start() rejects with 'stopped'.
       return this.#finish(undefined, true);
     }
     // While starting, the start loop sees the abort, stops its process and finishes. Once ready, the exit watcher
     // set up in #start finishes when the process is gone; we only have to make it go.
     if (this.#proc && this.#readyProc === this.#proc) void stopOnce(this.#proc, this.#opts.stopTimeoutMs);
-    return this.#finished;
+    return this.#exit.done;
   }
 
   async #start(): Promise<void> {
@@ -196,7 +196,7 @@ export class Child extends EventEmitter implements Backend {
       let outcome = await this.#waitForOutcome(proc, port, deadline);
       if (outcome === 'ready' && this.#stopRequested) outcome = 'stopped';
       if (outcome === 'ready') {
-        this.#state = 'ready';
+        this.#states.to('ready');
         this.#readyProc = proc;
         void proc.exited.then(() => this.#onExitAfterReady(proc));
         return;
@@ -253,13 +253,18 @@ export class Child extends EventEmitter implements Backend {
   async #onExitAfterReady(proc: SpawnedProcess): Promise<void> {
     // Decided when the process exits: a crash stays a crash even if stop() is called during the cleanup.
     const expected = this.#stopRequested;
-    this.#state = 'stopping';
+    this.#enterStopping();
     try {
       await this.#cleanUp(proc);
     } finally {
       // Nothing in the cleanup is meant to throw; if it ever does, 'exit' must still come, or the router waits for ever.
       this.#finish(proc.exit, expected);
     }
+  }
+
+  /** Both a stop() and a ready child's own exit lead here, in either order; the second finds it done. */
+  #enterStopping(): void {
+    if (this.#states.current !== 'stopping') this.#states.to('stopping');
   }
 
   /** Stop what is left of the process group (everything, if the child is still running) and collect the last lines. */
@@ -272,34 +277,19 @@ export class Child extends EventEmitter implements Backend {
   #onLine(line: string, stream: 'stdout' | 'stderr'): void {
     // Our polls, not the child's news: they filled 47 of 58 kept lines and padded load-failure messages.
     if (this.#pollLine.test(line)) return;
-    this.#log.push(line);
+    this.#log.add(line, stream);
     if (this.#nudge && READY_HINT.test(line)) nudge(this.#nudge);
-    try {
-      this.#opts.onLog?.(line, stream);
-    } catch {
-      // A failing log sink must not break supervision of the child.
-    }
   }
 
   #finish(exit: ProcessExit | undefined, expected: boolean): ExitInfo {
-    if (this.#exitInfo) return this.#exitInfo;
-    this.#exitInfo = {
+    if (this.#exit.info) return this.#exit.info;
+    this.#states.to('exited');
+    return this.#exit.settle({
       code: exit?.code ?? null,
       signal: exit?.signal ?? null,
       expected,
       lastLines: this.lastLines(REPORT_LINES),
-    };
-    this.#state = 'exited';
-    this.#resolveFinished(this.#exitInfo);
-    try {
-      this.emit('exit', this.#exitInfo);
-    } catch (err) {
-      // A throwing listener is the listener's bug; report it like Node would, without leaving us half-finished.
-      process.nextTick(() => {
-        throw err;
-      });
-    }
-    return this.#exitInfo;
+    });
   }
 
   /** Ends the child's life (emitting 'exit') and builds the error start() rejects with. */

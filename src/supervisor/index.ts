@@ -1,5 +1,7 @@
 /** One child inference server's life: spawn, readiness, stop, crash, logs. Imports nothing else of ours. */
+export type { Backend } from './backend.js';
 export { Child } from './child.js';
+export { CHILD_TRANSITIONS, IllegalTransitionError } from './states.js';
 export { ChildStartError } from './errors.js';
 export type { ChildOptions, ChildStartReason, ChildState, ExitInfo } from './types.js';
 export { freePort, isBindFailure, portInUse } from './port.js';

@@ -1,5 +1,5 @@
 import http from 'node:http';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { pollUntil, type Nudge } from './poll.js';
 
 export interface HealthTarget {
   host: string;
@@ -70,64 +70,18 @@ export interface ReadinessOptions {
 }
 
 /**
- * waitUntilHealthy sets `wake` while it waits: calling it polls at once instead of at the next interval. A nudge
- * that comes while a poll is under way sets `pending`: the next poll follows at once.
- */
-export interface Nudge {
-  wake?: () => void;
-  pending?: boolean;
-}
-
-export function nudge(n: Nudge | undefined): void {
-  if (!n) return;
-  if (n.wake) n.wake();
-  else n.pending = true;
-}
-
-/**
  * Polls until the health endpoint answers 200. Resolves then; rejects with `signal.reason` when the caller aborts
  * (child exited, load timeout, stop). The backoff starts small because a small model is ready in well under a
  * second, and caps at 100 ms: a request waits for the load, so a readiness seen late is added to its first byte
  * (up to the cap), while a poll costs a local GET (a 2-minute load costs ~1,200 of them).
  */
-export async function waitUntilHealthy(target: HealthTarget, signal: AbortSignal, opts: ReadinessOptions = {}): Promise<void> {
-  let delay = opts.initialDelayMs ?? 25;
-  const maxDelay = opts.maxDelayMs ?? 100;
-  const factor = opts.factor ?? 1.5;
+export function waitUntilHealthy(target: HealthTarget, signal: AbortSignal, opts: ReadinessOptions = {}): Promise<void> {
   const requestTimeoutMs = opts.requestTimeoutMs ?? 2000;
-  for (;;) {
-    await (opts.nudge ? wait(delay, signal, opts.nudge) : sleep(delay, undefined, { signal }));
-    const status = await probeHealth(target, signal, requestTimeoutMs);
-    if (status === 200) return;
-    delay = Math.min(maxDelay, Math.round(delay * factor));
-  }
-}
-
-/** `ms`, or less if nudged; rejects when `signal` aborts. Its timer and listener are gone when it settles. */
-function wait(ms: number, signal: AbortSignal, nudge: Nudge): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    if (nudge.pending) {
-      nudge.pending = false;
-      return resolve();
-    }
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', onAbort);
-      nudge.wake = undefined;
-    };
-    const onAbort = () => {
-      done();
-      reject(signal.reason);
-    };
-    const timer = setTimeout(() => {
-      done();
-      resolve();
-    }, ms);
-    nudge.wake = () => {
-      done();
-      resolve();
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
+  return pollUntil(async () => (await probeHealth(target, signal, requestTimeoutMs)) === 200, signal, {
+    initialDelayMs: opts.initialDelayMs ?? 25,
+    maxDelayMs: opts.maxDelayMs ?? 100,
+    factor: opts.factor ?? 1.5,
+    waitFirst: true,
+    nudge: opts.nudge,
   });
 }

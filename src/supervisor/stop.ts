@@ -1,4 +1,5 @@
 import treeKill from 'tree-kill';
+import { oncePer } from './once.js';
 import { listDescendants, pidAlive, processGroupAlive, type ProcStat } from './process-group.js';
 import type { SpawnedProcess } from './spawn.js';
 
@@ -69,17 +70,8 @@ export async function stopProcessGroup(proc: SpawnedProcess, timeoutMs: number):
   return { escalated: true, gone: await waitUntil(gone, KILL_WAIT_MS) };
 }
 
-const inFlight = new WeakMap<SpawnedProcess, Promise<StopResult>>();
-
 /** stopProcessGroup, once per process: stop() during a crash cleanup or a failed start shares the same stop. */
-export function stopOnce(proc: SpawnedProcess, timeoutMs: number): Promise<StopResult> {
-  let stopping = inFlight.get(proc);
-  if (!stopping) {
-    stopping = stopProcessGroup(proc, timeoutMs);
-    inFlight.set(proc, stopping);
-  }
-  return stopping;
-}
+export const stopOnce: (proc: SpawnedProcess, timeoutMs: number) => Promise<StopResult> = oncePer(stopProcessGroup);
 
 /**
  * Polls `condition` every POLL_MS until it holds or `timeoutMs` passed. `wake` (the direct child's exit) cuts the

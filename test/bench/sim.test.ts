@@ -7,6 +7,7 @@ import { simulate, type SimResult } from '../../bench/sim/engine.js';
 import { POLICIES, runSimulations } from '../../bench/sim/run.js';
 import { allTraces, makeTrace } from '../../bench/sim/traces.js';
 import { ours } from '../../bench/sim/policies/ours.js';
+import { defaultConfig } from '../../src/scheduler/scheduler.js';
 import { GiB, requestCount, type SimModel, type Policy, type PolicyContext, type Trace } from '../../bench/sim/types.js';
 
 const traces = allTraces({ quick: true });
@@ -214,6 +215,25 @@ describe('runSimulations', () => {
     expect(a.markdown).toMatch(/\| trace \| capacity \| policy \| loads \| wait p50 \| wait p99 \| wait max \|/);
     expect(runSimulations({ quick: true, seed: 99 }).markdown).not.toBe(a.markdown);
   });
+
+  test('each dominated case names ours and the peers that beat it on both loads and p99, from the rows', () => {
+    const r = runSimulations({ quick: true, seeds: 2 });
+    expect(r.dominated.of).toBe(2 * traces.length);
+    expect(r.dominated.cases).toHaveLength(r.dominated.n);
+    expect(r.markdown.split('\n').at(-1)).toBe(`dominated: ${r.dominated.n} of ${r.dominated.of}`);
+    const sec = (ms: number) => (ms / 1000).toFixed(1);
+    for (const c of r.dominated.cases) {
+      const [, trace, seed] = c.match(/^(\S+) seed (\d+): /)!;
+      const here = r.rows.filter((x) => x.trace === trace && (x as { seed?: number }).seed === Number(seed));
+      const mine = here.find((x) => x.policy === 'ours')!;
+      expect(c).toContain(`: ours ${mine.loads} loads, p99 ${sec(mine.waitP99)} s; by `);
+      for (const peer of here.filter((x) => c.includes(`${x.policy} (`) && !x.policy.startsWith('ours'))) {
+        expect(peer.loads).toBeLessThan(mine.loads);
+        expect(peer.waitP99).toBeLessThan(mine.waitP99);
+        expect(peer.rejected).toBe(0);
+      }
+    }
+  });
 });
 
 describe('steady-vs-one: a steady stream for A cannot starve B under our scheduler', () => {
@@ -232,7 +252,7 @@ describe('steady-vs-one: a steady stream for A cannot starve B under our schedul
     const [a, b] = trace.models as [SimModel, SimModel];
     const inChild = Math.max(...long.records.filter((x) => x.model === a.name).map((x) => x.endAt! - x.admitAt!));
     const tick = 1000;
-    const bBound = 10_000 + inChild + a.unloadMs + (b.coldLoadMs ?? b.loadMs) + tick;
+    const bBound = defaultConfig.drainAfterMs + inChild + a.unloadMs + (b.coldLoadMs ?? b.loadMs) + tick;
     const bs = long.records.filter((x) => x.model === b.name);
     expect(bs.length).toBeGreaterThan(5);
     // Every B request is served within that bound, not at the end of the stream ...

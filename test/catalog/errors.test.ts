@@ -1,15 +1,11 @@
 import { assertValid, loadCatalog, type Catalog } from '../../src/catalog/index.js';
 import { CatalogError } from '../../src/catalog/model-spec.js';
-import { useTempDirs } from './helpers.js';
+import { catalogFrom, useTempDirs } from './helpers.js';
 
 const tmp = useTempDirs();
 
-async function load(ini: string, models: string[] = ['a'], childArgs?: string[]) {
-  const t = tmp().write({ 'models/': 0, 'p.ini': ini });
-  for (const m of models) t.write({ [`models/${m}.gguf`]: 0 });
-  const catalog = await loadCatalog({ modelsDir: t.path('models'), presetPath: t.path('p.ini'), childArgs });
-  return { t, file: t.path('p.ini'), catalog };
-}
+/** The catalogue of `ini` over a models folder holding `models` (default: a), with `childArgs` after `--`. */
+const catalogOf = (ini: string, models: string[] = ['a'], childArgs?: string[]) => catalogFrom(tmp(), ini, { models, childArgs, presetName: 'p.ini' });
 
 function errorOf(catalog: Catalog, name: string): CatalogError {
   const e = catalog.invalid.find((i) => i.name === name);
@@ -29,7 +25,7 @@ async function rejection(p: Promise<unknown>): Promise<CatalogError> {
 
 /** One bad key in section [a]: the error names the file, [a] and the key, and the message says why. */
 async function expectKeyError(ini: string, key: string, why: RegExp, models: string[] = ['a']) {
-  const { file, catalog } = await load(ini, models);
+  const { file, catalog } = await catalogOf(ini, models);
   const e = errorOf(catalog, 'a');
   expect({ file: e.file, section: e.section, key: e.key }).toEqual({ file, section: 'a', key });
   expect(e.message.startsWith(`${file} [a] ${key}: `)).toBe(true);
@@ -92,7 +88,7 @@ describe('errors name file, section and key', () => {
   });
 
   it('missing model file: a section with neither model file nor cmd nor url', async () => {
-    const { file, catalog } = await load('[ghost]\nctx-size = 4096\n', []);
+    const { file, catalog } = await catalogOf('[ghost]\nctx-size = 4096\n', []);
     const e = errorOf(catalog, 'ghost');
     expect({ file: e.file, section: e.section, key: e.key }).toEqual({ file, section: 'ghost', key: 'model' });
     expect(e.message).toBe(`${file} [ghost] model: model ghost has no model file: set model = /path/to/file.gguf, or cmd, or url`);
@@ -106,7 +102,7 @@ describe('errors name file, section and key', () => {
   });
 
   it('hf-repo is not a model source for the router: says so', async () => {
-    const { catalog } = await load('[hf]\nhf = ggml-org/gemma-3-4b-it-GGUF\n', []);
+    const { catalog } = await catalogOf('[hf]\nhf = ggml-org/gemma-3-4b-it-GGUF\n', []);
     expect(errorOf(catalog, 'hf').message).toMatch(/--hf-repo downloads are not fetched by the router/);
   });
 
@@ -127,7 +123,7 @@ describe('errors name file, section and key', () => {
   });
 
   it('duplicate alias across models: the later model (by name) is invalid', async () => {
-    const { file, catalog } = await load('[a]\nalias = shared\n[b]\nalias = shared\n', ['a', 'b']);
+    const { file, catalog } = await catalogOf('[a]\nalias = shared\n[b]\nalias = shared\n', ['a', 'b']);
     expect(catalog.models.map((m) => m.name)).toEqual(['a']);
     const e = errorOf(catalog, 'b');
     expect({ file: e.file, section: e.section, key: e.key }).toEqual({ file, section: 'b', key: 'alias' });
@@ -135,42 +131,42 @@ describe('errors name file, section and key', () => {
   });
 
   it('alias equal to another model\'s name', async () => {
-    const { catalog } = await load('[b]\nalias = a\n', ['a', 'b']);
+    const { catalog } = await catalogOf('[b]\nalias = a\n', ['a', 'b']);
     expect(errorOf(catalog, 'b').message).toMatch(/\[b\] alias: alias "a" is the name of model a$/);
   });
 
   it('duplicate name: a section given twice fails the whole preset file', async () => {
-    const e = await rejection(load('[a]\nc = 1\n[a]\nc = 2\n'));
+    const e = await rejection(catalogOf('[a]\nc = 1\n[a]\nc = 2\n'));
     expect(e.message).toMatch(/p\.ini \[a\]: line 3: section defined twice$/);
   });
 
   it('keys outside any section (other than version) fail the file', async () => {
-    const e = await rejection(load('c = 4096\n[a]\n'));
+    const e = await rejection(catalogOf('c = 4096\n[a]\n'));
     expect(e.key).toBe('c');
     expect(e.message).toMatch(/p\.ini c: line 1: key outside any section; put it under \[\*\]/);
   });
 
   it('a bad key in [*] fails the whole catalogue, naming [*]', async () => {
-    const e = await rejection(load('[*]\nctx-size = big\n'));
+    const e = await rejection(catalogOf('[*]\nctx-size = big\n'));
     expect(e.section).toBe('*');
     expect(e.message).toMatch(/p\.ini \[\*\] ctx-size: "big" is not an integer \(line 2\)$/);
   });
 
   it('per-model keys are refused in [*]', async () => {
-    const e = await rejection(load('[*]\nalias = everyone\n'));
+    const e = await rejection(catalogOf('[*]\nalias = everyone\n'));
     expect(e.message).toMatch(/\[\*\] alias: is per model/);
-    expect((await rejection(load('[*]\nmodel = x.gguf\n'))).key).toBe('model');
+    expect((await rejection(catalogOf('[*]\nmodel = x.gguf\n'))).key).toBe('model');
   });
 
   it('bad child args fail the catalogue, naming the flag', async () => {
-    const e = await rejection(load('', ['a'], ['--ctx-size', 'big']));
+    const e = await rejection(catalogOf('', ['a'], ['--ctx-size', 'big']));
     expect(e.key).toBe('--ctx-size');
     expect(e.message).toBe('--ctx-size: "big" is not an integer (router command line)');
-    expect((await rejection(load('', ['a'], ['--frobnicate']))).message).toMatch(/--frobnicate: unknown llama-server option/);
-    expect((await rejection(load('', ['a'], ['-c']))).message).toMatch(/-c: needs a value/);
-    expect((await rejection(load('', ['a'], ['-m', 'x.gguf']))).message).toMatch(/-m: is set per model/);
-    expect((await rejection(load('', ['a'], ['--port', '1']))).message).toMatch(/chosen by the router/);
-    expect((await rejection(load('', ['a'], ['stray']))).message).toMatch(/stray: expected a llama-server option/);
+    expect((await rejection(catalogOf('', ['a'], ['--frobnicate']))).message).toMatch(/--frobnicate: unknown llama-server option/);
+    expect((await rejection(catalogOf('', ['a'], ['-c']))).message).toMatch(/-c: needs a value/);
+    expect((await rejection(catalogOf('', ['a'], ['-m', 'x.gguf']))).message).toMatch(/-m: is set per model/);
+    expect((await rejection(catalogOf('', ['a'], ['--port', '1']))).message).toMatch(/chosen by the router/);
+    expect((await rejection(catalogOf('', ['a'], ['stray']))).message).toMatch(/stray: expected a llama-server option/);
   });
 
   it('a missing preset file or models-dir fails the catalogue, naming it', async () => {
@@ -181,7 +177,7 @@ describe('errors name file, section and key', () => {
   });
 
   it('one bad model does not spoil the others; assertValid throws the first error', async () => {
-    const { catalog } = await load('[a]\nttl = -1\n[b]\nttl = 5\n[c]\nbogus = 1\n', ['a', 'b', 'c']);
+    const { catalog } = await catalogOf('[a]\nttl = -1\n[b]\nttl = 5\n[c]\nbogus = 1\n', ['a', 'b', 'c']);
     expect(catalog.models.map((m) => m.name)).toEqual(['b']);
     expect(catalog.invalid.map((i) => i.name)).toEqual(['a', 'c']);
     expect(catalog.resolve('a')).toBeUndefined();

@@ -1,17 +1,11 @@
 import { assertValid, loadCatalog, type Catalog } from '../../src/catalog/index.js';
-import { useTempDirs } from './helpers.js';
+import { catalogFrom, useTempDirs } from './helpers.js';
 
 const tmp = useTempDirs();
 const GiB = 2 ** 30;
 
 /** A models-dir with the given GGUF names and a preset file beside it. */
-async function catalogOf(ini: string, opts: { models?: string[]; childArgs?: string[]; files?: Record<string, string | number> } = {}) {
-  const t = tmp().write({ 'models/': 0, ...(opts.files ?? {}) });
-  for (const m of opts.models ?? []) t.write({ [`models/${m}.gguf`]: 0 });
-  t.write({ 'presets.ini': ini });
-  const catalog = await loadCatalog({ modelsDir: t.path('models'), presetPath: t.path('presets.ini'), childArgs: opts.childArgs });
-  return { t, catalog };
-}
+const catalogOf = (ini: string, opts: Parameters<typeof catalogFrom>[2] = {}) => catalogFrom(tmp(), ini, opts);
 
 function spec(catalog: Catalog, name: string) {
   const s = catalog.models.find((m) => m.name === name);

@@ -4,7 +4,8 @@
  */
 import { execa } from 'execa';
 import { tinyModel } from '../helpers/models.js';
-import { ENGINE_MAIN, postJson, rssBytes, startEngine, stopAll } from './harness.js';
+import { rssBytes } from '../helpers/router.js';
+import { ENGINE_MAIN, postJson, startEngine, stopAll } from './harness.js';
 
 
 afterAll(async () => {

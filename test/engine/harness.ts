@@ -4,8 +4,8 @@
  */
 import { execa, type ResultPromise } from 'execa';
 import getPort from 'get-port';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { waitFor } from '../helpers/wait.js';
 
 // jest's ESM runtime leaves import.meta.dirname unset; jest runs from the project root.
 export const ROOT = import.meta.dirname ? join(import.meta.dirname, '..', '..') : process.cwd();
@@ -49,20 +49,25 @@ export async function startEngine(args: string[], opts: { port?: number } = {}):
     stdout: () => out,
     waitReady: async (timeoutMs = 30_000) => {
       const seen: number[] = [];
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        if (proc.exitCode !== null) throw new Error(`engine exited ${proc.exitCode}:\n${err}`);
-        try {
-          const res = await fetch(`${url}/health`);
-          await res.arrayBuffer();
-          if (seen.at(-1) !== res.status) seen.push(res.status);
-          if (res.status === 200) return seen;
-        } catch {
-          /* not listening yet */
-        }
-        if (Date.now() > deadline) throw new Error(`engine not ready after ${timeoutMs} ms:\n${err}`);
-        await new Promise((r) => setTimeout(r, 20));
-      }
+      await waitFor(
+        'the engine to answer /health 200',
+        async () => {
+          if (proc.exitCode !== null) throw new Error(`engine exited ${proc.exitCode}`);
+          try {
+            const res = await fetch(`${url}/health`);
+            await res.arrayBuffer();
+            if (seen.at(-1) !== res.status) seen.push(res.status);
+            return res.status === 200;
+          } catch {
+            return false; // not listening yet
+          }
+        },
+        timeoutMs,
+        20,
+      ).catch((e: Error) => {
+        throw new Error(`${e.message}:\n${err}`);
+      });
+      return seen;
     },
     stop: async () => {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
@@ -86,12 +91,6 @@ export async function stopAll(): Promise<void> {
 }
 
 /** Resident memory of a process in bytes (VmRSS). */
-export function rssBytes(pid: number): number {
-  const m = /VmRSS:\s+(\d+)\s+kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  if (!m) throw new Error(`no VmRSS for ${pid}`);
-  return Number(m[1]) * 1024;
-}
-
 export async function postJson(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: any }> {
   const res = await fetch(url, {
     method: 'POST',

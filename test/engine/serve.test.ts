@@ -5,6 +5,7 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import OpenAI from 'openai';
 import { tinyModel } from '../helpers/models.js';
+import { waitFor } from '../helpers/wait.js';
 import { postJson, startEngine, stopAll, type RunningEngine } from './harness.js';
 
 
@@ -29,12 +30,9 @@ const chat = (extra: Record<string, unknown> = {}) => ({
   ...extra,
 });
 
-async function until(check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
+/** The engine's queue length, from /stats. */
+async function queuedAtEngine(): Promise<number> {
+  return ((await (await fetch(`${engine.url}/stats`)).json()) as { queued: number }).queued;
 }
 
 /** POST and collect the SSE events of the answer. */
@@ -235,10 +233,10 @@ describe('engine over HTTP', () => {
       body: JSON.stringify({ prompt: 'y', max_tokens: 5 }),
       signal: queuedLeaves.signal,
     }).catch((err: unknown) => err);
-    await until(async () => ((await (await fetch(`${engine.url}/stats`)).json()) as { queued: number }).queued === 1);
+    await waitFor('the second client queued', async () => (await queuedAtEngine()) === 1, 5_000, 20);
     queuedLeaves.abort();
     await queued;
-    await until(async () => ((await (await fetch(`${engine.url}/stats`)).json()) as { queued: number }).queued === 0);
+    await waitFor('the second client gone from the queue', async () => (await queuedAtEngine()) === 0, 5_000, 20);
 
     controller.abort();
 

@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import { proxiedRoutes } from '../../src/http/app.js';
 import { sameKey } from '../../src/http/auth.js';
-import { chat, json, models, processesMentioning, serversMentioning, startRouter, type RunningRouter } from '../helpers/router.js';
+import { chat, json, models, processesMentioning, serversOf, startRouter, type RunningRouter } from '../helpers/router.js';
 import { modelsDir } from '../router/fixtures.js';
 
 describe('sameKey', () => {
@@ -107,7 +107,7 @@ test('every route but /health refuses every credential that is not the key: 401 
   const list = await models(r.url, KEY);
   expect(list.map((m) => [m.id, m.status.value, m.in_flight, m.queued])).toEqual([[MODEL, 'unloaded', 0, 0]]);
   // A memory probe (--dry-run) may be running: the router estimates every model from its start.
-  expect(serversMentioning(dir).filter((p) => p !== r.proc.pid)).toEqual([]);
+  expect(serversOf(r, dir)).toEqual([]);
 });
 
 test('/health is open, with or without a key', async () => {

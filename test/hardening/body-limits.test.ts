@@ -6,7 +6,7 @@
  */
 import net from 'node:net';
 import { MAX_JSON_DEPTH } from '../../src/http/body.js';
-import { json, models, serversMentioning, startRouter, type RunningRouter } from '../helpers/router.js';
+import { json, models, serversOf, startRouter, type RunningRouter } from '../helpers/router.js';
 import { modelsDir } from '../router/fixtures.js';
 
 const MODEL = 'alpha';
@@ -88,7 +88,7 @@ function expect413(received: string): void {
 async function nothingLoadedAndHealthy(): Promise<void> {
   const list = await models(r.url);
   expect(list.map((m) => [m.id, m.status.value, m.in_flight, m.queued])).toEqual([[MODEL, 'unloaded', 0, 0]]);
-  expect(serversMentioning(dir).filter((p) => p !== r.proc.pid)).toEqual([]);
+  expect(serversOf(r, dir)).toEqual([]);
   expect(await json(await fetch(`${r.url}/health`))).toEqual({ status: 'ok' });
 }
 

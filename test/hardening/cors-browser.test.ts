@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { chromium, type Browser } from 'playwright-core';
-import { models, serversMentioning, startRouter, type RunningRouter } from '../helpers/router.js';
+import { models, serversOf, startRouter, type RunningRouter } from '../helpers/router.js';
 import { modelsDir } from '../router/fixtures.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
@@ -48,7 +48,7 @@ afterAll(async () => {
 
 async function alphaUnloaded(): Promise<void> {
   expect((await models(r.url)).map((m) => [m.id, m.status.value, m.in_flight, m.queued])).toEqual([['alpha', 'unloaded', 0, 0]]);
-  expect(serversMentioning(dir).filter((p) => p !== r.proc.pid)).toEqual([]);
+  expect(serversOf(r, dir)).toEqual([]);
 }
 
 test('a page on another origin: its form POST to /models/load is refused (403) and nothing loads; it cannot read /v1/models', async () => {

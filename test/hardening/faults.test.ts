@@ -10,19 +10,14 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
-import { alive, chat, json, models, processesMentioning, ROOT, startRouter, statusOf, waitFor } from '../helpers/router.js';
+import { childPid } from '../helpers/api.js';
+import { alive, chat, json, models, processesMentioning, ROOT, rssBytes, startRouter, statusOf, waitFor } from '../helpers/router.js';
 import { LONG, modelsDir, presetFile } from '../router/fixtures.js';
 import { tinyModel } from '../helpers/models.js';
-import { referencesAtZero, rssBytes } from './helpers.js';
+import { referencesAtZero } from './helpers.js';
 
 const FIXTURES = join(ROOT, 'test', 'fixtures');
 const ENGINE = join(ROOT, 'bin', 'router-engine.js');
-
-function pidOf(list: any[], model: string): number {
-  const pid = list.find((m) => m.id === model)?.pid;
-  if (!(pid > 0)) throw new Error(`${model} has no pid`);
-  return pid;
-}
 
 /** Read an SSE body to its end: the events, in order. */
 async function readEvents(res: Response, first?: (e: EventSourceMessage[]) => void): Promise<EventSourceMessage[]> {
@@ -55,7 +50,7 @@ test('a child SIGKILLed with requests queued for it: each queued one is served o
     await gotFirst;
     const queued = [1, 2, 3].map((i) => chat(r.url, 'alpha', { max_tokens: 2, messages: [{ role: 'user', content: `q${i}` }] }));
     await waitFor('three queued', async () => (await models(r.url)).find((m) => m.id === 'alpha').queued === 3);
-    const pid = pidOf(await models(r.url), 'alpha');
+    const pid = await childPid(r.url, 'alpha');
     process.kill(pid, 'SIGKILL');
 
     const events = await streamed;
@@ -74,7 +69,7 @@ test('a child SIGKILLed with requests queued for it: each queued one is served o
     expect((await chat(r.url, 'beta', { max_tokens: 2 })).status).toBe(200);
     const again = await chat(r.url, 'alpha', { max_tokens: 2 });
     expect(again.status).toBe(200);
-    expect(pidOf(await models(r.url), 'alpha')).not.toBe(pid);
+    expect(await childPid(r.url, 'alpha')).not.toBe(pid);
     await referencesAtZero(r.url);
   } finally {
     expect(await r.stop()).toBe(0);
@@ -95,7 +90,7 @@ test('a child that stops answering (SIGSTOP): 504 and an SSE error after --upstr
     const gotFirst = new Promise<void>((res) => (firstChunk = res));
     const streamed = readEvents(streaming, () => firstChunk());
     await gotFirst;
-    stopped = pidOf(await models(r.url), 'alpha');
+    stopped = await childPid(r.url, 'alpha');
     process.kill(-stopped, 'SIGSTOP');
 
     // A bound on "not for ever": well beyond the 10 s timeout plus the health check, far below a hang.
@@ -114,7 +109,7 @@ test('a child that stops answering (SIGSTOP): 504 and an SSE error after --upstr
     expect(r.logs().some((l) => /stopped answering/.test(String(l.msg)))).toBe(true);
     const again = await chat(r.url, 'alpha', { max_tokens: 2 });
     expect(again.status).toBe(200);
-    expect(pidOf(await models(r.url), 'alpha')).not.toBe(stopped);
+    expect(await childPid(r.url, 'alpha')).not.toBe(stopped);
     await referencesAtZero(r.url);
   } finally {
     if (stopped && alive(stopped)) process.kill(-stopped, 'SIGKILL');
@@ -167,6 +162,7 @@ test("a client that stops reading a long stream: the router's memory stays bound
 
     // The child is held back: it says its writes block, and it is far from done.
     await waitFor('the firehose blocked', () => /firehose: blocked after (\d+) chunks/.test(r.output()), 30_000);
+    // Time passes on purpose here: the router's memory is sampled for 2 s while the client reads nothing.
     let peak = 0;
     for (let i = 0; i < 20; i++) {
       peak = Math.max(peak, rssBytes(r.proc.pid!));

@@ -10,13 +10,17 @@ import http from 'node:http';
 import { join } from 'node:path';
 import { json, models, processesMentioning, startRouter, waitFor, type RunningRouter } from '../helpers/router.js';
 import { modelsDir } from '../router/fixtures.js';
+import { envInteger, envSeed } from '../helpers/seed.js';
 import { generate, MARK, MODEL, type Case } from './fuzz/cases.js';
 import { Random } from './fuzz/random.js';
 import { sendHttp, sendRaw, verdict } from './fuzz/send.js';
 import { slowloris } from './fuzz/slowloris.js';
 
-const SEED = process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) : (Date.now() % 2 ** 31) + 1;
-const COUNT = Number(process.env.FUZZ_COUNT ?? 2000);
+const SEED = envSeed('FUZZ_SEED');
+const COUNT = envInteger('FUZZ_COUNT', 2000);
+// Printed on every run, before anything can fail; a failure names it too (the test's title and its first check).
+// eslint-disable-next-line no-console
+console.log(`fuzz seed ${SEED} (FUZZ_SEED=${SEED} reproduces), ${COUNT} cases`);
 const CONCURRENCY = 24;
 const MAX_BODY = 256 * 1024;
 /** headersTimeout (15 s) plus the 1 s check, with room for a loaded machine; node's defaults hold a socket 60 to 90 s. */
@@ -36,12 +40,12 @@ afterAll(async () => {
   expect(processesMentioning(dir)).toEqual([]);
 });
 
-function alive(): boolean {
+function routerAlive(): boolean {
   return r.proc.exitCode === null && r.proc.signalCode === null;
 }
 
 /** Live pids whose parent is `pid`. */
-function childrenOf(pid: number): number[] {
+function childPids(pid: number): number[] {
   return processesMentioning('').filter((p) => {
     try {
       const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
@@ -52,7 +56,8 @@ function childrenOf(pid: number): number[] {
   });
 }
 
-function describe(pid: number): string {
+/** `pid`, its parent and its command line, for a readable diff. */
+function processLine(pid: number): string {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
@@ -63,8 +68,6 @@ function describe(pid: number): string {
 }
 
 test(`thousands of generated hostile requests: no crash, OpenAI errors, no stray child, references back to zero (seed ${SEED})`, async () => {
-  // eslint-disable-next-line no-console
-  console.log(`fuzz seed ${SEED} (FUZZ_SEED=${SEED} reproduces), ${COUNT} cases`);
   const rng = new Random(SEED);
   const ctx = { maxBody: MAX_BODY, modelPath: join(dir, `${MODEL}.gguf`) };
   const cases: Case[] = Array.from({ length: COUNT }, () => generate(rng, ctx));
@@ -116,7 +119,7 @@ test(`thousands of generated hostile requests: no crash, OpenAI errors, no stray
       const t = tally.get(c.label) ?? { n: 0, ms: 0 };
       tally.set(c.label, { n: t.n + 1, ms: t.ms + Date.now() - t0 });
       done++;
-      if (done % 250 === 0 && !alive()) failures.push(`router exited after ${done} cases:\n${r.output().slice(-2000)}`);
+      if (done % 250 === 0 && !routerAlive()) failures.push(`router exited after ${done} cases:\n${r.output().slice(-2000)}`);
     }
   };
   await Promise.all(Array.from({ length: CONCURRENCY }, worker));
@@ -128,9 +131,9 @@ test(`thousands of generated hostile requests: no crash, OpenAI errors, no stray
       [...tally].sort((a, b) => b[1].n - a[1].n).map(([k, v]) => `  ${v.n}\t${Math.round(v.ms / v.n)} ms\t${k}`).join('\n'),
   );
 
-  if (!alive()) failures.unshift(`the router exited:\n${r.output().slice(-3000)}`);
-  expect({ failed: failures.length, first: failures.slice(0, 20) }).toEqual({ failed: 0, first: [] });
-  expect(alive()).toBe(true);
+  if (!routerAlive()) failures.unshift(`the router exited:\n${r.output().slice(-3000)}`);
+  expect({ failed: failures.length, first: failures.slice(0, 20), reproduce: `FUZZ_SEED=${SEED}` }).toEqual({ failed: 0, first: [], reproduce: `FUZZ_SEED=${SEED}` });
+  expect(routerAlive()).toBe(true);
   expect((await fetch(`${r.url}/health`)).status).toBe(200);
 
   // Nothing but the catalogue's one model is known, and at most it was started.
@@ -138,10 +141,10 @@ test(`thousands of generated hostile requests: no crash, OpenAI errors, no stray
   expect(list.map((m) => m.id)).toEqual([MODEL]);
   expect(processesMentioning(MARK)).toEqual([]);
   const alpha = list[0];
-  const kids = childrenOf(r.proc.pid!);
+  const kids = childPids(r.proc.pid!);
   expect(kids).toEqual(alpha.status.value === 'loaded' ? [alpha.pid] : []);
   // The router names the folder too; anything else that does is one of its children.
-  expect(processesMentioning(dir).filter((p) => p !== r.proc.pid).map(describe)).toEqual(kids.map(describe));
+  expect(processesMentioning(dir).filter((p) => p !== r.proc.pid).map(processLine)).toEqual(kids.map(processLine));
 
   // Abandoned streams release their reference once the child notices; nothing stays counted.
   await waitFor('references back to zero', async () => {

@@ -1,19 +1,12 @@
 /** What the hardening tests read from a running router: its open descriptors, its memory, its gauges. */
-import { readdirSync, readFileSync } from 'node:fs';
-import { json, models, processesMentioning, type RunningRouter } from '../helpers/router.js';
+import { readdirSync } from 'node:fs';
+import { json, models } from '../helpers/router.js';
 
 export const LONG_TESTS = process.env.ROUTER_LONG_TESTS === '1';
 
 /** Open file descriptors of a process (sockets, pipes, files). */
 export function fdCount(pid: number): number {
   return readdirSync(`/proc/${pid}/fd`).length;
-}
-
-/** Resident set size of a process, in bytes. */
-export function rssBytes(pid: number): number {
-  const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  if (!m) throw new Error(`no VmRSS for ${pid}`);
-  return Number(m[1]) * 1024;
 }
 
 /** The sum of a gauge's samples in /metrics. */
@@ -47,19 +40,4 @@ export async function unloadAll(url: string): Promise<void> {
     const res = await fetch(`${url}/models/unload`, { method: 'POST', body: JSON.stringify({ model: m.id }) });
     await json(res);
   }
-}
-
-/**
- * The router's serving children: processes naming `marker` (e.g. the models folder), leaving out the router
- * itself and the short-lived `--dry-run` memory probes it runs beside them.
- */
-export function childrenOf(r: RunningRouter, marker: string): number[] {
-  return processesMentioning(marker).filter((p) => {
-    if (p === r.proc.pid) return false;
-    try {
-      return !readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').includes('--dry-run');
-    } catch {
-      return false; // gone meanwhile
-    }
-  });
 }

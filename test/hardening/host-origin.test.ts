@@ -6,7 +6,7 @@
  */
 import http from 'node:http';
 import { proxiedRoutes } from '../../src/http/app.js';
-import { json, models, serversMentioning, startRouter, type RunningRouter } from '../helpers/router.js';
+import { json, models, serversOf, startRouter, type RunningRouter } from '../helpers/router.js';
 import { modelsDir } from '../router/fixtures.js';
 
 const MODEL = 'alpha';
@@ -41,7 +41,7 @@ function expectRefusal(r: Reply, code: 'host_not_allowed' | 'origin_not_allowed'
 async function nothingHappened(r: RunningRouter, dir: string, key?: string): Promise<void> {
   const list = await models(r.url, key);
   expect(list.map((m) => [m.id, m.status.value, m.in_flight, m.queued])).toEqual([[MODEL, 'unloaded', 0, 0]]);
-  expect(serversMentioning(dir).filter((p) => p !== r.proc.pid)).toEqual([]);
+  expect(serversOf(r, dir)).toEqual([]);
   expect((await fetch(`${r.url}/health`)).status).toBe(200);
 }
 

@@ -4,7 +4,7 @@
  */
 import { renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { chat, json, models, serversMentioning, startRouter } from '../helpers/router.js';
+import { chat, json, models, serversOf, startRouter, waitFor } from '../helpers/router.js';
 import { modelsDir } from '../router/fixtures.js';
 
 test('a deleted model file: 503 naming the file with Retry-After, no spawn; restored, it serves', async () => {
@@ -22,15 +22,19 @@ test('a deleted model file: 503 naming the file with Retry-After, no spawn; rest
       expect(e).toEqual({ message: expect.stringContaining(`${file} is gone`), type: 'server_error', code: expect.stringMatching(/^model_(load_failed|backoff)$/) });
     }
     // Nothing was started for it: no child, no load event, no exit code.
-    expect(serversMentioning(dir).filter((p) => p !== r.proc.pid)).toEqual([]);
+    expect(serversOf(r, dir)).toEqual([]);
     const entry = (await models(r.url))[0];
     expect([entry.status.value, entry.status.failed, entry.status.exit_code]).toEqual(['unloaded', true, null]);
     expect(r.logs().some((l) => /failed to start/.test(String(l.msg)))).toBe(false);
 
     renameSync(`${file}.moved`, file);
-    // The second failure backs off (1 s); after it the model loads.
-    await new Promise((res) => setTimeout(res, 1_200));
-    const ok = await chat(r.url, 'alpha');
+    // The second failure backs off (1 s): until then a request is refused with model_backoff; after it the model
+    // loads. Retrying on model_backoff waits out the backoff without guessing its length.
+    const ok = await waitFor('the backoff to end', async () => {
+      const res = await chat(r.url, 'alpha');
+      if (res.status === 503 && (await json(res)).error.code === 'model_backoff') return undefined;
+      return res;
+    });
     expect(ok.status).toBe(200);
     await ok.text();
   } finally {

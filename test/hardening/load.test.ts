@@ -6,9 +6,9 @@
  * a second, so the full counts take minutes).
  */
 import OpenAI from 'openai';
-import { models, processesMentioning, startRouter, waitFor, type RunningRouter } from '../helpers/router.js';
+import { models, processesMentioning, serversOf, startRouter, waitFor, type RunningRouter } from '../helpers/router.js';
 import { modelsDir } from '../router/fixtures.js';
-import { childrenOf, fdCount, LONG_TESTS, referencesAtZero, unloadAll } from './helpers.js';
+import { fdCount, LONG_TESTS, referencesAtZero, unloadAll } from './helpers.js';
 
 const MODELS = ['m1', 'm2', 'm3', 'm4', 'm5'];
 const REQUESTS = LONG_TESTS ? 10_000 : 600;
@@ -41,7 +41,7 @@ test(`${REQUESTS} requests over five models, --models-max 2, ${CLIENTS} clients:
     // A first load and unload, so what the router opens once (and keeps) is in the baseline.
     await openai.chat.completions.create({ model: 'm1', messages: [{ role: 'user', content: 'Hi' }], max_tokens: 1 });
     await unloadAll(r.url);
-    await waitFor('no children', () => childrenOf(r, dir).length === 0);
+    await waitFor('no children', () => serversOf(r, dir).length === 0);
     const fdsBefore = fdCount(pid);
 
     const errors: string[] = [];
@@ -66,7 +66,7 @@ test(`${REQUESTS} requests over five models, --models-max 2, ${CLIENTS} clients:
         errors.push(`${i} (${model}): ${(err as Error).message}`);
       }
       // At no moment more than two children.
-      if (i % 100 === 0) expect(childrenOf(r, dir).length).toBeLessThanOrEqual(2);
+      if (i % 100 === 0) expect(serversOf(r, dir).length).toBeLessThanOrEqual(2);
     });
     const seconds = (Date.now() - started) / 1000;
     console.log(`load: ${REQUESTS} requests (${streamed} streamed) over ${MODELS.length} models in ${seconds.toFixed(1)} s`);
@@ -75,7 +75,7 @@ test(`${REQUESTS} requests over five models, --models-max 2, ${CLIENTS} clients:
 
     await referencesAtZero(r.url);
     await unloadAll(r.url);
-    await waitFor('no children', () => childrenOf(r, dir).length === 0);
+    await waitFor('no children', () => serversOf(r, dir).length === 0);
     // The clients' keep-alive sockets close on the server's keep-alive timeout; then only the baseline remains.
     await waitFor(`descriptors back to ${fdsBefore}`, () => fdCount(pid) <= fdsBefore + 2, 20_000).catch(() => {
       throw new Error(`router holds ${fdCount(pid)} descriptors, ${fdsBefore} before the load`);

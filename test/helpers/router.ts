@@ -7,6 +7,9 @@ import getPort from 'get-port';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { waitFor } from './wait.js';
+
+export { waitFor } from './wait.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const ROUTER_BIN = join(ROOT, 'bin', 'router.js');
@@ -67,18 +70,19 @@ export async function startRouter(args: string[], opts: { env?: Record<string, s
     },
   };
   if (opts.waitReady !== false) {
-    const deadline = Date.now() + 20_000;
-    for (;;) {
-      if (proc.exitCode !== null) throw new Error(`router exited ${proc.exitCode}:\n${out}`);
-      try {
-        const res = await fetch(`${url}/health`);
-        if (res.ok) break;
-      } catch {
-        /* not up yet */
-      }
-      if (Date.now() > deadline) throw new Error(`router not healthy:\n${out}`);
-      await new Promise((res) => setTimeout(res, 50));
-    }
+    await waitFor(
+      'the router to answer /health',
+      async () => {
+        if (proc.exitCode !== null) throw new Error(`router exited ${proc.exitCode}:`);
+        return fetch(`${url}/health`).then(
+          (res) => res.ok,
+          () => false, // not up yet
+        );
+      },
+      20_000,
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}\n${out}`);
+    });
   }
   return r;
 }
@@ -97,6 +101,11 @@ export function serversMentioning(marker: string): number[] {
   });
 }
 
+/** The model servers `r` runs for `marker` (e.g. its models folder): serversMentioning() less the router itself. */
+export function serversOf(r: RunningRouter, marker: string): number[] {
+  return serversMentioning(marker).filter((pid) => pid !== r.proc.pid);
+}
+
 /** Pids of live (non-zombie) processes whose command line mentions `marker`. */
 export function processesMentioning(marker: string): number[] {
   const pids: number[] = [];
@@ -113,16 +122,6 @@ export function processesMentioning(marker: string): number[] {
     }
   }
   return pids;
-}
-
-export async function waitFor<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 15_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 export async function json(res: Response): Promise<any> {
@@ -169,4 +168,11 @@ export function alive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** Resident set size of process `pid`, in bytes. */
+export function rssBytes(pid: number): number {
+  const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (!m) throw new Error(`no VmRSS for ${pid}`);
+  return Number(m[1]) * 1024;
 }

@@ -5,11 +5,12 @@
  */
 import { execa } from 'execa';
 import OpenAI from 'openai';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tinyModel } from '../helpers/models.js';
-import { alive, startRouter, waitFor, type RunningRouter } from '../helpers/router.js';
+import { childPid, modelEntry } from '../helpers/api.js';
+import { alive, models, rssBytes, startRouter, waitFor, type RunningRouter } from '../helpers/router.js';
 
 const LLAMA_SERVER = process.env.LLAMA_SERVER;
 const LLAMA_FIT_PARAMS = process.env.LLAMA_FIT_PARAMS;
@@ -20,24 +21,6 @@ if (!LLAMA_SERVER) {
   console.log('test/llama-server: skipped, LLAMA_SERVER is not set (path to a llama-server binary, e.g. ../shared/llama.cpp/llama-server)');
 }
 const describeReal = LLAMA_SERVER ? describe : describe.skip;
-
-interface Entry {
-  id: string;
-  pid?: number;
-  status: { value: string; args: string[]; preset: string; failed: boolean };
-  memory?: { devices: Record<string, number>; source: string };
-}
-
-async function models(r: RunningRouter): Promise<Entry[]> {
-  return ((await (await fetch(`${r.url}/models`)).json()) as { data: Entry[] }).data;
-}
-async function entry(r: RunningRouter, id: string): Promise<Entry> {
-  return (await models(r)).find((m) => m.id === id)!;
-}
-function rssBytes(pid: number): number {
-  const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-  return Number(kb) * 1024;
-}
 
 /** A models folder of copies of tiny models under the given names (each file made once per machine). */
 async function modelsDir(names: Record<string, string>): Promise<string> {
@@ -66,7 +49,7 @@ describeReal('llama-server children, llama-server command line (models-max 1)', 
     const res = await client.chat.completions.create({ model: 'alpha', messages: [{ role: 'user', content: 'hi' }], max_tokens: 8 });
     expect(res.choices[0]!.message.role).toBe('assistant');
     expect(res.usage!.completion_tokens).toBeGreaterThan(0);
-    const a = await entry(r, 'alpha');
+    const a = await modelEntry(r.url, 'alpha');
     expect(a.status.value).toBe('loaded');
     expect(a.status.args).toEqual(expect.arrayContaining(['--ctx-size', '4096', '--threads', '1', '--parallel', '2', '--metrics']));
     // llama-server's own view, through the router: /props?model= is the child's answer.
@@ -101,7 +84,7 @@ describeReal('llama-server children, llama-server command line (models-max 1)', 
 
   test('the memory figure is measured from the running child', async () => {
     const a = await waitFor('alpha measured', async () => {
-      const e = await entry(r, 'alpha');
+      const e = await modelEntry(r.url, 'alpha');
       return e.memory?.source === 'measured' ? e : undefined;
     });
     const rss = rssBytes(a.pid!);
@@ -111,7 +94,7 @@ describeReal('llama-server children, llama-server command line (models-max 1)', 
   });
 
   test('evicts by count: a request for another model stops the idle one (models-max 1)', async () => {
-    const pid = (await entry(r, 'alpha')).pid!;
+    const pid = await childPid(r.url, 'alpha');
     const stream = await client.chat.completions.create({ model: 'beta', messages: [{ role: 'user', content: 'hi' }], max_tokens: 16, stream: true });
     let text = '';
     let finish: string | null | undefined;
@@ -125,7 +108,7 @@ describeReal('llama-server children, llama-server command line (models-max 1)', 
     expect(text.length).toBeGreaterThan(0);
     expect(['stop', 'length']).toContain(finish);
     expect(alive(pid)).toBe(false);
-    const list = await models(r);
+    const list = await models(r.url);
     expect(list.find((m) => m.id === 'alpha')!.status.value).toBe('unloaded');
     expect(list.find((m) => m.id === 'beta')!.status.value).toBe('loaded');
   });
@@ -141,7 +124,7 @@ describeReal('llama-server children, llama-server command line (models-max 1)', 
     const reader = res.body!.getReader();
     const first = await reader.read();
     expect(new TextDecoder().decode(first.value)).toContain('data:');
-    const pid = (await entry(r, 'beta')).pid!;
+    const pid = await childPid(r.url, 'beta');
     process.kill(pid, 'SIGKILL');
     let rest = '';
     for (;;) {
@@ -153,7 +136,7 @@ describeReal('llama-server children, llama-server command line (models-max 1)', 
     expect(rest).not.toContain('data: [DONE]');
     const again = await client.chat.completions.create({ model: 'beta', messages: [{ role: 'user', content: 'hi' }], max_tokens: 4 });
     expect(again.choices).toHaveLength(1);
-    const beta = await entry(r, 'beta');
+    const beta = await modelEntry(r.url, 'beta');
     expect(beta.status.value).toBe('loaded');
     expect(beta.pid).not.toBe(pid);
   });
@@ -193,7 +176,7 @@ describeReal('llama-server children, evicted by memory', () => {
       const res = await fetch(`${r.url}/models/load`, { method: 'POST', body: JSON.stringify({ model }) });
       expect(res.status).toBe(200);
     }
-    const list = await models(r);
+    const list = await models(r.url);
     expect(list.find((m) => m.id === 'one')!.status.value).toBe('unloaded');
     expect(list.find((m) => m.id === 'two')!.status.value).toBe('loaded');
     await waitFor('eviction event', () => events.join('').includes('event: eviction'));
@@ -221,7 +204,7 @@ describe('llama-fit-params', () => {
     const r = await startRouter(['--server-bin', LLAMA_SERVER, '--fit-params-bin', LLAMA_FIT_PARAMS, '--models-dir', dir, '-c', '512']);
     try {
       const e = await waitFor('a probed figure', async () => {
-        const m = await entry(r, 'fitted');
+        const m = await modelEntry(r.url, 'fitted');
         return m.memory?.source === 'probe' ? m : undefined;
       });
       expect(e.memory!.devices.CPU).toBeGreaterThan(MiB);

@@ -92,10 +92,10 @@ withServer('llama-server children: the figure before the first load against the 
         const cpu = m.memory.devices.CPU as number;
         const settled = cpu === last && cpu > 0;
         last = cpu;
-        await new Promise((ok) => setTimeout(ok, 300));
         return settled ? cpu : undefined;
       },
       20_000,
+      300, // settled: the same figure twice, 300 ms apart
     );
     const ratio = before.devices.CPU / measured;
     console.log(`m1 on llama-server: before ${(before.devices.CPU / MiB).toFixed(1)} MiB (probe), measured ${(measured / MiB).toFixed(1)} MiB, ratio ${ratio.toFixed(3)}`);

@@ -8,6 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fakeToolDir } from '../devices/fake-tools.js';
+import { loadModel, unloadModel } from '../helpers/api.js';
 import { chat, json, models, processesMentioning, ROOT, startRouter, waitFor, type RunningRouter } from '../helpers/router.js';
 import { presetFile } from '../router/fixtures.js';
 
@@ -48,15 +49,6 @@ function envOf(dir: string, name: string): { pid: number; CUDA_VISIBLE_DEVICES: 
   return JSON.parse(readFileSync(join(dir, `${name}.env`), 'utf8'));
 }
 
-async function load(url: string, model: string): Promise<void> {
-  const res = await fetch(`${url}/models/load`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ model }),
-  });
-  if (res.status !== 200) throw new Error(`load ${model}: ${res.status} ${await res.text()}`);
-}
-
 async function statuses(url: string): Promise<Record<string, string>> {
   return Object.fromEntries((await models(url)).map((m) => [m.id, m.status.value]));
 }
@@ -78,8 +70,12 @@ describe('GPUs from a fake nvidia-smi', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
+  // No reuse of nvidia-smi's answer and no reading older than the plan: what the test just wrote to the fake
+  // tool's state is what the next measure or load sees (the defaults, 0.5 s and 1 s, would have it sleep past them).
   const start = (preset: string, flags: string[]) =>
-    startRouter(['--models-preset', preset, '--state-dir', join(dir, 'state'), ...flags], { env: tools.env() as Record<string, string> });
+    startRouter(['--models-preset', preset, '--state-dir', join(dir, 'state'), '--device-cache', '0', '--device-reading-max-age', '0', ...flags], {
+      env: tools.env() as Record<string, string>,
+    });
 
   test('discovery: /devices lists both GPUs and the CPU; /models shows the need on each', async () => {
     await tools.setState({ gpus: gpus(1024, 0) });
@@ -108,17 +104,16 @@ describe('GPUs from a fake nvidia-smi', () => {
       }),
       ['--models-memory-margin', '0', '--models-memory-max', 'CUDA0=20GiB,CUDA1=16GiB'],
     );
-    await load(r.url, 'a0'); // least recently used of all
-    await load(r.url, 'a1');
+    await loadModel(r.url, 'a0'); // least recently used of all
+    await loadModel(r.url, 'a1');
     // A need that names its GPU pins the child there.
     expect(envOf(dir, 'a0').CUDA_VISIBLE_DEVICES).toBe(UUID0);
     expect(envOf(dir, 'a1').CUDA_VISIBLE_DEVICES).toBe(UUID1);
 
     // Per-process usage: nvidia-smi now reports a1's pid using 9000 MiB on GPU 1; a request makes the
-    // router measure again (after the monitor's 500 ms cache of the last answer).
+    // router measure again.
     const a1 = (await models(r.url)).find((m) => m.id === 'a1');
     await tools.setState({ gpus: gpus(10240, 9000), apps: [{ pid: a1.pid, uuid: UUID1, usedMiB: 9000 }] });
-    await new Promise((res) => setTimeout(res, 700));
     await (await chat(r.url, 'a1')).text();
     const measured = await waitFor('a1 measured on CUDA1', async () => {
       const m = (await models(r!.url)).find((x) => x.id === 'a1');
@@ -128,7 +123,7 @@ describe('GPUs from a fake nvidia-smi', () => {
     expect(measured.devices.CPU).toBeGreaterThan(10 * MiB); // the fake server's own RSS
 
     // b1 needs 10 GiB of CUDA1's 16 GiB cap, a1 holds 8.8: a1 goes, a0 (older, on CUDA0) stays.
-    await load(r.url, 'b1');
+    await loadModel(r.url, 'b1');
     expect(await statuses(r.url)).toEqual({ a0: 'loaded', a1: 'unloaded', b1: 'loaded' });
     expect(envOf(dir, 'b1').CUDA_VISIBLE_DEVICES).toBe(UUID1);
     const evictions = r.logs().filter((l) => String(l.msg).includes('-> unloading'));
@@ -147,35 +142,31 @@ describe('GPUs from a fake nvidia-smi', () => {
       [],
     );
     // Both GPUs idle: the larger one has the most room.
-    await load(r.url, 'p1');
+    await loadModel(r.url, 'p1');
     expect(envOf(dir, 'p1').CUDA_VISIBLE_DEVICES).toBe(UUID0);
     expect((await models(r.url)).find((m) => m.id === 'p1').memory).toEqual({ devices: { CUDA0: 6 * GiB }, source: 'override' });
 
     // Another process now takes 16 GiB of GPU 0 (with p1's 6 GiB, it reads 2 GiB free). The next load is
-    // planned on a fresh reading (the last one is over a second old): GPU 1.
+    // planned on a fresh reading: GPU 1.
     await tools.setState({ gpus: gpus(22528, 0) });
-    await new Promise((res) => setTimeout(res, 1100));
-    await load(r.url, 'p2');
+    await loadModel(r.url, 'p2');
     expect(envOf(dir, 'p2').CUDA_VISIBLE_DEVICES).toBe(UUID1);
 
     // 30 GiB fits neither GPU alone: split over both (once p1, p2 and the other process are gone).
-    for (const m of ['p1', 'p2']) {
-      await fetch(`${r.url}/models/unload`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: m }) });
-    }
+    for (const m of ['p1', 'p2']) await unloadModel(r.url, m);
     await waitFor('p1 and p2 unloaded', async () => {
       const s = await statuses(r!.url);
       return s.p1 === 'unloaded' && s.p2 === 'unloaded';
     });
     await tools.setState({ gpus: gpus(0, 0) });
-    await new Promise((res) => setTimeout(res, 1100));
-    await load(r.url, 'big');
+    await loadModel(r.url, 'big');
     expect(envOf(dir, 'big').CUDA_VISIBLE_DEVICES).toBe(`${UUID0},${UUID1}`);
     const placed = (await models(r.url)).find((m) => m.id === 'big').memory.devices;
     expect(Object.keys(placed).sort()).toEqual(['CUDA0', 'CUDA1']);
     expect(placed.CUDA0 + placed.CUDA1).toBeGreaterThanOrEqual(30 * GiB);
 
     // A preset that chooses its own GPU is left alone.
-    await load(r.url, 'own');
+    await loadModel(r.url, 'own');
     expect(envOf(dir, 'own').CUDA_VISIBLE_DEVICES).toBe('1');
   });
 

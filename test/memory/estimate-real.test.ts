@@ -15,6 +15,7 @@ import { readGgufHeader } from '../../src/gguf/reader.js';
 import { estimateFromGguf, estimateOptionsFromArgs, kvBytesPerToken } from '../../src/memory/estimate.js';
 import { runProbe } from '../../src/memory/probe.js';
 import { engineEstimateOptions } from '../../src/memory/engine.js';
+import { waitFor } from '../helpers/wait.js';
 
 const MiB = 1024 ** 2;
 const ENGINE = path.resolve('dist/src/engine/main.js');
@@ -82,12 +83,7 @@ async function engineRss(model: string, args: string[], promptChars: number): Pr
   const child: ChildProcess = spawn(process.execPath, [ENGINE, '-m', model, '--port', String(port), '-t', '1', ...args], { stdio: 'ignore' });
   const exited = new Promise((resolve) => child.once('exit', resolve));
   try {
-    let ready = false;
-    for (let i = 0; i < 300 && !ready; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      ready = await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok, () => false);
-    }
-    if (!ready) throw new Error('engine did not become ready');
+    await waitFor('the engine ready', () => fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok, () => false), 30_000, 100);
     // Random printable bytes: the byte-level vocabulary makes this about one token per character.
     const prompt = Array.from({ length: promptChars }, (_, i) => String.fromCharCode(97 + ((i * 7) % 26))).join('');
     const res = await fetch(`http://127.0.0.1:${port}/v1/completions`, {

@@ -7,6 +7,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { ModelEvents } from '../../src/http/events-routes.js';
+import { waitFor } from '../helpers/wait.js';
 import { openEvents } from './helpers.js';
 
 class FakeRouter extends EventEmitter {
@@ -39,9 +40,10 @@ afterAll(async () => {
 
 test('heartbeat comments keep an idle stream alive', async () => {
   const s = await openEvents(url);
-  await new Promise((r) => setTimeout(r, 200));
+  const pings = () => s.comments.filter((c) => c.trim() === 'ping').length;
+  await waitFor('two heartbeats (every 50 ms)', () => pings() >= 2, 5_000, 10);
   s.close();
-  expect(s.comments.filter((c) => c.trim() === 'ping').length).toBeGreaterThanOrEqual(2);
+  expect(pings()).toBeGreaterThanOrEqual(2);
 });
 
 test('the snapshot carries models and devices; a change in counters sends a fresh one', async () => {
@@ -66,9 +68,9 @@ test('router events become named SSE events with model, from/to, reason, at', as
   s.close();
 });
 
+/** Every client of the hub gone (the server notices a closed stream a moment later). */
 async function drained(): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (hub.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  await waitFor('the hub without clients', () => hub.size === 0, 5_000, 20);
 }
 
 test('no listener or client is left once every client has gone', async () => {

@@ -21,8 +21,16 @@ test('--help documents every flag with its default', async () => {
   expect(flat).toMatch(/--models-memory-margin <MiB> .*\(default: 1024\)/);
 });
 
+test('the timing knobs for tests are accepted but not in --help', async () => {
+  const r = await run(['--help']);
+  for (const flag of ['--tick', '--device-reading-max-age', '--device-cache', '--memory-recover']) expect(r.stdout).not.toContain(flag);
+});
+
 test.each([
   [['--models-max', 'many'], /models-max.*not an integer/],
+  [['--tick', 'soon'], /tick.*not a number of seconds/],
+  [['--tick', '0'], /tick.*not a positive number of seconds/],
+  [['--device-cache', '-1'], /device-cache.*not a number of seconds/],
   [['--port', '99999'], /out of range/],
   [['--bogus'], /unknown option '--bogus'/],
   [['--max-body', 'lots'], /max-body/],

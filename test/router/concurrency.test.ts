@@ -5,8 +5,9 @@
  * one generation must outlast a test), so what holds requests back is the router's queue, not the child's.
  */
 import { execa } from 'execa';
-import { chat, json, models, processesMentioning, ROUTER_BIN, startRouter, statusOf, waitFor, type RunningRouter } from '../helpers/router.js';
-import { LONG, modelsDir, presetFile } from './fixtures.js';
+import { completion, holdSlot, loadEventually, modelEntry } from '../helpers/api.js';
+import { chat, json, models, processesMentioning, ROUTER_BIN, startRouter, waitFor, type RunningRouter } from '../helpers/router.js';
+import { modelsDir, presetFile } from './fixtures.js';
 
 const CHILD_FLAGS = ['--', '--ctx-size', '1024', '--parallel', '8', '--threads', '1'];
 /** Long enough that several requests overlap at the child unless something holds them back. */
@@ -64,55 +65,12 @@ function overlaps(all: Interval[]): [Interval, Interval][] {
   return out;
 }
 
-async function ok(res: Response): Promise<any> {
-  const body = await json(res);
-  if (res.status !== 200) throw new Error(`${res.status}: ${JSON.stringify(body)}`);
-  expect(body.choices[0].message.content).toEqual(expect.any(String));
-  return body;
-}
-
-/**
- * Load `model` and wait until it is loaded. A short --queue-timeout may answer the load request 503 before a
- * slow machine finishes loading; the load itself goes on, so the state is what counts.
- */
-async function load(url: string, model: string): Promise<void> {
-  const res = await fetch(`${url}/models/load`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model }) });
-  await res.arrayBuffer();
-  await waitFor(`${model} loaded`, async () => (await statusOf(url, model)) === 'loaded', 60_000);
-}
-
-function entry(list: any[], id: string): any {
-  return list.find((m) => m.id === id);
-}
-
 /** Wait until `model` has `n` requests waiting in the router's queue; returns its /models entry. */
 function queued(url: string, model: string, n: number): Promise<any> {
   return waitFor(`${n} queued for ${model}`, async () => {
-    const m = entry(await models(url), model);
+    const m = await modelEntry(url, model);
     return m.queued === n ? m : undefined;
   });
-}
-
-/** Start a long streaming generation on `model`; resolves once its first bytes arrived. */
-async function busy(url: string, model: string): Promise<{ release(): Promise<void> }> {
-  const ac = new AbortController();
-  const res = await chat(url, model, LONG, { signal: ac.signal });
-  expect(res.status).toBe(200);
-  const reader = res.body!.getReader();
-  await reader.read();
-  const drained = (async () => {
-    try {
-      for (;;) if ((await reader.read()).done) break;
-    } catch {
-      /* aborted */
-    }
-  })();
-  return {
-    release: async () => {
-      ac.abort();
-      await drained;
-    },
-  };
 }
 
 test('--help documents --models-concurrency and --serial; a limit below 1 is a usage error', async () => {
@@ -134,8 +92,8 @@ describe('concurrency = 2 on an engine that would take 8', () => {
     dir = await modelsDir(['narrow', 'wide']);
     const preset = presetFile(dir, '[narrow]\nconcurrency = 2\n');
     r = await startRouter(['--models-dir', dir, '--models-preset', preset, '--models-max', '2', '--models-memory-margin', '0', ...CHILD_FLAGS]);
-    await load(r.url, 'narrow');
-    await load(r.url, 'wide');
+    await loadEventually(r.url, 'narrow');
+    await loadEventually(r.url, 'wide');
   }, 150_000);
   afterAll(async () => {
     expect(await r.stop()).toBe(0);
@@ -143,11 +101,11 @@ describe('concurrency = 2 on an engine that would take 8', () => {
   });
 
   test('five at once: never more than two at the child, the rest queued in the router, all succeed', async () => {
-    expect(entry(await models(r.url), 'narrow')).toMatchObject({ concurrency: 2 });
-    const requests = Array.from({ length: 5 }, () => chat(r.url, 'narrow', WORK).then(ok));
+    expect(await modelEntry(r.url, 'narrow')).toMatchObject({ concurrency: 2 });
+    const requests = Array.from({ length: 5 }, () => chat(r.url, 'narrow', WORK).then(completion));
     // The router's own view while the limit holds: two in flight, the rest waiting with the reason.
     const seen = await waitFor('narrow with requests queued behind its limit', async () => {
-      const m = entry(await models(r.url), 'narrow');
+      const m = await modelEntry(r.url, 'narrow');
       return m.queued > 0 ? m : undefined;
     });
     expect(seen.in_flight).toBeLessThanOrEqual(2);
@@ -157,13 +115,13 @@ describe('concurrency = 2 on an engine that would take 8', () => {
     const all = await finished(r.url, 'narrow', 5);
     expect(all).toHaveLength(5);
     expect(Math.max(...all.map((i) => i.inFlight))).toBeLessThanOrEqual(2);
-    const after = entry(await models(r.url), 'narrow');
+    const after = await modelEntry(r.url, 'narrow');
     expect(after).toMatchObject({ in_flight: 0, queued: 0 });
   }, 120_000);
 
   test('control: without the limit the same load reaches more than two at the child', async () => {
-    expect(entry(await models(r.url), 'wide').concurrency).toBeUndefined();
-    await Promise.all(Array.from({ length: 5 }, () => chat(r.url, 'wide', WORK).then(ok)));
+    expect((await modelEntry(r.url, 'wide')).concurrency).toBeUndefined();
+    await Promise.all(Array.from({ length: 5 }, () => chat(r.url, 'wide', WORK).then(completion)));
     const all = await finished(r.url, 'wide', 5);
     expect(Math.max(...all.map((i) => i.inFlight))).toBeGreaterThan(2);
   }, 120_000);
@@ -181,8 +139,8 @@ describe('--models-concurrency 1 with --queue-max 3 and --queue-timeout 10', () 
       // A context long enough that the holder's endless generation outlasts the queue timeout (over a minute here).
       '--', '--ctx-size', '16384', '--parallel', '2', '--threads', '1',
     ]);
-    await load(r.url, 'solo');
-    await load(r.url, 'other');
+    await loadEventually(r.url, 'solo');
+    await loadEventually(r.url, 'other');
   }, 150_000);
   afterAll(async () => {
     expect(await r.stop()).toBe(0);
@@ -190,12 +148,12 @@ describe('--models-concurrency 1 with --queue-max 3 and --queue-timeout 10', () 
   });
 
   test('waiters on the limit are served in arrival order, and count against --queue-max', async () => {
-    expect(entry(await models(r.url), 'solo')).toMatchObject({ concurrency: 1 });
-    const holder = await busy(r.url, 'solo');
+    expect(await modelEntry(r.url, 'solo')).toMatchObject({ concurrency: 1 });
+    const holder = await holdSlot(r.url, 'solo');
     const order: number[] = [];
     const waiting: Promise<void>[] = [];
     for (const i of [1, 2, 3]) {
-      waiting.push(chat(r.url, 'solo', { max_tokens: 4 }).then(ok).then(() => void order.push(i)));
+      waiting.push(chat(r.url, 'solo', { max_tokens: 4 }).then(completion).then(() => void order.push(i)));
       const m = await queued(r.url, 'solo', i);
       expect(m).toMatchObject({ in_flight: 1, waiting_for: 'concurrency limit (1 in flight)' });
     }
@@ -209,15 +167,15 @@ describe('--models-concurrency 1 with --queue-max 3 and --queue-timeout 10', () 
     await holder.release();
     await Promise.all(waiting);
     expect(order).toEqual([1, 2, 3]);
-    expect(entry(await models(r.url), 'solo')).toMatchObject({ in_flight: 0, queued: 0 });
+    expect(await modelEntry(r.url, 'solo')).toMatchObject({ in_flight: 0, queued: 0 });
   }, 120_000);
 
   test('a waiter on the limit gets 503 after --queue-timeout, saying why; other models are not held back', async () => {
-    const holder = await busy(r.url, 'solo');
+    const holder = await holdSlot(r.url, 'solo');
     const waiter = chat(r.url, 'solo', { max_tokens: 4 });
     await queued(r.url, 'solo', 1);
     // The limit is per model: another one answers meanwhile.
-    await ok(await chat(r.url, 'other', { max_tokens: 4 }));
+    await completion(await chat(r.url, 'other', { max_tokens: 4 }));
     const res = await waiter;
     expect(res.status).toBe(503);
     expect(res.headers.get('retry-after')).toBe('5');
@@ -225,8 +183,8 @@ describe('--models-concurrency 1 with --queue-max 3 and --queue-timeout 10', () 
     expect(error).toMatchObject({ code: 'queue_timeout', type: 'server_error' });
     expect(error.message).toMatch(/concurrency limit \(1 in flight\)/);
     await holder.release();
-    await ok(await chat(r.url, 'solo', { max_tokens: 4 }));
-    expect(entry(await models(r.url), 'solo')).toMatchObject({ in_flight: 0, queued: 0 });
+    await completion(await chat(r.url, 'solo', { max_tokens: 4 }));
+    expect(await modelEntry(r.url, 'solo')).toMatchObject({ in_flight: 0, queued: 0 });
   }, 120_000);
 });
 
@@ -237,8 +195,8 @@ describe('--serial, two models loaded', () => {
   beforeAll(async () => {
     dir = await modelsDir(['first', 'second']);
     r = await startRouter(['--models-dir', dir, '--models-max', '2', '--models-memory-margin', '0', '--serial', ...CHILD_FLAGS]);
-    await load(r.url, 'first');
-    await load(r.url, 'second');
+    await loadEventually(r.url, 'first');
+    await loadEventually(r.url, 'second');
   }, 150_000);
   afterAll(async () => {
     expect(await r.stop()).toBe(0);
@@ -246,7 +204,7 @@ describe('--serial, two models loaded', () => {
   });
 
   test('six requests, three per model, run one at a time across both children and all succeed', async () => {
-    const requests = ['first', 'second', 'first', 'second', 'first', 'second'].map((m) => chat(r.url, m, WORK).then(ok));
+    const requests = ['first', 'second', 'first', 'second', 'first', 'second'].map((m) => chat(r.url, m, WORK).then(completion));
     const waitingOnLock = await waitFor('a request waiting on the serial lock', async () =>
       (await models(r.url)).find((m) => m.queued > 0 && m.waiting_for === 'serial lock held by another request'),
     );
@@ -272,7 +230,7 @@ describe('gpu-lock on two of three models', () => {
       '[*]\nctx-size = 1024\nparallel = 8\nthreads = 1\n\n[tts]\ngpu-lock = true\nctx-size = 16384\nparallel = 2\n\n[stt]\ngpu-lock = true\n',
     );
     r = await startRouter(['--models-dir', dir, '--models-preset', preset, '--models-max', '3', '--models-memory-margin', '0']);
-    for (const m of ['tts', 'stt', 'chat']) await load(r.url, m);
+    for (const m of ['tts', 'stt', 'chat']) await loadEventually(r.url, m);
   }, 200_000);
   afterAll(async () => {
     expect(await r.stop()).toBe(0);
@@ -280,22 +238,22 @@ describe('gpu-lock on two of three models', () => {
   });
 
   test('while one locked model holds the lock, the other waits and the unlocked one runs alongside', async () => {
-    const list = await models(r.url);
-    expect(entry(list, 'tts')).toMatchObject({ gpu_lock: true });
-    expect(entry(list, 'tts').status.args.join(' ')).toMatch(/--ctx-size 16384/);
-    expect(entry(list, 'chat').status.args.join(' ')).toMatch(/--parallel 8/);
-    expect(entry(list, 'chat').gpu_lock).toBeUndefined();
-    const holder = await busy(r.url, 'tts');
-    const stt = chat(r.url, 'stt', { max_tokens: 4 }).then(ok);
+    const [tts, chatModel] = [await modelEntry(r.url, 'tts'), await modelEntry(r.url, 'chat')];
+    expect(tts).toMatchObject({ gpu_lock: true });
+    expect(tts.status.args.join(' ')).toMatch(/--ctx-size 16384/);
+    expect(chatModel.status.args.join(' ')).toMatch(/--parallel 8/);
+    expect(chatModel.gpu_lock).toBeUndefined();
+    const holder = await holdSlot(r.url, 'tts');
+    const stt = chat(r.url, 'stt', { max_tokens: 4 }).then(completion);
     expect(await queued(r.url, 'stt', 1)).toMatchObject({ in_flight: 0, waiting_for: 'serial lock held by another request' });
-    await ok(await chat(r.url, 'chat', WORK));
+    await completion(await chat(r.url, 'chat', WORK));
     // chat ran start to end inside tts's hold, and stt still waits.
     const held = await trace(r.url, 'tts');
     expect(held.done).toEqual([]);
     expect(held.open).toHaveLength(1);
     const [alongside] = await finished(r.url, 'chat', 1);
     expect(alongside!.start).toBeGreaterThanOrEqual(held.open[0]!.start);
-    expect(entry(await models(r.url), 'stt')).toMatchObject({ queued: 1, in_flight: 0 });
+    expect(await modelEntry(r.url, 'stt')).toMatchObject({ queued: 1, in_flight: 0 });
     await holder.release();
     await stt;
   }, 120_000);
@@ -303,7 +261,7 @@ describe('gpu-lock on two of three models', () => {
   test('a burst for all three: the two locked models never overlap, and all succeed', async () => {
     const since = Date.now();
     const names = ['tts', 'stt', 'chat'];
-    await Promise.all(names.flatMap((m) => [0, 1, 2].map(() => chat(r.url, m, WORK).then(ok))));
+    await Promise.all(names.flatMap((m) => [0, 1, 2].map(() => chat(r.url, m, WORK).then(completion))));
     const recent = async (m: string, n: number) => (await finished(r.url, m, n)).filter((i) => i.start >= since);
     // Earlier: tts's long hold (1) and stt's waiter (1) and chat's request (1).
     const locked = [...(await recent('tts', 4)), ...(await recent('stt', 4))];

@@ -3,31 +3,9 @@
  * real HTTP: the behaviours llama-server's router suite checks, and ours.
  */
 import OpenAI from 'openai';
+import { holdSlot, loadModel, modelEntry, ok, unloadModel } from '../helpers/api.js';
 import { chat, json, models, processesMentioning, startRouter, statusOf, waitFor, type RunningRouter } from '../helpers/router.js';
-import { LONG, modelsDir } from './fixtures.js';
-
-/** Start a long streaming generation on `model`; resolves once its first bytes arrived. */
-async function busy(url: string, model: string): Promise<{ abort(): void; done: Promise<void> }> {
-  const ac = new AbortController();
-  const res = await chat(url, model, LONG, { signal: ac.signal });
-  expect(res.status).toBe(200);
-  const reader = res.body!.getReader();
-  await reader.read();
-  const done = (async () => {
-    try {
-      for (;;) if ((await reader.read()).done) break;
-    } catch {
-      /* aborted */
-    }
-  })();
-  return { abort: () => ac.abort(), done };
-}
-
-async function ok(res: Response): Promise<any> {
-  const body = await json(res);
-  if (res.status !== 200) throw new Error(`${res.status}: ${JSON.stringify(body)}`);
-  return body;
-}
+import { modelsDir } from './fixtures.js';
 
 describe('router core (models-max 2, three models)', () => {
   let r: RunningRouter;
@@ -84,14 +62,14 @@ describe('router core (models-max 2, three models)', () => {
   });
 
   test('load then unload', async () => {
-    await ok(await fetch(`${r.url}/models/load`, { method: 'POST', body: JSON.stringify({ model: 'beta' }) }));
+    await loadModel(r.url, 'beta');
     expect(await statusOf(r.url, 'beta')).toBe('loaded');
-    await ok(await fetch(`${r.url}/models/unload`, { method: 'POST', body: JSON.stringify({ model: 'beta' }) }));
+    await unloadModel(r.url, 'beta');
     expect(await statusOf(r.url, 'beta')).toBe('unloaded');
   });
 
   test('a request right after an unload is served, never proxied into the stopping child', async () => {
-    await ok(await fetch(`${r.url}/models/load`, { method: 'POST', body: JSON.stringify({ model: 'beta' }) }));
+    await loadModel(r.url, 'beta');
     const unload = fetch(`${r.url}/models/unload`, { method: 'POST', body: JSON.stringify({ model: 'beta' }) });
     const res = await chat(r.url, 'beta');
     await unload;
@@ -111,23 +89,21 @@ describe('router core (models-max 2, three models)', () => {
   test('a queued request does not evict a busy model; a client leaving the queue keeps it', async () => {
     await ok(await chat(r.url, 'alpha'));
     await ok(await chat(r.url, 'gamma'));
-    const a = await busy(r.url, 'alpha');
-    const g = await busy(r.url, 'gamma');
+    const a = await holdSlot(r.url, 'alpha');
+    const g = await holdSlot(r.url, 'gamma');
     const ac = new AbortController();
     const queued = chat(r.url, 'beta', {}, { signal: ac.signal }).catch((e: Error) => e);
-    await waitFor('beta queued', async () => (await models(r.url)).find((m) => m.id === 'beta')?.queued === 1);
+    await waitFor('beta queued', async () => (await modelEntry(r.url, 'beta'))?.queued === 1);
     expect(await statusOf(r.url, 'alpha')).toBe('loaded');
     expect(await statusOf(r.url, 'gamma')).toBe('loaded');
     ac.abort();
     expect(String(await queued)).toMatch(/abort/i);
-    await waitFor('beta left the queue', async () => (await models(r.url)).find((m) => m.id === 'beta')?.queued === 0);
+    await waitFor('beta left the queue', async () => (await modelEntry(r.url, 'beta'))?.queued === 0);
     // Nothing was evicted for the departed client, and the busy models still serve.
     expect(await statusOf(r.url, 'alpha')).toBe('loaded');
     expect(await statusOf(r.url, 'gamma')).toBe('loaded');
     await ok(await chat(r.url, 'alpha'));
-    a.abort();
-    g.abort();
-    await Promise.all([a.done, g.done]);
+    await Promise.all([a.release(), g.release()]);
     await waitFor('references back to zero', async () => (await models(r.url)).every((m) => m.in_flight === 0));
   });
 
@@ -153,13 +129,15 @@ describe('router core (models-max 2, three models)', () => {
   });
 });
 
-describe('router core (models-max 1)', () => {
+describe('router core (models-max 1, no drain window)', () => {
   let r: RunningRouter;
   let dir: string;
 
   beforeAll(async () => {
     dir = await modelsDir(['alpha', 'beta']);
-    r = await startRouter(['--models-dir', dir, '--models-max', '1', '--models-memory-margin', '0', '--', '--ctx-size', '4096', '--parallel', '2']);
+    // --drain-window 0: a busy model drains as soon as a request waits for its room, so the FIFO test need not
+    // outwait the default window (15 s) (the window itself: test/router/starvation.test.ts, test/scheduler).
+    r = await startRouter(['--models-dir', dir, '--models-max', '1', '--models-memory-margin', '0', '--drain-window', '0', '--', '--ctx-size', '4096', '--parallel', '2']);
   });
   afterAll(async () => {
     expect(await r.stop()).toBe(0);
@@ -183,17 +161,14 @@ describe('router core (models-max 1)', () => {
 
   test('the queue is FIFO across models', async () => {
     await ok(await chat(r.url, 'alpha'));
-    const a = await busy(r.url, 'alpha');
+    const a = await holdSlot(r.url, 'alpha');
     const order: string[] = [];
     const b = chat(r.url, 'beta').then(async (res) => (await ok(res), order.push('beta')));
-    await waitFor('beta queued', async () => (await models(r.url)).find((m) => m.id === 'beta')?.queued === 1);
-    // Inside the batching window (the scheduler's drainAfterMs, 10 s) busy alpha would still take its own
-    // requests; past it alpha drains, and a new request for it queues behind beta.
-    await new Promise((res) => setTimeout(res, 10_500));
+    await waitFor('beta queued', async () => (await modelEntry(r.url, 'beta'))?.queued === 1);
+    // With no batching window busy alpha drains for beta at once: a new request for it queues behind beta.
     const a2 = chat(r.url, 'alpha').then(async (res) => (await ok(res), order.push('alpha')));
-    await waitFor('alpha queued behind beta', async () => (await models(r.url)).find((m) => m.id === 'alpha')?.queued === 1);
-    a.abort();
-    await a.done;
+    await waitFor('alpha queued behind beta', async () => (await modelEntry(r.url, 'alpha'))?.queued === 1);
+    await a.release();
     await Promise.all([b, a2]);
     expect(order).toEqual(['beta', 'alpha']);
   }, 120_000);

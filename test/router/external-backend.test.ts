@@ -7,6 +7,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ExternalBackend, ExternalBackendError, type ExternalOptions } from '../../src/router/external.js';
+import { waitFor } from '../helpers/wait.js';
 
 interface Seen {
   method: string;
@@ -134,7 +135,7 @@ describe('ExternalBackend', () => {
     const s = await server(() => 503);
     const b = new ExternalBackend(base(s.url, { loadTimeoutMs: 60_000, unloadRoute: { method: 'POST', path: '/unload' } }));
     const starting = b.start();
-    while (s.seen.length < 2) await new Promise((r) => setTimeout(r, 10));
+    await waitFor('two health polls', () => s.seen.length >= 2, 15_000, 10);
     const info = await b.stop();
     expect(info.expected).toBe(true);
     expect((await failure(starting)).reason).toBe('stopped');
@@ -152,7 +153,7 @@ describe('ExternalBackend', () => {
     s.seen.length = 0;
     const stopped = new ExternalBackend(base(s.url, { ...routes, loadTimeoutMs: 60_000 }));
     const starting = stopped.start();
-    while (!s.seen.some((r) => r.url === '/health')) await new Promise((r) => setTimeout(r, 10));
+    await waitFor('a health poll', () => s.seen.some((r) => r.url === '/health'), 15_000, 10);
     await stopped.stop();
     expect((await failure(starting)).reason).toBe('stopped');
     expect(s.seen.map((r) => r.url).filter((u) => u !== '/health')).toEqual(['/load', '/unload']);

@@ -15,8 +15,9 @@ import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import getPort from 'get-port';
 import OpenAI from 'openai';
 import { startEngine, stopAll, type RunningEngine } from '../engine/harness.js';
+import { modelEntry } from '../helpers/api.js';
 import { tinyModel } from '../helpers/models.js';
-import { chat, json, models, processesMentioning, startRouter, waitFor, type RunningRouter } from '../helpers/router.js';
+import { chat, json, processesMentioning, startRouter, waitFor, type RunningRouter } from '../helpers/router.js';
 import { openEvents, type EventStream } from '../ops/helpers.js';
 import { presetFile } from './fixtures.js';
 
@@ -38,7 +39,7 @@ describe('external backend: a bundled engine the router did not start', () => {
     const res = await fetch(`${engine.url}/health`);
     return { status: res.status, body: await res.json() };
   };
-  const entry = async (id: string) => (await models(r.url, ROUTER_KEY)).find((m) => m.id === id);
+  const entry = (id: string) => modelEntry(r.url, id, ROUTER_KEY);
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'router-external-'));

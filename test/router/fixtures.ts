@@ -18,5 +18,4 @@ export function presetFile(dir: string, text: string, name = 'presets.ini'): str
   return path;
 }
 
-/** A long generation: keeps its model busy until the client aborts it. */
-export const LONG = { stream: true, ignore_eos: true, max_tokens: 100000 };
+export { LONG } from '../helpers/api.js';

@@ -1,11 +1,11 @@
 /** Hot reload: new, removed, changed, unchanged and broken models, by every trigger. */
 import { symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { modelEntry } from '../helpers/api.js';
 import { tinyModel } from '../helpers/models.js';
 import { chat, json, models, processesMentioning, startRouter, statusOf, waitFor } from '../helpers/router.js';
 import { modelsDir } from './fixtures.js';
 
-const entry = async (url: string, id: string) => (await models(url)).find((m) => m.id === id);
 
 test('reload: added, removed, changed, unchanged and invalid models', async () => {
   const dir = await modelsDir(['alpha', 'beta', 'gone']);
@@ -14,8 +14,8 @@ test('reload: added, removed, changed, unchanged and invalid models', async () =
   const r = await startRouter(['--models-dir', dir, '--models-preset', preset]);
   try {
     for (const m of ['alpha', 'beta', 'gone']) expect((await chat(r.url, m)).status).toBe(200);
-    const alphaPid = (await entry(r.url, 'alpha')).pid;
-    const betaPid = (await entry(r.url, 'beta')).pid;
+    const alphaPid = (await modelEntry(r.url, 'alpha')).pid;
+    const betaPid = (await modelEntry(r.url, 'beta')).pid;
 
     // One change of each kind, then POST /models/reload.
     symlinkSync(await tinyModel(), join(dir, 'fresh.gguf'));
@@ -36,10 +36,10 @@ test('reload: added, removed, changed, unchanged and invalid models', async () =
     // Changed: restarted (once idle) with the new arguments; unchanged: same process.
     await waitFor('alpha restarted on demand', async () => (await statusOf(r.url, 'alpha')) === 'unloaded');
     expect((await chat(r.url, 'alpha')).status).toBe(200);
-    const alpha = await entry(r.url, 'alpha');
+    const alpha = await modelEntry(r.url, 'alpha');
     expect(alpha.pid).not.toBe(alphaPid);
     expect(alpha.status.args).toEqual(expect.arrayContaining(['--ctx-size', '3072']));
-    expect((await entry(r.url, 'beta')).pid).toBe(betaPid);
+    expect((await modelEntry(r.url, 'beta')).pid).toBe(betaPid);
     expect((await chat(r.url, 'fresh')).status).toBe(200);
 
     // A bad preset marks only that model invalid; the rest keep serving. GET /models?reload=1 triggers it.
@@ -56,7 +56,7 @@ test('reload: added, removed, changed, unchanged and invalid models', async () =
     // SIGHUP: fixing the preset brings beta back.
     writeFileSync(preset, '[alpha]\nctx-size = 3072\n');
     r.proc.kill('SIGHUP');
-    await waitFor('beta valid again', async () => (await entry(r.url, 'beta'))?.status?.invalid !== true);
+    await waitFor('beta valid again', async () => (await modelEntry(r.url, 'beta'))?.status?.invalid !== true);
     expect((await chat(r.url, 'beta')).status).toBe(200);
 
     // A catalogue that cannot be read at all keeps the running one.
@@ -89,7 +89,7 @@ test('a model removed while a request is in flight finishes that request first',
   try {
     expect((await chat(r.url, 'alpha')).status).toBe(200);
     const inflight = chat(r.url, 'alpha', { ignore_eos: true, max_tokens: 100 });
-    await waitFor('in flight', async () => (await entry(r.url, 'alpha'))?.in_flight === 1);
+    await waitFor('in flight', async () => (await modelEntry(r.url, 'alpha'))?.in_flight === 1);
     unlinkSync(join(dir, 'alpha.gguf'));
     await fetch(`${r.url}/models/reload`, { method: 'POST' });
     const res = await inflight;

@@ -10,7 +10,7 @@
  * planned "wait for a fresh reading", which named no models to drain, and A's new requests got in then; B waited for
  * as long as A's clients kept sending (over 100 s here). The drain now holds once its window is over.
  */
-import { chat, startRouter, type RunningRouter } from '../helpers/router.js';
+import { chat, startRouter, waitFor, type RunningRouter } from '../helpers/router.js';
 import { mkdtempSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,7 +41,9 @@ test('a steady stream for A cannot hold B past drain window + longest in-flight 
   /** When each A request was sent and answered. */
   const spans: { sent: number; done: number }[] = [];
   let stop = false;
-  const client = async () => {
+  /** Requests answered, per client. */
+  const answered = [0, 0];
+  const client = async (i: number) => {
     while (!stop) {
       const t = Date.now();
       const res = await chat(url, 'a', WORK);
@@ -49,10 +51,12 @@ test('a steady stream for A cannot hold B past drain window + longest in-flight 
       statuses.push(res.status);
       latencies.push(Date.now() - t);
       spans.push({ sent: t, done: Date.now() });
+      answered[i]!++;
     }
   };
-  const clients = [client(), client()];
-  await new Promise((r) => setTimeout(r, 1_500)); // both clients in their back-to-back rhythm
+  const clients = [client(0), client(1)];
+  // Both clients in their back-to-back rhythm: each has had an answer and sent its next request.
+  await waitFor('an answer to each A client', () => answered.every((n) => n > 0));
 
   const sent = Date.now();
   const stopper = setTimeout(() => (stop = true), CLIENTS_STOP_AFTER_MS);

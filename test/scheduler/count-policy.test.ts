@@ -390,6 +390,49 @@ describe('found by the policy simulator', () => {
     expect(starts(off.request('B').effects)).toEqual(['B']);
   });
 
+  // While B loads on the device, C's load cannot start; evicting idle A for it now only throws A away early
+  // (requests for A keep coming meanwhile: bench/sim zipf10 reloaded its hottest model ~120 times so).
+  test.each([
+    ['serial loads: A is kept and serves while B loads, and goes once the device is free', true, [], true, ['A']],
+    ['parallel loads (serialLoads off): A goes at once', false, ['A'], false, []],
+  ])('an idle model is not evicted for a load that must wait for another: %s', (_name, serialLoads, stoppedEarly, aServes, stoppedOnReady) => {
+    const d = new Driver({ modelsMax: 2, serialLoads }, three);
+    for (const m of ['A', 'B', 'C']) d.need(m, { GPU0: GiB });
+    d.done(d.bringUp('A'));
+    const b = d.request('B');
+    expect(starts(b.effects)).toEqual(['B']);
+    const c = d.request('C');
+    expect(stops(c.effects)).toEqual(stoppedEarly);
+    if (serialLoads) expect(d.s.view('C')!.waitingFor).toMatch(/behind the load of B/);
+    const a2 = d.request('A');
+    expect(admits(a2.effects)).toEqual(aServes ? [a2.id] : []);
+    if (!aServes) return;
+    d.done(a2.id);
+    const onReady = d.ready('B');
+    expect(admits(onReady)).toEqual([b.id]);
+    expect(stops(onReady)).toEqual(stoppedOnReady);
+    expect(starts(d.exited('A'))).toEqual(['C']);
+  });
+
+  test('while another load holds the device, a busy model still drains for a waiter after the window', () => {
+    const d = new Driver({ modelsMax: 2, drainAfterMs: 5_000 }, three);
+    for (const m of ['A', 'B', 'C']) d.need(m, { GPU0: GiB });
+    const a = d.bringUp('A');
+    d.request('B');
+    const c = d.request('C');
+    d.tick(d.now + 5_000);
+    // The window is over: A takes nothing new although B is still loading, so C's room comes as soon as it can.
+    const late = d.request('A');
+    expect(admits(late.effects)).toEqual([]);
+    expect(d.s.view('A')!.waitingFor).toMatch(/draining/);
+    // A goes idle while B still loads: it is not stopped yet (B holds the device) ...
+    expect(stops(d.done(a))).toEqual([]);
+    // ... and once B is up, A (reserved for C) goes, C loads, and the late A request waits for its turn.
+    expect(stops(d.ready('B'))).toEqual(['A']);
+    expect(starts(d.exited('A'))).toEqual(['C']);
+    expect(admits(d.ready('C'))).toEqual([c.id]);
+  });
+
   test('reload-cost victims (costAwareVictims): the idle model cheap to reload goes before the valuable one', () => {
     const d = new Driver({ modelsMax: 2, costAwareVictims: true }, three);
     // A: slow to load (30 s) and asked for every 10 s; B: quick (1 s) and asked for as often. LRU would pick A.

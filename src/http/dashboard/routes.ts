@@ -10,7 +10,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import express, { type Request, type Response } from 'express';
-import { packageRoot } from '../../router/paths.js';
+import { packageRoot } from '../../package/paths.js';
 import { sendError } from '../errors.js';
 
 const files: Record<string, { file: string; type: string }> = {
