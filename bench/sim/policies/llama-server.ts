@@ -29,8 +29,9 @@
  * The trace's TTL: llama-server runs with `--sleep-idle-seconds` = TTL, the flag the router
  * passes to every child it spawns (seen on the real binary: /models lists it in each child's
  * `args`). What sleeping does, from tools/server/server-queue.cpp `start_loop` (`should_sleep`),
- * server-context.cpp `handle_sleeping_state`, server-models.h `is_running` and server-models.cpp
- * `ensure_model_ready`, each checked on the real binary (docs/BENCHMARKS.md):
+ * server-context.cpp `handle_sleeping_state` (`destroy()` / `load_model`), server-models.h
+ * `is_running` (ggml-org commit 00dd081) and server-models.cpp `ensure_model_ready` (read in a
+ * fork's copy), each checked on the real binary b10587 (docs/BENCHMARKS.md, section 2):
  * - A child with no task for TTL ms sleeps: `time_last_task` is stamped on every post and
  *   after every `update_slots`, so the clock starts when its last request ends. Sleeping calls
  *   `destroy()` (model and context freed: a 200 MB child's RSS fell from 270 MB to 17 MB);
