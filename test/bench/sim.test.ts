@@ -7,6 +7,7 @@ import { simulate, type SimResult } from '../../bench/sim/engine.js';
 import { POLICIES, runSimulations } from '../../bench/sim/run.js';
 import { allTraces, makeTrace } from '../../bench/sim/traces.js';
 import { ours } from '../../bench/sim/policies/ours.js';
+import { llamaServer } from '../../bench/sim/policies/llama-server.js';
 import { defaultConfig } from '../../src/scheduler/scheduler.js';
 import { GiB, requestCount, type SimModel, type Policy, type PolicyContext, type Trace } from '../../bench/sim/types.js';
 
@@ -261,5 +262,41 @@ describe('steady-vs-one: a steady stream for A cannot starve B under our schedul
     const aBound = bBound + 3000 + b.unloadMs + a.loadMs + tick;
     expect(maxWait(long)).toBeLessThanOrEqual(aBound);
     expect(maxWait(short)).toBeLessThanOrEqual(aBound);
+  });
+});
+
+describe('llama-server with the trace\'s TTL runs with --sleep-idle-seconds', () => {
+  // models-max 1 (one 6 GiB model fits 8 GiB); loads 2 s, unloads 0.5 s, TTL 10 s.
+  const trace: Trace = {
+    name: 'sleep',
+    seed: 0,
+    models: [
+      { name: 'A', loadMs: 2000, unloadMs: 500, memBytes: 6 * GiB },
+      { name: 'B', loadMs: 2000, unloadMs: 500, memBytes: 6 * GiB },
+    ],
+    capacity: { modelsMax: 1, memoryBytes: 8 * GiB },
+    parallel: 1,
+    ttlMs: 10_000,
+    requests: [
+      { id: 'a1', model: 'A', arrival: 0, service: 1000 }, // load, done at 3 s: asleep at 13 s
+      { id: 'a2', model: 'A', arrival: 20_000, service: 1000 }, // wakes A: a reload; done at 23 s, asleep at 33 s
+      { id: 'b1', model: 'B', arrival: 40_000, service: 1000 }, // sleeping A holds the slot: evicted, B loads
+      { id: 'a3', model: 'A', arrival: 44_000, service: 1000 }, // A lost its slot: B (idle, awake) is stopped first
+    ],
+  };
+  const admitted = (t: Trace) => {
+    const r = simulate(t, llamaServer());
+    expect(r.violations).toEqual([]);
+    expect(r.records.every((x) => x.outcome === 'completed')).toBe(true);
+    return { loads: r.loads, at: Object.fromEntries(r.records.map((x) => [x.id, x.admitAt])) };
+  };
+
+  test('an idle child sleeps: the next request pays a reload; a sleeper keeps its slot until evicted, at no stop cost', () => {
+    expect(admitted(trace)).toEqual({ loads: 4, at: { a1: 2000, a2: 22_000, b1: 42_000, a3: 46_500 } });
+  });
+
+  test('without a TTL nothing sleeps (the flag\'s default, -1): only the swaps load', () => {
+    // a2 finds A loaded; b1 waits for A's stop (0.5 s), a3 for B's.
+    expect(admitted({ ...trace, ttlMs: undefined })).toEqual({ loads: 3, at: { a1: 2000, a2: 20_000, b1: 42_500, a3: 46_500 } });
   });
 });
