@@ -27,28 +27,49 @@ round) and the ratios.
   scheduler (~2%), the proxied route and proxy (~4%).
 - Ratios measured (runs of 3 rounds x 2 s; the quick run before the change at load 16 is the "before"): the
   router's CPU per request against the bare relay's, before 2.7-7.9x; after, with the final code at load 7-11
-  (the table): 1.05x on streams and 2.15x on JSON at one connection, 1.35x (JSON) and 1.69x (streams) at 64
+  (the table then; section 1 now has the second pass below): 1.05x on streams and 2.15x on JSON at one connection, 1.35x (JSON) and 1.69x (streams) at 64
   connections, 1.8x on the llama-server rows, 1.9-2.1x on the engine rows; two earlier runs at load 16-19
   (before issue 16's per-answer metrics were merged) gave 1.0-3.9x. At 64 connections the router's throughput
   is now the relay's (2,956 against 3,025 rps; in the quick run before the change, 295 against 1,327). Against llama.cpp's router: 3.2-3.7x
   (it spends 0.16-0.25 ms a request, we 0.52-0.92 ms). Added p50 at one connection: 0.58 ms (relay 0.29 ms,
   nginx 0.06 ms). Targets not met: 1.5x on JSON at one connection, llama.cpp's figure, 0.3 ms.
+- Second pass (section 1's run, load average 4.6-7): JSON at one connection 1.83x the relay's CPU (2.15x in the
+  run before), streams 1.55x at one connection and 1.09-1.23x at 16-64, JSON at 16-64 connections 1.62-1.81x
+  (1.35x in the run before, same path: runs at this load differ by that much), the llama-server rows 1.79-1.91x,
+  the engine rows 1.27-1.40x; added p50 at one connection 0.37 ms (0.28 ms in a run an hour earlier whose
+  llama-server rows were void: the children refused the bench's keyless requests, fixed in bench/proxy-overhead.ts).
+  Against llama.cpp's router 2.3-3.6x its CPU per request (0.085-0.195 ms against our 0.198-0.697 ms). The
+  1-connection profile (\`--cpu-prof\` on the router, the last 7 s of an 8 s JSON load, main thread) has 223 us of
+  samples per request against the relay's 109 us: writev 57 against 43 us, node's HTTP client, agent, events and
+  streams ~45 us more, ours ~47 us (usage tap 8, prom-client 8, body read and JSON.parse 7, proxy 5, proxied
+  route 5, router 5, scheduler 3, answer metrics 3, Host guard 2). Microbenchmarks put our pieces lower than the
+  samples do (readUsage 1.3 us, the whole per-answer metrics 2.8 us, one histogram observe 0.35 us, the idle
+  timer's set and clear 0.3 us): no one piece of ours is the gap; it is spread over node's HTTP machinery for a
+  request that is read whole, parsed, queued, forwarded, tapped and counted. Changed: the usage tap no longer
+  builds the answer's headers object and finds its keys with lastIndexOf. Not met: 1.5x on JSON at one and 64
+  connections, llama.cpp's router's CPU, 0.3 ms added at one connection.
 - llama.cpp's router drops every second request on a kept-alive connection ("socket hang up", counted in the
   failures column: 1,188-3,817 per row); ours and the bare relay had none. Its CPU per request is per request
   sent, failures included.
 - Large bodies: \`model\` is found by a structural scan (src/http/json-model.ts) above 64 KiB instead of a full
   JSON.parse: 1.2 ms against 21.5 ms on a 1 MB chat of plain text, 7.6 against 13.5 ms on text full of
   escapes; it still refuses invalid UTF-8, a non-object, unbalanced or too deep JSON.
-- Cold start with swaps (bench/cold-swap.ts, in section 3 when LLAMA_SERVER is set; run alone here): at load 16,
-  ours 797 ms median against
-  llama.cpp's router's 354 ms, over 8 swaps each. A trace of the router's own log (same conditions) puts most
-  of the difference in the swap, not the proxy: from the request to the old child's stop 5-400 ms (the
-  scheduler waits for a fresh device reading after deciding to evict), the stop itself 250-700 ms (llama-server
-  exits 30-120 ms after SIGTERM when run alone), 20-300 ms between the old child gone and the new spawn, and
-  the spawn to its first line 70-150 ms. Changed: a child line hinting at readiness (llama-server's "listening
-  on", the engine's "model ready") polls health at once instead of at the next interval (up to 100 ms); seen
-  ready within 0-2 ms of that line in the trace. The stop and the device reading are not changed (not
-  surgical, out of this change's reach): the target (within 20 ms of llama.cpp's median) is not met.
+- Cold start with swaps (section 3, bench/cold-swap.ts): ours 33 ms median against llama.cpp's router's 20 ms,
+  14 swaps each (target within 20 ms: met); it was 797 against 354 ms at load 16. Traced with timestamps (the
+  router's debug log, the child's own clock in its lines): ~100 ms of a ~190 ms swap passed between the old child
+  gone and the new spawn, the scheduler waiting for a reading newer than the unload while the router spaced
+  readings 200 ms apart (a reading asked for after an exit is now taken at once: src/router/memory-figures.ts);
+  stop() saw the child's exit at its next 20 ms /proc poll (it now also wakes on the exit event, and an empty group
+  is known from kill(-pgid, 0) without a /proc scan); llama-server took ~12 ms from SIGTERM to exit while the
+  router held an idle kept-alive connection to it (its HTTP workers look at an open keep-alive connection every
+  10 ms) against ~2 ms without (the proxy now closes its idle connections to a child just before it is stopped);
+  the memory measurement after a load and after the first request read ~100 /proc stat files with awaited
+  readFile, ~10 ms of CPU each time on this machine (now synchronous, ~2.5 ms). What is left: the spawn (execa
+  costs ~2-3 ms more than child_process.spawn; the fork of the router), and the children are spawned detached
+  (their own session, for process-group kills): with the kernel's autogroup scheduling on (as here) a new session
+  waits for a core on a busy machine: llama-server reached "listening" in 21-35 ms of its own clock spawned
+  detached against 10-12 ms spawned in the parent's session (alternating runs, load ~9). llama.cpp's router keeps
+  its children in its own session.
 
 **Scheduling policies (issue 13): the simulator no longer flatters us, and the honest result is mixed.** The
 engine now makes loads on one device share its bandwidth, load time grows with size (1 s + 2 GiB/s warm; the

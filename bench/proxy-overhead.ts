@@ -108,12 +108,14 @@ export async function proxyOverhead(opts: OverheadOptions, log: (s: string) => v
     [
       '[fast]',
       `cmd = ${process.execPath} ${FAST_UPSTREAM} --port \${PORT} --chunks ${opts.chunks}`,
-      // No ${API_KEY} on these: the children run without a key so the benchmark can also reach them directly.
+      // These children run without a key so the benchmark can also reach them directly: the router gives every
+      // child its key in LLAMA_API_KEY (which the engine and llama-server read), so it is taken out of their
+      // environment (`env -u`); the router's Authorization header is then ignored.
       ...(model
-        ? ['[tiny]', `cmd = ${process.execPath} ${ENGINE_BIN} -m ${model} --host 127.0.0.1 --port \${PORT} -c 512 -np 1 -t 1`]
+        ? ['[tiny]', `cmd = /usr/bin/env -u LLAMA_API_KEY ${process.execPath} ${ENGINE_BIN} -m ${model} --host 127.0.0.1 --port \${PORT} -c 512 -np 1 -t 1`]
         : []),
       ...(model && opts.llamaServer
-        ? ['[tiny-llama]', `cmd = ${opts.llamaServer} -m ${model} --host 127.0.0.1 --port \${PORT} -c 512 -np 1 -t 1 --no-webui`]
+        ? ['[tiny-llama]', `cmd = /usr/bin/env -u LLAMA_API_KEY ${opts.llamaServer} -m ${model} --host 127.0.0.1 --port \${PORT} -c 512 -np 1 -t 1 --no-webui`]
         : []),
       '',
     ].join('\n'),

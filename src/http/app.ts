@@ -4,7 +4,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import type { ReloadSummary, Router } from '../router/router.js';
+import type { ReloadSummary, Router, RouterEvent } from '../router/router.js';
 import { requireKey } from './auth.js';
 import { rawBody, readBody } from './body.js';
 import { corsGuard } from './cors.js';
@@ -84,6 +84,13 @@ export function createApp(
   const proxy = new ModelProxy({
     idleTimeoutMs: opts.upstreamTimeoutMs,
     onIdleTimeout: (to) => to.model && router.checkHung(to.model, Math.min(10_000, opts.upstreamTimeoutMs ?? 10_000)),
+  });
+  // A child about to stop first loses our idle connections to it: it exits sooner (ModelProxy.dropIdle). The event
+  // comes just before the child is signalled.
+  router.on('event', (e: RouterEvent) => {
+    if (e.type !== 'unload' && e.type !== 'eviction') return;
+    const port = router.info(e.model)?.port;
+    if (port !== undefined) proxy.dropIdle(port);
   });
   app.disable('x-powered-by');
   app.set('etag', false);

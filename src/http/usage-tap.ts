@@ -38,11 +38,12 @@ export interface Usage {
  * Start keeping the chunks of `from` (a child's response) in `locals.usageTap`. Call it before the body
  * flows; the only per-chunk work is storing one reference.
  */
-export function tapUsage(from: IncomingMessage, locals: Record<string, unknown>): void {
+export function tapUsage(from: IncomingMessage, locals: Record<string, unknown>, sse?: boolean): void {
   const tap: UsageTap = {
     n: 0,
     tail: new Array<Buffer | undefined>(TAIL),
-    sse: String(from.headers['content-type'] ?? '').includes('text/event-stream'),
+    // The proxy says (it read the raw headers): `from.headers` is built on first use, a cost per answer.
+    sse: sse ?? String(from.headers['content-type'] ?? '').includes('text/event-stream'),
   };
   locals.usageTap = tap;
   from.on('data', (chunk: Buffer) => {
@@ -58,9 +59,15 @@ export function tapUsage(from: IncomingMessage, locals: Record<string, unknown>)
 export function readUsage(tap: UsageTap): Usage | undefined {
   if (tap.n === 0) return undefined;
   const kept = Math.min(tap.n, TAIL);
-  const chunks: Buffer[] = [];
-  for (let i = tap.n - kept; i < tap.n; i++) chunks.push(tap.tail[i % TAIL]!);
-  const tailBuf = Buffer.concat(chunks);
+  let tailBuf: Buffer;
+  if (kept === 1) {
+    // A JSON answer usually comes in one chunk: no copy.
+    tailBuf = tap.tail[(tap.n - 1) % TAIL]!;
+  } else {
+    const chunks: Buffer[] = [];
+    for (let i = tap.n - kept; i < tap.n; i++) chunks.push(tap.tail[i % TAIL]!);
+    tailBuf = Buffer.concat(chunks);
+  }
   const end = tailBuf.subarray(Math.max(0, tailBuf.length - SEARCH_BYTES)).toString('utf8');
   // The first chunk is in the tail already when the answer had TAIL chunks or fewer.
   const start = tap.n > TAIL && tap.first ? tap.first.subarray(0, SEARCH_BYTES).toString('utf8') : '';
@@ -79,13 +86,22 @@ export function readUsage(tap: UsageTap): Usage | undefined {
 
 /**
  * The JSON object that is the value of the last `"key": {...}` in `text`, or undefined. A key inside a string
- * (a generated text that says `"usage":{`) is escaped there as `\"usage\"`, which the look-behind skips.
+ * (a generated text that says `"usage":{`) is escaped there as `\"usage\"`, which is skipped (a backslash before
+ * the opening quote, or before the closing one, which then does not match). Found with lastIndexOf rather than a
+ * regular expression built on every call.
  */
 export function lastObject(text: string, key: string): unknown {
   if (!text) return undefined;
-  const re = new RegExp(`(?<!\\\\)"${key}"\\s*:\\s*\\{`, 'g');
+  const needle = `"${key}"`;
   let at = -1;
-  for (let m = re.exec(text); m; m = re.exec(text)) at = m.index + m[0].length - 1;
+  // From the end: the last occurrence that is a key (`"key"`, then `:` and `{`, JSON whitespace between).
+  for (let i = text.lastIndexOf(needle); i >= 0 && at < 0; i = i > 0 ? text.lastIndexOf(needle, i - 1) : -1) {
+    if (i > 0 && text.charCodeAt(i - 1) === 0x5c) continue;
+    let j = skipSpace(text, i + needle.length);
+    if (text.charCodeAt(j) !== 0x3a) continue;
+    j = skipSpace(text, j + 1);
+    if (text.charCodeAt(j) === 0x7b) at = j;
+  }
   if (at < 0) return undefined;
   const close = matchingBrace(text, at);
   if (close < 0) return undefined;
@@ -94,6 +110,15 @@ export function lastObject(text: string, key: string): unknown {
     return v && typeof v === 'object' ? v : undefined;
   } catch {
     return undefined;
+  }
+}
+
+/** The first index at or after `i` that is not JSON whitespace. */
+function skipSpace(text: string, i: number): number {
+  for (;;) {
+    const c = text.charCodeAt(i);
+    if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) return i;
+    i++;
   }
 }
 

@@ -305,6 +305,7 @@ export class Router extends EventEmitter {
   /** Events are handled one at a time, in order, even when an effect causes another. */
   private handle(event: SchedulerEvent): void {
     this.pending.push(event);
+    if (event.type === 'exited') this.figures?.noteExit();
     if (this.busy) return;
     this.busy = true;
     try {

@@ -74,6 +74,13 @@ export function listGroupPids(pgid: number): number[] {
 
 /** Does process group `pgid` still have a live member? */
 export function processGroupAlive(pgid: number): boolean {
+  // No member at all, not even a zombie: known without reading /proc (a scan costs ~2.5 ms per 100 processes,
+  // and stop() asks at every poll).
+  try {
+    process.kill(-pgid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
+  }
   return listGroupPids(pgid).length > 0;
 }
 

@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import treeKill from 'tree-kill';
 import { oncePer } from './once.js';
 import { listDescendants, pidAlive, processGroupAlive, type ProcStat } from './process-group.js';
@@ -64,7 +63,7 @@ export async function stopProcessGroup(proc: SpawnedProcess, timeoutMs: number):
   signalGroup(pgid, 'SIGTERM');
   for (const p of stragglers) killStraggler(p, 'SIGTERM');
   proc.endStdin();
-  if (await waitUntil(gone, timeoutMs)) return { escalated: false, gone: true };
+  if (await waitUntil(gone, timeoutMs, proc.exited)) return { escalated: false, gone: true };
 
   signalGroup(pgid, 'SIGKILL');
   for (const p of stragglers) killStraggler(p, 'SIGKILL');
@@ -74,12 +73,32 @@ export async function stopProcessGroup(proc: SpawnedProcess, timeoutMs: number):
 /** stopProcessGroup, once per process: stop() during a crash cleanup or a failed start shares the same stop. */
 export const stopOnce: (proc: SpawnedProcess, timeoutMs: number) => Promise<StopResult> = oncePer(stopProcessGroup);
 
-async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<boolean> {
+/**
+ * Polls `condition` every POLL_MS until it holds or `timeoutMs` passed. `wake` (the direct child's exit) cuts the
+ * current wait short once: a child that exits on SIGTERM in 2 ms was otherwise seen gone only at the next poll,
+ * up to 20 ms later, and a model swap waits for that.
+ */
+async function waitUntil(condition: () => boolean, timeoutMs: number, wake?: Promise<unknown>): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
+  let woke = false;
+  let wakeNow: (() => void) | undefined;
+  void wake?.then(() => {
+    woke = true;
+    wakeNow?.();
+  });
   for (;;) {
     if (condition()) return true;
     const left = deadline - Date.now();
     if (left <= 0) return false;
-    await sleep(Math.min(POLL_MS, left));
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, Math.min(POLL_MS, left));
+      wakeNow = woke
+        ? undefined
+        : () => {
+            clearTimeout(timer);
+            resolve();
+          };
+    });
+    wakeNow = undefined;
   }
 }
