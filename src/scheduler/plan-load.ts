@@ -152,7 +152,17 @@ function planRoom(
 
   const idleCandidates = candidates.filter((c) => isIdle(s, c.name) && !hasWaiters(s, c.name));
   const idleVictims = chooseVictims(idleCandidates, helps, fitsWithout);
-  if (idleVictims && forcedBusy.length === 0) {
+  // Fewest stops, busy models counted: when fewer busy models than idle ones would make the room, drain
+  // those (after the window) rather than stop the idle ones. Every model stopped is a load later if it is
+  // asked for again; the drain delays this load by the window and the busy requests, no more (bench/sim
+  // cold-big seed 20240621: two small idle models stopped for a big one and both loaded again within 25 s,
+  // where draining the one busy model would have made the room).
+  const fewerBusy =
+    idleVictims && idleVictims.length > 1 && forced.length === 0
+      ? chooseVictims(candidates.filter((c) => !idleCandidates.includes(c)), helps, fitsWithout)
+      : undefined;
+  const drainInstead = fewerBusy && fewerBusy.length > 0 && fewerBusy.length < idleVictims!.length ? fewerBusy : undefined;
+  if (idleVictims && forcedBusy.length === 0 && !drainInstead) {
     if (idleVictims.length === 0 && forcedIdle.length === 0) {
       if (recovering) {
         return { kind: 'wait', drain: [], why: describe(nowShort) + ' (memory still being released)', readDevices: true };
@@ -177,7 +187,8 @@ function planRoom(
   // drains would throw that drain away and start another.
   const reserved = s.reservations.get(waiterId);
   const kept = reserved ? candidates.filter((c) => reserved.includes(c.name)) : [];
-  const allVictims = reserved && kept.length === reserved.length && fitsWithout(kept) ? kept : chooseVictims(candidates, helps, fitsWithout);
+  const allVictims =
+    reserved && kept.length === reserved.length && fitsWithout(kept) ? kept : (drainInstead ?? chooseVictims(candidates, helps, fitsWithout));
   if (!allVictims && forcedBusy.length === 0) {
     const pinned = residents.filter((r) => entryOf(s, r.name).policy.pin).map((r) => r.name);
     return {

@@ -122,6 +122,33 @@ const cases: { name: string; given: Given; plan: Plan }[] = [
     plan: { kind: 'wait', drain: ['B'], reserve: ['B'], why: 'models-max reached; busy: B (1 requests)' },
   },
   {
+    // bench/sim cold-big seed 20240621: stopping two idle models for one load cost two loads later.
+    name: 'drain busy rather than stop more: one busy model makes the room two idle ones would',
+    given: {
+      config: { caps: { CPU: 40 * G } },
+      models: [
+        { name: 'A', need: { CPU: 19 * G } },
+        loaded('B', { refs: 1, lastUsed: 90, need: { CPU: 15.5 * G } }),
+        loaded('C', { lastUsed: 10, need: { CPU: 10.5 * G } }),
+        loaded('D', { lastUsed: 20, need: { CPU: 8 * G } }),
+      ],
+    },
+    plan: { kind: 'wait', drain: ['B'], reserve: ['B'], why: 'CPU: need 19.0 GiB, free 6.0 GiB; busy: B (1 requests)' },
+  },
+  {
+    name: 'evict idle: as few idle models as busy ones would make the room, so the idle one goes',
+    given: {
+      config: { caps: { CPU: 40 * G } },
+      models: [
+        { name: 'A', need: { CPU: 19 * G } },
+        loaded('B', { refs: 1, lastUsed: 90, need: { CPU: 15.5 * G } }),
+        loaded('C', { lastUsed: 10, need: { CPU: 10.5 * G } }),
+        loaded('D', { lastUsed: 20, need: { CPU: 4 * G } }),
+      ],
+    },
+    plan: { kind: 'evict', victims: [{ name: 'C', reason: 'memory', detail: 'making room for A' }] },
+  },
+  {
     name: 'wait for unload: room an unload in flight gives back is waited for',
     // Two slots: B's unload frees one, so C (idle, evictable) is left alone.
     given: { config: { modelsMax: 2 }, models: [{ name: 'B', status: 'unloading' }, loaded('C', { lastUsed: 0 })] },
