@@ -48,6 +48,21 @@ round) and the ratios.
   request that is read whole, parsed, queued, forwarded, tapped and counted. Changed: the usage tap no longer
   builds the answer's headers object and finds its keys with lastIndexOf. Not met: 1.5x on JSON at one and 64
   connections, llama.cpp's router's CPU, 0.3 ms added at one connection.
+- Tried, not merged: undici (7.x) in place of node's \`http.request\` as the upstream client (branch r2-undici-swap,
+  commit b157bc9: a \`Pool\` per child and \`dispatch\` with one handler object per request that writes each chunk to
+  the client's response, backpressure by returning false and undici's resume on 'drain', the head in one
+  writeHead(status, raw array), no closure per request; everything else the proxy does kept). Two pairs of
+  \`npm run bench -- --only proxy --quick\` runs (load average 4.7-9.9, LLAMA_SERVER unset), router CPU against the
+  bare relay's, before -> after: JSON at 1 connection 1.80x / 2.24x -> 1.54x / 1.57x, 16 connections 1.55x / 1.62x
+  -> 1.17x / 1.16x, 64 connections 1.49x / 1.54x -> 1.48x / 1.04x; streams at 1 connection 1.82x / 1.96x -> 1.12x /
+  1.19x, 16 connections 1.18x / 1.33x -> 0.88x / 1.13x, 64 connections 1.97x / 2.13x -> 0.89x / 0.81x; added p50 at
+  one connection 0.68 / 0.59 ms -> 0.56 / 0.64 ms (no clear change). It pays on CPU, but
+  test/hardening/faults.test.ts's firehose case fails: the router's RSS while a client does not read a 96 MiB
+  stream rose 41.9 MB (bound 32 MiB). Not buffering: in a standalone probe both clients read the same ~3,800
+  chunks before the child blocked and held the same 17 KB in the response, but the peak RSS rose 17-44 MB with
+  undici against 12-13 MB with node's client (undici's wasm parser copies each socket read into its memory and
+  out again, more garbage and a larger heap at the peak, plus ~7-9 MB the first time the parser is set up). Left
+  for a decision, not merged.
 - llama.cpp's router drops every second request on a kept-alive connection ("socket hang up", counted in the
   failures column: 1,188-3,817 per row); ours and the bare relay had none. Its CPU per request is per request
   sent, failures included.
