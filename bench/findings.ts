@@ -145,8 +145,10 @@ waited as long as A's clients sent (>190 s reproduced). The drain now holds once
 (test/router/starvation.test.ts, bound = drain window + longest in-flight A request + B's load; it fails
 without the fix). On the bundled engine the longest in-flight request includes requests queued inside the child
 (\`--parallel 1\`, two clients): the router admits them, so a drain waits for the child's queue too. The replay
-(2b) on real llama-server children: 41 loads against llama.cpp's 44, but p50/p99 latency 0.45 / 1.82 s against
-0.21 / 1.17 s on this loaded machine (one --quick run, 60 s): not a win yet.
+(2b) on real llama-server children, after the cold-swap fixes (issue 14), one --quick run of 60 s at load ~3-4:
+46 loads against llama.cpp's 51, p50 0.04 s on both, p99 and max 0.12 s against 0.09 s: fewer loads, and we
+still lose ~30 ms at the tail (the cold swap's remaining gap: 33 against 20 ms median in section 3). Before
+those fixes, at load ~10: 41 loads against 44, p50/p99 0.45 / 1.82 s against 0.21 / 1.17 s.
 
 **Cold start: the router's share is now within the measure's noise (target ≤ 50 ms met in a --quick run at load
 ~9-15: median -11 ms over 3 runs, -91 to 52; it was ~350 ms).** Found with timestamps (router debug log; the engine's
