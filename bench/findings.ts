@@ -48,8 +48,8 @@ round) and the ratios.
   request that is read whole, parsed, queued, forwarded, tapped and counted. Changed: the usage tap no longer
   builds the answer's headers object and finds its keys with lastIndexOf. Not met: 1.5x on JSON at one and 64
   connections, llama.cpp's router's CPU, 0.3 ms added at one connection.
-- Tried, not merged: undici (7.x) in place of node's \`http.request\` as the upstream client (branch r2-undici-swap,
-  commit b157bc9: a \`Pool\` per child and \`dispatch\` with one handler object per request that writes each chunk to
+- Tried, not merged: undici (7.x) in place of node's \`http.request\` as the upstream client (the change is kept as
+  docs/trials/undici-upstream.patch, without its package-lock hunk: a \`Pool\` per child and \`dispatch\` with one handler object per request that writes each chunk to
   the client's response, backpressure by returning false and undici's resume on 'drain', the head in one
   writeHead(status, raw array), no closure per request; everything else the proxy does kept). Two pairs of
   \`npm run bench -- --only proxy --quick\` runs (load average 4.7-9.9, LLAMA_SERVER unset), router CPU against the
