@@ -47,6 +47,12 @@ export class DeviceMonitor {
   private readonly paths: HostPaths & { sysRoot?: string };
   private snapshot?: Snapshot;
   private inflight?: Promise<Snapshot>;
+  /**
+   * Bumped by invalidate(): a poll started before it may predate what the caller wants to see (a child's exit), so
+   * callers after it do not join that poll, and its answer is not cached.
+   */
+  private generation = 0;
+  private inflightGeneration = -1;
   private apps?: { at: number; apps: NvidiaApp[] };
   private appsInflight?: Promise<NvidiaApp[]>;
   private readonly logged = new Set<string>();
@@ -111,22 +117,26 @@ export class DeviceMonitor {
   invalidate(): void {
     this.snapshot = undefined;
     this.apps = undefined;
+    this.generation++;
   }
 
   private async snap(): Promise<Snapshot> {
     if (this.snapshot && Date.now() - this.snapshot.at < this.cacheMs) return this.snapshot;
-    if (!this.inflight) {
-      this.inflight = this.take().finally(() => {
-        this.inflight = undefined;
+    if (!this.inflight || this.inflightGeneration !== this.generation) {
+      const generation = this.generation;
+      const poll: Promise<Snapshot> = this.take(generation).finally(() => {
+        if (this.inflight === poll) this.inflight = undefined;
       });
+      this.inflight = poll;
+      this.inflightGeneration = generation;
     }
     return this.inflight;
   }
 
-  private async take(): Promise<Snapshot> {
+  private async take(generation: number): Promise<Snapshot> {
     const [cuda, rocm, cpu] = await Promise.all([this.readCuda(), this.readRocm(), readCpuDevice(this.paths)]);
     const snapshot = { at: Date.now(), readings: [...cuda, ...rocm.readings, cpu], rocmCards: rocm.cards };
-    this.snapshot = snapshot;
+    if (generation === this.generation) this.snapshot = snapshot;
     return snapshot;
   }
 

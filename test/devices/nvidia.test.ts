@@ -127,6 +127,25 @@ describe('DeviceMonitor with the fake nvidia-smi on PATH', () => {
     expect((await readFile(log, 'utf8')).trim().split('\n')).toHaveLength(2);
   });
 
+  test('a read after invalidate() does not join a poll that started before it, and that poll is not cached', async () => {
+    // A child exits while a reading (started before the exit) is still running: the router invalidates and reads
+    // to see the memory it gave back. Joining the older poll answered with the memory as it was before the exit.
+    const log = path.join(tools.dir, 'calls.log');
+    const gpu = (usedMiB: number) => ({ gpus: [{ index: 0, uuid: U0, name: 'A', totalMiB: 24576, usedMiB }], log, delayMs: 300 });
+    await tools.setState(gpu(20_000));
+    const monitor = new DeviceMonitor({ env: tools.env(), cacheMs: 60_000 });
+    const before = monitor.read();
+    await new Promise((res) => setTimeout(res, 100)); // the first tool run has read its state
+    await tools.setState(gpu(0));
+    monitor.invalidate();
+    const after = await monitor.read();
+    expect((await before)[0].free).toBe(4576 * MiB);
+    expect(after[0].free).toBe(24576 * MiB);
+    expect((await readFile(log, 'utf8')).trim().split('\n')).toHaveLength(2);
+    // The older poll's answer did not go into the cache.
+    expect((await monitor.read())[0].free).toBe(24576 * MiB);
+  });
+
   test('a failing driver means no GPUs, logged once, and recovery is picked up', async () => {
     await tools.setState({ fail: true });
     const logs: string[] = [];
