@@ -19,6 +19,8 @@ export class MemoryFigures {
   #readStartedAt = -Infinity;
   /** A backend exited since the last reading started: the next reading is the one a waiting load needs. */
   #exitSinceReading = false;
+  /** An urgent reading was asked for while one ran: start it when that one ends. */
+  #again = false;
   #closed = false;
   /** The last device reading, kept for the dashboard and /metrics (operability). */
   lastReading?: { readings: DeviceReading[]; at: number };
@@ -69,7 +71,13 @@ export class MemoryFigures {
    * once (it waited out the rest of the interval, ~100 ms of a 190 ms model swap). At most one such per exit.
    */
   requestReading(): void {
-    if (this.#closed || this.#reading) return;
+    if (this.#closed) return;
+    if (this.#reading) {
+      // A child exited while this reading ran, and the scheduler trusts no reading older than the exit: take the
+      // next one as soon as this ends, not at the next tick (the request would otherwise be dropped).
+      if (this.#exitSinceReading) this.#again = true;
+      return;
+    }
     const urgent = this.#exitSinceReading;
     if (this.#readTimer && !urgent) return;
     clearTimeout(this.#readTimer);
@@ -87,7 +95,13 @@ export class MemoryFigures {
           this.handle({ type: 'devices', readings, at: now, now });
         })
         .catch((err: Error) => this.logger.warn({ err: err.message }, 'device reading failed'))
-        .finally(() => (this.#reading = false));
+        .finally(() => {
+          this.#reading = false;
+          if (this.#again) {
+            this.#again = false;
+            this.requestReading();
+          }
+        });
     }, wait);
     this.#readTimer.unref();
   }
