@@ -31,7 +31,12 @@ export class Waiters {
     const spec = core.models.require(model);
     if (signal?.aborted) throw new ModelError('client_gone', 'client went away');
     const record = core.models.get(spec.name)!;
-    if (core.figures?.wanted(record)) await core.figures.resolveNeed(spec);
+    if (core.figures?.wanted(record)) {
+      await core.figures.resolveNeed(spec);
+      // The abort listener is added below: a client that left during this wait would otherwise hold a queue place
+      // (and maybe start a load) for nobody.
+      if (signal?.aborted) throw new ModelError('client_gone', 'client went away');
+    }
     const id = `${kind}-${++this.#seq}`;
     return new Promise<Lease | undefined>((resolve, reject) => {
       const onAbort = () => {

@@ -5,7 +5,7 @@
  */
 import { retryAfterOf, toRouterError } from '../../../src/http/errors.js';
 import { ModelError } from '../../../src/router/errors.js';
-import type { Lease } from '../../../src/router/router.js';
+import type { Lease, MemoryHooks } from '../../../src/router/router.js';
 import { makeRouter, outcome, spec, statusOf, timerWatch, until, type Harness } from './harness.js';
 
 const three = () => [spec('A'), spec('B'), spec('C')];
@@ -255,6 +255,21 @@ describe('refusals as a client sees them', () => {
     expect(already).toMatchObject({ kind: 'client_gone' });
     a.release();
     expect(router.inFlight).toBe(0);
+  });
+
+  test('a client that leaves while its model\'s memory need is still being worked out is told client_gone, and nothing loads', async () => {
+    let answer!: (need: { devices: Record<string, number>; source: string }) => void;
+    const need = new Promise<{ devices: Record<string, number>; source: string }>((res) => (answer = res));
+    const memory: MemoryHooks = { need: () => need, readDevices: async () => [], usage: async () => undefined };
+    const { router, backends } = harness({ models: three(), router: { memory } });
+    const ac = new AbortController();
+    const gone = outcome(router.acquire('A', ac.signal));
+    ac.abort(); // before the need is known: the abort listener is not on yet
+    answer({ devices: { CPU: 1 }, source: 'estimate' });
+    await gone.promise;
+    expect(gone.error).toMatchObject({ kind: 'client_gone' });
+    expect(router.queueLength).toBe(0);
+    expect(backends.made).toHaveLength(0);
   });
 
   test('an external backend that cannot be reached: 502 backend_unreachable, retryable', async () => {
