@@ -148,12 +148,14 @@ describeReal('llama-server children, evicted by memory', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'router-llama-mem-'));
     const file = await tinyModel();
-    // Each model declares 100 MiB; the cap holds one: the second load must evict the first for memory.
+    // Each model declares 30 MiB; the cap (40 MiB) holds one: the second load must evict the first for memory.
+    // Once running, the first is accounted at what it measurably uses (~22 MiB for this model with -c 256), which
+    // may arrive before the second load is planned: the cap still cannot hold that and another 30 MiB.
     const preset = join(dir, 'presets.ini');
-    writeFileSync(preset, ['one', 'two'].map((n) => `[${n}]\nmodel = ${file}\nmemory = CPU:100MiB\n`).join('\n'));
+    writeFileSync(preset, ['one', 'two'].map((n) => `[${n}]\nmodel = ${file}\nmemory = CPU:30MiB\n`).join('\n'));
     r = await startRouter([
       '--server-bin', LLAMA_SERVER!, '--models-preset', preset, '--models-max', '0',
-      '--models-memory-max', 'CPU=150MiB', '--models-memory-margin', '0', '-c', '256', '-t', '1',
+      '--models-memory-max', 'CPU=40MiB', '--models-memory-margin', '0', '-c', '256', '-t', '1',
     ]);
   });
   afterAll(async () => {
