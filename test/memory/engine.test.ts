@@ -13,6 +13,7 @@ import { estimateFromGguf } from '../../src/memory/estimate.js';
 import { MemoryLedger } from '../../src/memory/ledger.js';
 import { learnBase, learnedBase, serverBaseKey } from '../../src/memory/server-base.js';
 import { tinyModel } from '../helpers/models.js';
+import { modelSpec } from '../helpers/model-spec.js';
 
 const MiB = 1024 * 1024;
 let dir: string;
@@ -95,20 +96,8 @@ describe('a server base learned from a measured child, in the ledger', () => {
     expect(new MemoryLedger(path.join(dir, 'l1')).get(serverBaseKey('srv'))).toEqual({ CPU: 30 * MiB });
   });
 
-  const spec = (name: string, cmd?: string, args = ['-c', '2048']): ModelSpec => ({
-    name,
-    aliases: [],
-    modelPath: model,
-    args,
-    ...(cmd ? { cmd } : {}),
-    env: {},
-    healthPath: '/health',
-    loadOnStartup: false,
-    priority: 0,
-    pin: false,
-    gpuLock: false,
-    source: {},
-  });
+  const spec = (name: string, cmd?: string, args = ['-c', '2048']): ModelSpec =>
+    modelSpec(name, { modelPath: model, args, ...(cmd ? { cmd } : {}) });
 
   test('another cmd: the estimate starts from the safe base, then the base its first measured child showed', async () => {
     const logger = pino({ level: 'silent' });

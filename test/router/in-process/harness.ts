@@ -8,24 +8,12 @@ import { pino } from 'pino';
 import type { ModelSpec } from '../../../src/catalog/model-spec.js';
 import { Router, type RouterEvent, type RouterOptions } from '../../../src/router/router.js';
 import type { ModelStatus, SchedulerConfig } from '../../../src/scheduler/types.js';
+import { modelSpec } from '../../helpers/model-spec.js';
 import { TestBackends, type Behaviour } from '../../helpers/test-backend.js';
 
+/** A model the test backend runs: a command, so the router builds one (ignored); no model file to look for. */
 export function spec(name: string, extra: Partial<ModelSpec> = {}): ModelSpec {
-  return {
-    name,
-    aliases: [],
-    args: [],
-    // A command, so the router builds one (the test backend ignores it); no model file to look for.
-    cmd: 'test-backend --port ${PORT}',
-    env: {},
-    healthPath: '/health',
-    loadOnStartup: false,
-    priority: 0,
-    pin: false,
-    gpuLock: false,
-    source: {},
-    ...extra,
-  };
+  return modelSpec(name, { cmd: 'test-backend --port ${PORT}', ...extra });
 }
 
 export interface Harness {
