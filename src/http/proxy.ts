@@ -24,6 +24,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { ChildPool, type PooledSocket } from './child-pool.js';
 import { RouterError, sendError } from './errors.js';
 import { newTap, tapChunk, type UsageTap } from './usage-tap.js';
 
@@ -61,10 +62,16 @@ const requestDropped = new Set([
   'host',
 ]);
 const responseDropped = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+/** By length: the names of responseDropped and content-type (what the answer's header loop looks at). */
+const RESPONSE_CHECKED_LENGTHS: boolean[] = new Array<boolean>(32).fill(false);
+for (const name of [...responseDropped, 'content-type']) RESPONSE_CHECKED_LENGTHS[name.length] = true;
 
 interface Upstream {
   module: typeof http | typeof https;
   agent: http.Agent;
+  /** Free kept-alive connections to this child (ChildPool; plain http only). */
+  free: PooledSocket[];
+  secure: boolean;
   hostname: string;
   port: number;
   /** Host header value. */
@@ -141,12 +148,15 @@ class Exchange {
     const headers: string[] = [];
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i]!;
-      const lower = name.toLowerCase();
-      if (responseDropped.has(lower)) {
-        if (lower === 'keep-alive') this.keepAliveHint = raw[i + 1];
-        continue;
+      // Only names as long as a dropped one or Content-Type are lowered and looked up (most are not).
+      if (RESPONSE_CHECKED_LENGTHS[name.length]) {
+        const lower = name.toLowerCase();
+        if (responseDropped.has(lower)) {
+          if (lower === 'keep-alive') this.keepAliveHint = raw[i + 1];
+          continue;
+        }
+        if (lower === 'content-type' && raw[i + 1]!.includes('text/event-stream')) this.sse = true;
       }
-      if (lower === 'content-type' && raw[i + 1]!.includes('text/event-stream')) this.sse = true;
       headers.push(name, raw[i + 1]!);
     }
     const res = this.res as http.ServerResponse & { locals?: Record<string, unknown> };
@@ -218,11 +228,11 @@ function onSocketIdle(this: UpstreamSocket): void {
 }
 
 /**
- * The keep-alive agent's two per-socket hooks (node's documented overridables), so that no timer is set and
- * cleared per request: the idle timeout is armed once, when the socket is made, and stays armed while the socket
- * is free too (node's agent then closes a free socket idle that long); the default keepSocketAlive would reset it
- * to the agent's 0 on every return to the pool, and read the response's headers object (built for it) for a
- * Keep-Alive hint the exchange already has from the raw headers.
+ * For external https backends (node's https.Agent; children are ChildPool's), its two per-socket hooks (node's
+ * documented overridables), so that no timer is set and cleared per request: the idle timeout is armed once, when
+ * the socket is made, and stays armed while the socket is free too (node's agent then closes a free socket idle
+ * that long); the default keepSocketAlive would reset it to the agent's 0 on every return to the pool, and read
+ * the response's headers object (built for it) for a Keep-Alive hint the exchange already has from the raw headers.
  */
 function armIdle(socket: Duplex, idleMs: number): void {
   if (idleMs > 0) {
@@ -235,29 +245,20 @@ function armIdle(socket: Duplex, idleMs: number): void {
 function keepAlive(socket: Duplex): boolean {
   (socket as Socket).unref();
   const hint = (socket as UpstreamSocket)._httpMessage?.[EXCHANGE]?.keepAliveHint;
-  const seconds = hint === undefined ? undefined : /^timeout=(\d+)/.exec(hint)?.[1];
-  // node keeps a connection 1 s less than the child says (HTTP_AGENT_KEEP_ALIVE_TIMEOUT_BUFFER): nothing is left of 1 s.
-  return seconds === undefined || Number(seconds) > 1;
+  if (hint === undefined) return true;
+  // A child sends the same hint on every answer: the last one's verdict is kept.
+  if (hint !== lastHint) {
+    const seconds = /^timeout=(\d+)/.exec(hint)?.[1];
+    // node keeps a connection 1 s less than the child says (HTTP_AGENT_KEEP_ALIVE_TIMEOUT_BUFFER): nothing is left of 1 s.
+    lastHintKeeps = seconds === undefined || Number(seconds) > 1;
+    lastHint = hint;
+  }
+  return lastHintKeeps;
 }
+let lastHint: string | undefined;
+let lastHintKeeps = true;
 
 type Connect = (options: http.ClientRequestArgs, cb?: (err: Error | null, socket: Duplex) => void) => Duplex;
-
-class UpstreamAgent extends http.Agent {
-  constructor(
-    opts: http.AgentOptions,
-    private readonly idleMs: number,
-  ) {
-    super(opts);
-  }
-  override createConnection(options: http.ClientRequestArgs, cb?: (err: Error | null, socket: Duplex) => void): Duplex {
-    const socket = (http.Agent.prototype as unknown as { createConnection: Connect }).createConnection.call(this, options, cb);
-    armIdle(socket, this.idleMs);
-    return socket;
-  }
-  override keepSocketAlive(socket: Duplex): boolean {
-    return keepAlive(socket);
-  }
-}
 
 class SecureUpstreamAgent extends https.Agent {
   constructor(
@@ -278,7 +279,7 @@ class SecureUpstreamAgent extends https.Agent {
 
 export class ModelProxy {
   // Keep-alive to children: a fresh TCP connection per request would dominate the overhead.
-  private readonly agent: http.Agent;
+  private readonly pool: ChildPool;
   /** For external backends (`url = https://…`); children are always plain http on loopback. */
   private readonly httpsAgent: https.Agent;
   private readonly upstreams = new Map<string, Upstream>();
@@ -286,7 +287,11 @@ export class ModelProxy {
 
   constructor(readonly opts: ProxyOptions = {}) {
     this.idleTimeoutMs = opts.idleTimeoutMs ?? 0;
-    this.agent = new UpstreamAgent({ keepAlive: true, maxSockets: Infinity, keepAliveMsecs: 1000 }, this.idleTimeoutMs);
+    this.pool = new ChildPool({
+      idleMs: this.idleTimeoutMs,
+      onIdle: (socket) => (socket as UpstreamSocket)._httpMessage?.[EXCHANGE]?.onIdle(),
+      keep: keepAlive,
+    });
     this.httpsAgent = new SecureUpstreamAgent({ keepAlive: true, maxSockets: Infinity, keepAliveMsecs: 1000 }, this.idleTimeoutMs);
   }
 
@@ -314,7 +319,9 @@ export class ModelProxy {
       if (!requestDropped.has(raw[i]!.toLowerCase())) headers.push(raw[i]!, raw[i + 1]!);
     }
     headers.push(...up.extra, 'Content-Length', String(x.body.length));
-    const proxyReq: ProxyRequest = up.module.request({ hostname: up.hostname, port: up.port, method: x.req.method, path: x.req.url, headers, agent: up.agent });
+    // `pool`: the child's entry, for ChildPool.addRequest (node's client hands the options to its agent).
+    const options = { hostname: up.hostname, port: up.port, method: x.req.method, path: x.req.url, headers, agent: up.agent, pool: up };
+    const proxyReq: ProxyRequest = up.module.request(options);
     proxyReq[EXCHANGE] = x;
     x.proxyReq = proxyReq;
     x.proxyRes = undefined;
@@ -333,19 +340,21 @@ export class ModelProxy {
    * target costs that target one new connection.)
    */
   dropIdle(port: number): void {
-    const suffix = `:${port}:`;
-    for (const [name, sockets] of Object.entries(this.agent.freeSockets)) {
-      if (name.includes(suffix)) for (const s of [...(sockets ?? [])]) s.destroy();
-    }
+    for (const up of this.upstreams.values()) if (!up.secure && up.port === port) this.pool.dropFree(up);
   }
 
   close(): void {
-    this.agent.destroy();
+    this.pool.destroy();
     this.httpsAgent.destroy();
   }
 
+  /** The last target's address: requests come in runs for one child (no key string built and hashed then). */
+  private last?: { target: string; up: Upstream };
+
   /** A target's parsed address, kept: a child's URL is asked for on every request. */
   private upstream(to: ProxyTarget): Upstream {
+    const last = this.last;
+    if (last && last.target === to.target && sameHeaders(last.up.extra, to.headers)) return last.up;
     const key = `${to.target} ${to.headers.authorization ?? ''}`;
     let up = this.upstreams.get(key);
     if (!up || !sameHeaders(up.extra, to.headers)) {
@@ -353,16 +362,22 @@ export class ModelProxy {
       const secure = u.protocol === 'https:';
       up = {
         module: secure ? https : http,
-        agent: secure ? this.httpsAgent : this.agent,
+        agent: secure ? this.httpsAgent : (this.pool as unknown as http.Agent),
+        free: [],
+        secure,
         hostname: u.hostname.replace(/^\[|\]$/g, ''),
         port: Number(u.port) || (secure ? 443 : 80),
         host: u.host,
         extra: Object.entries(to.headers).flat(),
       };
       // A child's port changes with each load: old entries are dropped rather than kept for ever.
-      if (this.upstreams.size > 256) this.upstreams.clear();
+      if (this.upstreams.size > 256) {
+        for (const old of this.upstreams.values()) this.pool.dropFree(old);
+        this.upstreams.clear();
+      }
       this.upstreams.set(key, up);
     }
+    this.last = { target: to.target, up };
     return up;
   }
 }
