@@ -122,6 +122,10 @@ round) and the ratios.
   (1.05x, noise), so what is left is most likely the wake-ups themselves; reading a ready child's output in
   batches (src/supervisor) is the lever left open (a first try, pausing the pipe for 20 ms after each read, made
   it worse: node goes on reading a paused pipe up to its buffer's mark, and the pauses add timers).
+  Cold swaps with the pool (it still closes a child's idle connections just before the child is stopped):
+  \`LLAMA_SERVER=/work/shared/llama.cpp/llama-server npm run bench -- --only cold --quick\` at 23:28 UTC, load
+  average 2.5: 29 ms median against llama.cpp's router's 17 ms, 6 swaps each (within the 20 ms target; section 3
+  is the earlier full run's); the router's share of a cold start 4 ms.
 - llama.cpp's router drops every second request on a kept-alive connection ("socket hang up", counted in the
   failures column: 5,843-35,711 per row in section 1's run); ours and the bare relay had none. Its CPU per
   request is per request sent, failures included; the CPU ms/answer column gives both sides per good answer.
