@@ -4,6 +4,7 @@
  * wins is reported by `bench/sim/main`, not asserted here.
  */
 import { simulate, type SimResult } from '../../bench/sim/engine.js';
+import { summarize } from '../../bench/sim/metrics.js';
 import { POLICIES, runSimulations } from '../../bench/sim/run.js';
 import { allTraces, makeTrace } from '../../bench/sim/traces.js';
 import { ours } from '../../bench/sim/policies/ours.js';
@@ -160,6 +161,17 @@ describe('the engine\'s device and clients', () => {
     const by = Object.fromEntries(r.records.map((x) => [x.id, x.admitAt]));
     // A (cold, 10 s of work) and B (4 s) share: B is done at 8 s, A has 6 s left alone: 14 s.
     expect(by).toEqual({ a: 14_000, b: 8_000 });
+  });
+
+  test('a request that waited for its model\'s first load, and for nothing else, is a p99 no router avoids', () => {
+    // Together, each load at half speed: both waited for a first load, and more than its cold load time.
+    const shared = simulate({ ...two, requests: [{ id: 'a', model: 'A', arrival: 0, service: 100 }, { id: 'b', model: 'B', arrival: 0, service: 100 }] }, eager);
+    expect(Object.fromEntries(shared.records.map((x) => [x.id, x.firstLoadMs]))).toEqual({ a: 10_000, b: 4_000 });
+    expect(summarize(shared).p99IsFirstLoad).toBe(false);
+    // Alone: A's request waits its cold load exactly; the next request finds A loaded and is no first load.
+    const alone = simulate({ ...two, requests: [{ id: 'a', model: 'A', arrival: 0, service: 100 }, { id: 'a2', model: 'A', arrival: 20_000, service: 100 }] }, eager);
+    expect(alone.records.map((x) => [x.id, x.admitAt! - x.arrival, x.firstLoadMs])).toEqual([['a', 10_000, 10_000], ['a2', 0, undefined]]);
+    expect(summarize(alone).p99IsFirstLoad).toBe(true);
   });
 
   test('a closed-loop session sends its next request think time after the previous answer', () => {
