@@ -17,7 +17,7 @@ import { safeCount, type PolicyFactory, type Trace } from './types.js';
 export interface RunOptions {
   quick?: boolean;
   seed?: number;
-  /** Run this many seeds (DEFAULT_SEED, +1, ...) and summarize them; overrides `seed`. */
+  /** Run this many seeds (`seed` or DEFAULT_SEED, +1, ...) and summarize them. */
   seeds?: number;
 }
 
@@ -45,7 +45,8 @@ export const POLICIES: { name: string; factory: () => PolicyFactory }[] = [
 ];
 
 export function runSimulations(opts: RunOptions = {}): RunResult {
-  const seeds = opts.seeds ? Array.from({ length: opts.seeds }, (_, i) => DEFAULT_SEED + i) : [opts.seed ?? DEFAULT_SEED];
+  const first = opts.seed ?? DEFAULT_SEED;
+  const seeds = opts.seeds ? Array.from({ length: opts.seeds }, (_, i) => first + i) : [first];
   const rows: (Row & { seed: number })[] = [];
   let traces: Trace[] = [];
   for (const seed of seeds) {
