@@ -249,6 +249,26 @@ describe('runSimulations', () => {
   });
 });
 
+describe('the Zipf-like summary line', () => {
+  test('counts wins, and apart from them the seeds with fewer loads and the very same p99, from the rows', () => {
+    const seeds = 3;
+    const r = runSimulations({ quick: true, seeds });
+    const line = r.markdown.split('\n').find((l) => l.startsWith('Zipf-like traces'))!;
+    for (const trace of ['zipf10', 'long-tail-ttl', 'cold-big']) {
+      const pairs = Array.from({ length: seeds }, (_, i) => {
+        const at = (policy: string) => r.rows.find((x) => x.trace === trace && x.policy === policy && (x as { seed?: number }).seed === 20240611 + i)!;
+        return { mine: at('ours'), ls: at('llama-server') };
+      });
+      const wins = pairs.filter(({ mine, ls }) => mine.loads < ls.loads && mine.waitP99 < ls.waitP99).length;
+      const ties = pairs.filter(({ mine, ls }) => mine.loads < ls.loads && mine.waitP99 === ls.waitP99).length;
+      const part = line.split(/; /).find((x) => x.includes(`${trace}: `))!;
+      expect(part).toContain(`${trace}: ${wins} of ${seeds}`);
+      if (ties) expect(part).toContain(`the same p99 on ${ties} more`);
+      else expect(part).not.toContain('the same p99');
+    }
+  });
+});
+
 describe('steady-vs-one: a steady stream for A cannot starve B under our scheduler', () => {
   const maxWait = (r: SimResult) => Math.max(...r.records.map((x) => (x.admitAt ?? Infinity) - x.arrival));
 
