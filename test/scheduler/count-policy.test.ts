@@ -433,6 +433,44 @@ describe('found by the policy simulator', () => {
     expect(admits(d.ready('C'))).toEqual([c.id]);
   });
 
+  // bench/sim cold-big seed 20240615: a model just loaded was drained behind another's 47 s cold load, and a
+  // request for it waited 71 s. A victim whose requests are known to be short keeps serving while the load
+  // holding the device has longer to run; it drains once that load is up (or about to be). Too few requests
+  // measured (or none): it drains after the window as before (the test above).
+  test.each([
+    ['short requests, three measured: A keeps serving during B\'s load', 3, true],
+    ['only two measured: A drains after the window', 2, false],
+  ])('a victim drains just in time for the load holding the device: %s', (_name, measured, served) => {
+    const d = new Driver({ modelsMax: 2, drainAfterMs: 5_000 }, three);
+    for (const m of ['A', 'B', 'C']) d.need(m, { GPU0: GiB });
+    d.done(d.bringUp('A'));
+    // A's requests take 1 s each.
+    for (let i = 1; i < measured; i++) {
+      const r = d.request('A');
+      d.now += 1_000;
+      d.done(r.id);
+    }
+    const a = d.request('A'); // in flight: A is busy, so C's plan drains it rather than stopping it
+    expect(starts(d.request('B').effects)).toEqual(['B']); // B's first load: as long again as it has run
+    const c = d.request('C');
+    expect(d.s.view('C')!.waitingFor).toMatch(/busy: A/);
+    d.tick(d.now + 5_000); // C's window is over; B has run 5 s, A's requests take 1 s
+    const late = d.request('A');
+    expect(admits(late.effects)).toEqual(served ? [late.id] : []);
+    d.done(a.id);
+    if (served) {
+      // B is up: nothing holds the device any more, A drains; C's room comes once A's last request is done.
+      const onReady = d.ready('B');
+      expect(stops(onReady)).toEqual([]);
+      expect(admits(d.request('A').effects)).toEqual([]);
+      expect(stops(d.done(late.id))).toEqual(['A']);
+    } else {
+      expect(stops(d.ready('B'))).toEqual(['A']);
+    }
+    expect(starts(d.exited('A'))).toEqual(['C']);
+    expect(admits(d.ready('C'))).toEqual([c.id]);
+  });
+
   test('reload-cost victims (costAwareVictims): the idle model cheap to reload goes before the valuable one', () => {
     const d = new Driver({ modelsMax: 2, costAwareVictims: true }, three);
     // A: slow to load (30 s) and asked for every 10 s; B: quick (1 s) and asked for as often. LRU would pick A.
