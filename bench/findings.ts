@@ -148,15 +148,27 @@ requests (before that, or with no load running, it drains after the window as be
 only adds the loads ahead on the device). Without the 3-request minimum, mixed seeds 20240611 and 20 were lost
 instead (a model whose first requests took 0.5 s took a 30 s one during another's cold load and held the waiter
 ~25 s past it); with no drain at all during a load, 4 mixed seeds. That seed now: 240 loads, p99 60.8 s; cold-big
-fewer loads and a lower p99 than llama-server on **9 of 12** seeds, zipf10 on 11 of 12 (unchanged). The three
-cold-big seeds still lost to llama-server (target 11 of 12: not met): 20240611 on loads (236 against 229; only
-two of its five models fit at once and both routers evict the least recently used idle model: per model the
-loads differ by 5 at most), 20240613 and 20240617 on p99 by ~3 s (46.4 against 43.6 s, 50.4 against 47.4 s):
-their p99 requests wait in a chain of cold loads, and ours stops an idle victim only once the device is free,
-so each swap in the chain pays an unload (1 s) that llama-server paid during the load before (cold-big seed
-20240617, 91.9 s: m3 ready, m1 stopped, m0 started 1 s later; llama-server had stopped m1 at 48.5 s). A stop
-made "just in time" before the load ends changed nothing (table in section 2): there the victim had a waiter
-of its own, so it drained rather than stopped.
+fewer loads and a lower p99 than llama-server on 9 of 12 seeds, zipf10 on 11 of 12 (unchanged).
+Then cold-big **9 -> 11 of 12** (held-out seeds 8 -> 10), found by tracing the p99 requests of the two seeds
+lost on p99, 20240613 and 20240617 (46.4 against 43.6 s, 50.4 against 47.4 s): they sat in the start-up chain
+of cold loads. There a model just loaded served its first request, became the victim for the next waiter, and
+its session's next request arrived while another model's cold load held the device: with fewer than 3 requests
+measured the victim drained at once, and that request waited for the whole chain and its reload (20240617: m3's
+request at 104.8 s waited 75 s, though its 6.4 s would have been done 17 s before m0's load ended). Now, until
+its requests are measured, a victim is taken to run them as long as the drain window (or its longest measured
+one, if longer): it keeps taking them while the load is expected to run longer than the window, so a request no
+longer than the window costs the waiter nothing and a longer one at most its excess over the window, what the
+window already grants a busy model (src/scheduler/drain.ts \`drainsNow\`; test/scheduler/count-policy.test.ts
+and drain.test.ts). Judging such a victim by the longest request time of any model instead won the same two
+seeds but lost mixed seeds 20240611 and 20 (only 0.5 s requests had finished anywhere when a victim took 30 s
+ones); with the window, mixed is unchanged (its cold loads, at most 16 s, barely outlast the window). No other
+figure in the row of ours changed on the 12 seeds (ours (count only): zipf10 p99 56.0 -> 54.8 s, max 101.8 ->
+104.9 s; cold-big p99 46.9 -> 41.9 s); on the held-out ones cold-big's max wait rose 124.5 -> 127.5 s
+(llama-server 122.5 s). The seed still lost, 20240611, is lost on loads (236 against 229): only two of its five
+models fit at once and both routers evict the least recently used idle model (per model the loads differ by 5
+at most). Stopping idle victims during another's load, which llama-server does (so each swap in a chain of
+loads does not wait for an unload), won it, but cost zipf10 about 40 loads (median 655 -> 697; 8 of 12 seeds
+left); table in section 2.
 long-tail-ttl (target 11 of 12: not met, 1 of 12): traced per seed, ours' p99 wait is on every seed exactly one
 model's first load from the cold disk (15.0 s = 1 s + 3.5 GiB at 0.25 GiB/s; 17.0 s for 4 GiB), and the 4-5
 waits at or above the p99 rank are all such first loads; llama-server's p99 is the same first load on 10 seeds

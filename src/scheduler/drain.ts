@@ -19,7 +19,8 @@ const REQUEST_WEIGHT = 0.25;
 /**
  * Requests a model must have finished before its `requestMs` is trusted: a figure from one or two says
  * little about the long ones (bench/sim mixed: a model whose first requests took 0.5 s took a 30 s one
- * during another's load and held the waiter 25 s past it).
+ * during another's load and held the waiter 25 s past it). Until then the batching window stands in for it
+ * (`drainsNow`).
  */
 export const MIN_REQUESTS = 3;
 
@@ -45,10 +46,23 @@ export function loadLeftMs(startedAt: number, lastLoadMs: number | undefined, no
 
 /**
  * Whether a victim whose waiter's batching window is over drains now. `loadLeft`: what is left of the load
- * holding the device, undefined when none runs. With no such load, or too few requests to know how long the
- * victim's take, it drains: the wait stays bounded by the window, the loads ahead and the longest request.
+ * holding the device, undefined when none runs; `windowMs`: the batching window. With no such load it drains:
+ * the wait stays bounded by the window, the loads ahead and the longest request.
+ *
+ * A victim with too few requests measured to trust its figure is taken to run requests as long as the window
+ * (or as its longest measured one, if longer): it keeps taking them while the load is expected to run longer
+ * than that. A request no longer than the window then costs the waiter nothing, a longer one at most its excess
+ * over the window, which is what the window already grants a busy model. Draining such a victim at once instead
+ * (until 2026-12-04) made the next request of a model just loaded in a start-up chain of cold loads wait for its
+ * reload at the end of the chain: bench/sim cold-big seeds 20240613 and 20240617, whose p99 requests these were.
+ * With no window (0: busy models drain at once), it drains at once.
  */
-export function drainsNow(victim: { requestMs?: number; requestsDone?: number }, loadLeft: number | undefined): boolean {
-  if (loadLeft === undefined || victim.requestMs === undefined || (victim.requestsDone ?? 0) < MIN_REQUESTS) return true;
-  return loadLeft <= victim.requestMs;
+export function drainsNow(
+  victim: { requestMs?: number; requestsDone?: number },
+  loadLeft: number | undefined,
+  windowMs: number,
+): boolean {
+  if (loadLeft === undefined) return true;
+  if (victim.requestMs !== undefined && (victim.requestsDone ?? 0) >= MIN_REQUESTS) return loadLeft <= victim.requestMs;
+  return windowMs <= 0 || loadLeft <= Math.max(windowMs, victim.requestMs ?? 0);
 }

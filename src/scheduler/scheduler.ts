@@ -344,7 +344,7 @@ export class Scheduler {
           if (now - w.at >= this.config.drainAfterMs) {
             const loading = loadingNow ? this.entry(loadingNow) : undefined;
             const left = loading ? loadLeftMs(loading.startedAt, loading.loadMs, now) : undefined;
-            const due = (d: string) => drainsNow(this.entry(d), left);
+            const due = (d: string) => drainsNow(this.entry(d), left, this.config.drainAfterMs);
             for (const d of plan.drain) if (due(d)) draining.add(d);
             for (const d of this.reservations.get(w.id) ?? []) if (this.entry(d).status === 'loaded' && due(d)) draining.add(d);
           }

@@ -24,13 +24,18 @@ describe('loadLeftMs', () => {
 
 describe('drainsNow', () => {
   const known = { requestMs: 2_000, requestsDone: MIN_REQUESTS };
+  const window = 15_000;
   test.each([
-    ['no load holds the device', known, undefined, true],
-    ['the load has longer to run than its requests take', known, 5_000, false],
-    ['the load ends within its request time', known, 2_000, true],
-    ['no request measured yet', {}, 5_000, true],
-    ['too few requests measured', { requestMs: 2_000, requestsDone: MIN_REQUESTS - 1 }, 5_000, true],
-  ])('%s', (_name, victim, left, expected) => {
-    expect(drainsNow(victim, left)).toBe(expected);
+    ['no load holds the device', known, undefined, window, true],
+    ['the load has longer to run than its requests take', known, 5_000, window, false],
+    ['the load ends within its request time', known, 2_000, window, true],
+    ['its requests known: the window does not count', known, 5_000, 0, false],
+    ['no request measured yet: the window stands in, and the load has longer to run', {}, 20_000, window, false],
+    ['no request measured yet: the load ends within the window', {}, 10_000, window, true],
+    ['too few requests measured: the window stands in', { requestMs: 2_000, requestsDone: MIN_REQUESTS - 1 }, 5_000, window, true],
+    ['too few measured, one longer than the window: that one stands in', { requestMs: 30_000, requestsDone: 1 }, 20_000, window, true],
+    ['too few measured, no window (0): at once', {}, 20_000, 0, true],
+  ])('%s', (_name, victim, left, windowMs, expected) => {
+    expect(drainsNow(victim, left, windowMs)).toBe(expected);
   });
 });
