@@ -36,6 +36,11 @@ export interface RequestRecord {
   admitAt?: number;
   /** Got a slot in the child. */
   startAt?: number;
+  /**
+   * Admitted by its model's first load (it arrived before any child of the model was ready): that load reads
+   * a cold disk, which no router here avoids (none loads a model before it is asked for). Its cold load time.
+   */
+  firstLoadMs?: number;
   /** Answered (completed, failed or rejected). */
   endAt?: number;
   outcome: Outcome;
@@ -85,6 +90,8 @@ interface Child {
   /** Load work left, in ms at the device's full bandwidth (while loading). */
   loadLeft: number;
   loadedBefore: boolean;
+  /** When its first child became ready (undefined: never yet). */
+  firstReadyAt?: number;
 }
 
 export function simulate(trace: Trace, factory: PolicyFactory, opts: SimOptions = {}): SimResult {
@@ -177,6 +184,7 @@ class Engine {
         this.settleLoads();
         c.state = 'loaded';
         c.loadedBefore = true;
+        c.firstReadyAt ??= this.now;
         this.rescheduleLoads();
         return this.policy.onReady(e.model);
       }
@@ -281,6 +289,8 @@ class Engine {
     if (c.state !== 'loaded') return this.violate(`admit ${id} to ${model} while ${c.state}`);
     rec.outcome = 'admitted';
     rec.admitAt = this.now;
+    // Its first child (gen 1: started once, never stopped) and the request older than its readiness.
+    if (c.gen === 1 && rec.arrival < c.firstReadyAt!) rec.firstLoadMs = c.spec.coldLoadMs ?? c.spec.loadMs;
     this.adjust(this.waiting, model, -1);
     c.queue.push(id);
     this.fillSlots(c);

@@ -10,6 +10,11 @@ export interface Row {
   waitP50: number;
   waitP99: number;
   waitMax: number;
+  /**
+   * The p99 wait is exactly a first (cold) load: some request at that wait arrived before its model was ever
+   * loaded and waited for that load and nothing else. No router here loads a model before it is asked for.
+   */
+  p99IsFirstLoad: boolean;
   /** Arrival -> a slot in the child (includes waiting in the child's own queue), p99, ms. */
   slotP99: number;
   /** Longest time a model had a waiting request while another model was being served, ms. */
@@ -38,13 +43,18 @@ export function summarize(r: SimResult, target?: { models: string[]; ms: number 
     if (rec.outcome === 'failed') failed++;
     if (rec.outcome === 'rejected') rejected++;
   }
+  const waitP99 = percentile(waits, 99);
+  const p99IsFirstLoad = r.records.some(
+    (x) => x.firstLoadMs !== undefined && x.admitAt !== undefined && x.admitAt - x.arrival === waitP99 && waitP99 === x.firstLoadMs,
+  );
   return {
     trace: r.trace,
     policy: r.policy,
     requests: r.records.length,
     loads: r.loads,
     waitP50: percentile(waits, 50),
-    waitP99: percentile(waits, 99),
+    waitP99,
+    p99IsFirstLoad,
     waitMax: waits.length ? Math.max(...waits) : 0,
     slotP99: percentile(slots, 99),
     starvationMs: r.maxStarvationMs,

@@ -17,7 +17,7 @@ import { safeCount, type PolicyFactory, type Trace } from './types.js';
 export interface RunOptions {
   quick?: boolean;
   seed?: number;
-  /** Run this many seeds (DEFAULT_SEED, +1, ...) and summarize them; overrides `seed`. */
+  /** Run this many seeds (`seed` or DEFAULT_SEED, +1, ...) and summarize them. */
   seeds?: number;
 }
 
@@ -45,7 +45,8 @@ export const POLICIES: { name: string; factory: () => PolicyFactory }[] = [
 ];
 
 export function runSimulations(opts: RunOptions = {}): RunResult {
-  const seeds = opts.seeds ? Array.from({ length: opts.seeds }, (_, i) => DEFAULT_SEED + i) : [opts.seed ?? DEFAULT_SEED];
+  const first = opts.seed ?? DEFAULT_SEED;
+  const seeds = opts.seeds ? Array.from({ length: opts.seeds }, (_, i) => first + i) : [first];
   const rows: (Row & { seed: number })[] = [];
   let traces: Trace[] = [];
   for (const seed of seeds) {
@@ -168,12 +169,18 @@ function renderSeeds(rows: (Row & { seed: number })[], traces: Trace[], seeds: n
     }
   }
   const zipf = ZIPF_LIKE.filter((n) => traces.some((t) => t.name === n)).map((n) => {
-    const wins = seeds.filter((seed) => {
-      const mine = rows.find((r) => r.seed === seed && r.trace === n && r.policy === OURS)!;
-      const ls = rows.find((r) => r.seed === seed && r.trace === n && r.policy === 'llama-server')!;
-      return mine.loads < ls.loads && mine.waitP99 < ls.waitP99;
-    }).length;
-    return `${n}: ${wins} of ${seeds.length}`;
+    const pairs = seeds.map((seed) => ({
+      mine: rows.find((r) => r.seed === seed && r.trace === n && r.policy === OURS)!,
+      ls: rows.find((r) => r.seed === seed && r.trace === n && r.policy === 'llama-server')!,
+    }));
+    const wins = pairs.filter(({ mine, ls }) => mine.loads < ls.loads && mine.waitP99 < ls.waitP99).length;
+    // Not wins: fewer loads and the very same p99, said apart when that p99 is a first cold load.
+    const ties = pairs.filter(({ mine, ls }) => mine.loads < ls.loads && mine.waitP99 === ls.waitP99);
+    const cold = ties.filter(({ mine }) => mine.p99IsFirstLoad).length;
+    const tie = ties.length
+      ? ` (fewer loads and the same p99 on ${ties.length} more${cold ? `, ${cold === ties.length ? 'each' : `${cold} of them`} a first cold load` : ''})`
+      : '';
+    return `${n}: ${wins} of ${seeds.length}${tie}`;
   });
   lines.push('', `Zipf-like traces, seeds where ours has fewer loads and a lower p99 wait than llama-server: ${zipf.join('; ')}.`);
   const broken = rows.filter((r) => r.violations.length > 0 || r.stuck > 0);

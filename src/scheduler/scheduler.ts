@@ -15,6 +15,7 @@
  * - when a model becomes ready, every queued request for it is admitted in that turn.
  */
 import { configOf } from './config.js';
+import { drainsNow, loadLeftMs, nextRequestMs } from './drain.js';
 import { planLoad, type Plan } from './plan-load.js';
 import { gpusOf, wantsPlacement } from './placement.js';
 import { loadingOn, needOf } from './residents.js';
@@ -29,8 +30,8 @@ export type { ModelView } from './state.js';
 export class Scheduler {
   private readonly models = new Map<string, ModelEntry>();
   private queue: Waiter[] = [];
-  /** Admitted request id -> model. */
-  private readonly admitted = new Map<string, string>();
+  /** Admitted request id -> its model and when it was admitted (how long requests take: `requestMs`). */
+  private readonly admitted = new Map<string, { model: string; at: number }>();
   private readonly readings = new Map<string, DeviceReading>();
   private readingsAt = -Infinity;
   /** Device -> when a child holding memory on it last went away. */
@@ -211,12 +212,14 @@ export class Scheduler {
   }
 
   private onDone(id: string, now: number): void {
-    const model = this.admitted.get(id);
-    if (model !== undefined) {
+    const admitted = this.admitted.get(id);
+    if (admitted !== undefined) {
       this.admitted.delete(id);
-      const m = this.entry(model);
+      const m = this.entry(admitted.model);
       m.refs = Math.max(0, m.refs - 1);
       m.lastUsed = now;
+      m.requestMs = nextRequestMs(m.requestMs, now - admitted.at);
+      m.requestsDone = (m.requestsDone ?? 0) + 1;
       return;
     }
     // A client that left while queued: drop its place; a load it started keeps going
@@ -291,7 +294,7 @@ export class Scheduler {
         }
         if (locked) lockHeld++;
         answered.add(w);
-        this.admit(w);
+        this.admit(w, now);
         continue;
       }
       if (m.status === 'loading' || m.status === 'unloading') continue;
@@ -337,9 +340,13 @@ export class Scheduler {
           // Once the window is over, the models reserved for this waiter keep draining whatever this turn's
           // plan is: a wait for a fresh memory reading (stale after readingMaxAgeMs) names no victims, and
           // letting their new requests in then restarted the drain each time (the real-router starvation).
+          // While another load holds the device, each victim drains just in time for it to end (drain.ts).
           if (now - w.at >= this.config.drainAfterMs) {
-            for (const d of plan.drain) draining.add(d);
-            for (const d of this.reservations.get(w.id) ?? []) if (this.entry(d).status === 'loaded') draining.add(d);
+            const loading = loadingNow ? this.entry(loadingNow) : undefined;
+            const left = loading ? loadLeftMs(loading.startedAt, loading.loadMs, now) : undefined;
+            const due = (d: string) => drainsNow(this.entry(d), left, this.config.drainAfterMs);
+            for (const d of plan.drain) if (due(d)) draining.add(d);
+            for (const d of this.reservations.get(w.id) ?? []) if (this.entry(d).status === 'loaded' && due(d)) draining.add(d);
           }
           m.waitingFor = plan.why;
           if (plan.readDevices) this.effects.push({ type: 'readDevices' });
@@ -385,17 +392,17 @@ export class Scheduler {
 
   private lockHolders(): number {
     let n = 0;
-    for (const model of this.admitted.values()) {
+    for (const { model } of this.admitted.values()) {
       const m = this.entry(model);
       if (this.config.serial || m.policy.gpuLock) n++;
     }
     return n;
   }
 
-  private admit(w: Waiter): void {
+  private admit(w: Waiter, now: number): void {
     const m = this.entry(w.model);
     m.refs++;
-    this.admitted.set(w.id, w.model);
+    this.admitted.set(w.id, { model: w.model, at: now });
     this.effects.push({ type: 'admit', id: w.id, model: w.model });
   }
 

@@ -56,6 +56,11 @@ export interface ModelEntry {
   loadMs?: number;
   gapMs?: number;
   lastRequestAt?: number;
+
+  // Request time (drain.ts; on each `done` of an admitted request): how long its requests take from
+  // admission to done, leaning to the long ones, and how many have finished.
+  requestMs?: number;
+  requestsDone?: number;
 }
 
 export interface Waiter {

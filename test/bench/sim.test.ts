@@ -4,6 +4,7 @@
  * wins is reported by `bench/sim/main`, not asserted here.
  */
 import { simulate, type SimResult } from '../../bench/sim/engine.js';
+import { summarize } from '../../bench/sim/metrics.js';
 import { POLICIES, runSimulations } from '../../bench/sim/run.js';
 import { allTraces, makeTrace } from '../../bench/sim/traces.js';
 import { ours } from '../../bench/sim/policies/ours.js';
@@ -162,6 +163,17 @@ describe('the engine\'s device and clients', () => {
     expect(by).toEqual({ a: 14_000, b: 8_000 });
   });
 
+  test('a request that waited for its model\'s first load, and for nothing else, is a p99 no router avoids', () => {
+    // Together, each load at half speed: both waited for a first load, and more than its cold load time.
+    const shared = simulate({ ...two, requests: [{ id: 'a', model: 'A', arrival: 0, service: 100 }, { id: 'b', model: 'B', arrival: 0, service: 100 }] }, eager);
+    expect(Object.fromEntries(shared.records.map((x) => [x.id, x.firstLoadMs]))).toEqual({ a: 10_000, b: 4_000 });
+    expect(summarize(shared).p99IsFirstLoad).toBe(false);
+    // Alone: A's request waits its cold load exactly; the next request finds A loaded and is no first load.
+    const alone = simulate({ ...two, requests: [{ id: 'a', model: 'A', arrival: 0, service: 100 }, { id: 'a2', model: 'A', arrival: 20_000, service: 100 }] }, eager);
+    expect(alone.records.map((x) => [x.id, x.admitAt! - x.arrival, x.firstLoadMs])).toEqual([['a', 10_000, 10_000], ['a2', 0, undefined]]);
+    expect(summarize(alone).p99IsFirstLoad).toBe(true);
+  });
+
   test('a closed-loop session sends its next request think time after the previous answer', () => {
     const trace: Trace = {
       ...two,
@@ -233,6 +245,26 @@ describe('runSimulations', () => {
         expect(peer.waitP99).toBeLessThan(mine.waitP99);
         expect(peer.rejected).toBe(0);
       }
+    }
+  });
+});
+
+describe('the Zipf-like summary line', () => {
+  test('counts wins, and apart from them the seeds with fewer loads and the very same p99, from the rows', () => {
+    const seeds = 3;
+    const r = runSimulations({ quick: true, seeds });
+    const line = r.markdown.split('\n').find((l) => l.startsWith('Zipf-like traces'))!;
+    for (const trace of ['zipf10', 'long-tail-ttl', 'cold-big']) {
+      const pairs = Array.from({ length: seeds }, (_, i) => {
+        const at = (policy: string) => r.rows.find((x) => x.trace === trace && x.policy === policy && (x as { seed?: number }).seed === 20240611 + i)!;
+        return { mine: at('ours'), ls: at('llama-server') };
+      });
+      const wins = pairs.filter(({ mine, ls }) => mine.loads < ls.loads && mine.waitP99 < ls.waitP99).length;
+      const ties = pairs.filter(({ mine, ls }) => mine.loads < ls.loads && mine.waitP99 === ls.waitP99).length;
+      const part = line.split(/; /).find((x) => x.includes(`${trace}: `))!;
+      expect(part).toContain(`${trace}: ${wins} of ${seeds}`);
+      if (ties) expect(part).toContain(`the same p99 on ${ties} more`);
+      else expect(part).not.toContain('the same p99');
     }
   });
 });
