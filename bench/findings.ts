@@ -5,8 +5,11 @@ it rose to ~12 during this run; an earlier full run at load 15 gave the same pic
 process waits for a core: a tiny model's engine start took 3-15 s here. Read the CPU-second columns and the
 ratios; on a quiet machine run \`npm run bench\` again.
 
-**Proxy overhead (issue 14): the proxied path now runs outside express and http-proxy-3; the CPU targets are
-not all met in the runs on this machine (load average 7-19).** Section 1 now measures, in one
+**Proxy overhead (issue 14): the proxied path runs outside express and http-proxy-3, on the router's own
+keep-alive pool. In section 1's run its CPU per request is 0.82-1.22x the bare node:http relay's on every fast
+row (JSON and streams, 1-64 connections), with 0.21 ms added at one connection (targets met); it is still
+1.50-1.71x the relay's on 1-token chats with llama-server children, and above llama.cpp's router's CPU per
+request sent on every llama-server row (1.13-3.23x; per good answer 0.57-1.62x): that target is not met.** Section 1 now measures, in one
 run, direct, a 10-line node:http relay (the floor of a node proxy), nginx, our router and, with llama-server
 children, llama.cpp's own router mode, with each proxy's CPU time per request (its threads' schedstat over the
 round) and the ratios.
@@ -63,9 +66,69 @@ round) and the ratios.
   undici against 12-13 MB with node's client (undici's wasm parser copies each socket read into its memory and
   out again, more garbage and a larger heap at the peak, plus ~7-9 MB the first time the parser is set up). Left
   for a decision, not merged.
+- Third pass (issue 14, this session; section 1's table is from its run). Found with \`node --cpu-prof\`
+  (\`--cpu-prof-interval 50\`, the router and the bare relay under the same 1-connection JSON load, one after the
+  other in one script) and \`strace -c\` (system calls per request). Each lever was checked by a paired run: the
+  bare relay, the router before and the router after, side by side, 5-9 rounds of 2 s rotated, CPU per request
+  from /proc. Kept, in the order made (router CPU against the relay's, before -> after, same run):
+  1. the answer forwarded by one \`'data'\` handler that writes each chunk to the client and hands it to the usage
+     tap (pause and \`'drain'\` as pipe() does), instead of pipe() plus the tap's own listener (pipe() sets up and
+     tears down its listeners on both streams per answer); the upstream idle timeout armed once per connection
+     (node's agent reset the socket's timeout to 0 each time a connection went back to the pool, so ours set a new
+     timer, a bind and a listener per request): JSON at 1 connection 1.93x -> 1.79x, streams 1.61x -> 1.30x;
+  2. the per-answer histograms (duration, first byte, tokens/s, queue wait) as \`ModelHistogram\`
+     (src/http/model-histogram.ts: one Map lookup and a bucket search per observation, the same /metrics text as
+     prom-client's Histogram, tested against it); prom-client built, validated and hashed a label object per
+     observation (a cached \`labels()\` child does the same per call, so that lever was not taken). Token counters
+     fed at scrape time; the Host values let through remembered: JSON at 1 connection 1.50x -> 1.38x, 64
+     connections 1.69x -> 1.36x;
+  3. the body reader without closures (its state on the request, its listeners module functions) and the nesting
+     check without allocations: with 1 and 2, CPU per request 0.79x of the code before this pass (median of 9
+     paired rounds);
+  4. the children's kept-alive connections in a pool of the router's own (src/http/child-pool.ts: an agent as
+     node's ClientRequest takes one, \`addRequest\` and the socket's \`'free'\`), instead of node's \`http.Agent\`,
+     which per request copied the options twice, worked out a TLS server name for plain http (a Host lookup and
+     an isIP regex), built its pool key three times, reset the socket's async id, added and removed an \`'error'\`
+     listener, and searched its lists on each return. What node's agent did is kept (TCP keep-alive, no Nagle,
+     last-freed first, \`reusedSocket\` for the stale-socket retry, a connection not kept when the answer says so,
+     a free connection closed on error or at the idle timeout; test/http/child-pool.test.ts); external https
+     backends keep node's https.Agent. With 1-3: JSON at 1 connection 1.70x -> 1.09x (CPU per request 0.64x of
+     the code before this pass), 64 connections 1.38x -> 1.01x, streams at 1 connection 1.38x -> 1.22x.
+  Two pairs of quick runs, the code before this pass against this one, alternating
+  (\`LLAMA_SERVER=/work/shared/llama.cpp/llama-server npm run bench -- --only proxy --quick\`, 23:05-23:11 UTC, load
+  average 2.2-4.5; 2 rounds of 0.5 s, so each figure is rough), router CPU against the relay's, before / before
+  -> after / after: fast JSON 1 connection 3.16x / 1.93x -> 0.97x / 1.63x, 16 connections 1.61x / 1.75x -> 1.32x /
+  0.93x, 64 connections 1.57x / 1.68x -> 1.07x / 1.09x; streams 1 connection 1.61x / 1.59x -> 1.11x / 1.42x, 16
+  connections 1.24x / 1.15x -> 0.68x / 1.03x, 64 connections 2.03x / 1.30x -> 1.21x / 1.05x; engine JSON 1.55x /
+  1.35x -> 1.17x / 1.10x, engine streams 1.62x / 1.06x -> 1.38x / 1.54x; llama-server /tokenize 1.96x / 2.18x ->
+  1.30x / 1.06x (1 connection), 1.84x / 1.79x -> 1.16x / 1.22x (8); 1-token chats 2.22x / 2.13x -> 1.79x / 1.68x
+  (1), 1.68x / 1.80x -> 1.69x / 1.44x (8). Added p50 at one connection (fast JSON) 0.44 / 0.39 -> 0.18 / 0.40 ms (quick rounds: section 1's
+  0.21 ms is the figure to read).
+  Not taken: the small JSON answer gathered and sent with one \`res.end(buf)\`: \`strace -c\` counts two \`writev\` and
+  two \`read\` per request for both the router and the relay (the answer's head and body already leave in one
+  write), so it had no system call to remove; not tried. (The profiles' large \`writev\` share is wall time, a
+  process descheduled when its write wakes the reader on 2 cores, not CPU: the counts and the time per call are
+  the relay's.) undici was not tried again.
+  Section 1's run (5 rounds of 3 s; load average 3.4-7.9): every fast row 0.82-1.22x the relay's CPU, added
+  p50 at one connection 0.21 ms; engine rows 1.13-1.42x; llama-server /tokenize 1.05-1.27x.
+  Where we still lose: llama.cpp's router's CPU per request sent is below ours on every llama-server row (ours
+  1.13-3.23x its); its every second request fails on a kept-alive connection, and per good answer ours is
+  0.57-1.62x its (less on /tokenize at 8 connections, about the same at 1, more on 1-token chats: 0.537 against
+  0.332 ms at 1 connection, 0.365 against 0.272 ms at 8). The 1-token chat rows are also the ones where we are
+  furthest from the relay (1.50-1.71x against 1.05-1.27x on /tokenize): llama-server prints 9 log lines per chat completion (none per /tokenize), and
+  the router reads its children's output, which a relay in front of the child does not: \`strace -c\` on the
+  router under 1-connection chats counts 4.4 reads and 6.2 event-loop waits per request against the relay's 2.0
+  and 3.1. Removing the router's handling of the lines (a build without it, same run) changed nothing measurable
+  (1.05x, noise), so what is left is most likely the wake-ups themselves; reading a ready child's output in
+  batches (src/supervisor) is the lever left open (a first try, pausing the pipe for 20 ms after each read, made
+  it worse: node goes on reading a paused pipe up to its buffer's mark, and the pauses add timers).
+  Cold swaps with the pool (it still closes a child's idle connections just before the child is stopped):
+  \`LLAMA_SERVER=/work/shared/llama.cpp/llama-server npm run bench -- --only cold --quick\` at 23:28 UTC, load
+  average 2.5: 29 ms median against llama.cpp's router's 17 ms, 6 swaps each (within the 20 ms target; section 3
+  is the earlier full run's); the router's share of a cold start 4 ms.
 - llama.cpp's router drops every second request on a kept-alive connection ("socket hang up", counted in the
-  failures column: 1,188-3,817 per row); ours and the bare relay had none. Its CPU per request is per request
-  sent, failures included.
+  failures column: 5,843-35,711 per row in section 1's run); ours and the bare relay had none. Its CPU per
+  request is per request sent, failures included; the CPU ms/answer column gives both sides per good answer.
 - Large bodies: \`model\` is found by a structural scan (src/http/json-model.ts) above 64 KiB instead of a full
   JSON.parse: 1.2 ms against 21.5 ms on a 1 MB chat of plain text, 7.6 against 13.5 ms on text full of
   escapes; it still refuses invalid UTF-8, a non-object, unbalanced or too deep JSON.

@@ -45,6 +45,11 @@ export interface SideResult {
   rpsRatio: number;
   /** The proxy's CPU ms per request (answered or failed), median over rounds; undefined for direct. */
   cpuMsPerReq?: number;
+  /**
+   * The proxy's CPU ms per good answer (status 200, a stream ended with [DONE]), median over rounds: the same CPU
+   * over fewer requests when some failed (llama.cpp's router drops every second request on a kept-alive connection).
+   */
+  cpuMsPerOk?: number;
   failures: number;
   failureKinds: Record<string, number>;
 }
@@ -225,7 +230,7 @@ async function compare(
   const tail = what.stream ? '[DONE]' : undefined;
   // Warm every path (keep-alive sockets, JIT) before anything is recorded.
   for (const s of sides) await load(`${s.url}${path}`, body, connections, Math.min(1, durationS), { tail });
-  const results = new Map<SideName, { load: LoadResult; cpuMsPerReq?: number }[]>(sides.map((s) => [s.name, []]));
+  const results = new Map<SideName, { load: LoadResult; cpuMsPerReq?: number; cpuMsPerOk?: number }[]>(sides.map((s) => [s.name, []]));
   for (let i = 0; i < rounds; i++) {
     // Rotate the order each round, so a drift in the machine's load does not favour one side.
     for (let k = 0; k < sides.length; k++) {
@@ -235,7 +240,8 @@ async function compare(
       const r = await load(`${s.url}${path}`, body, connections, durationS, { tail });
       const spent = totalCpuMs(pids) - before;
       const n = r.latencies.length + r.failures;
-      results.get(s.name)!.push({ load: r, cpuMsPerReq: pids.length && n ? spent / n : undefined });
+      const ok = r.latencies.length;
+      results.get(s.name)!.push({ load: r, cpuMsPerReq: pids.length && n ? spent / n : undefined, cpuMsPerOk: pids.length && ok ? spent / ok : undefined });
     }
   }
   const direct = results.get('direct')!;
@@ -249,6 +255,7 @@ async function compare(
       const kinds: Record<string, number> = {};
       for (const r of rs) for (const [k, v] of Object.entries(r.load.failureKinds)) kinds[k] = (kinds[k] ?? 0) + v;
       const cpu = rs.map((r) => r.cpuMsPerReq).filter((x): x is number => x !== undefined);
+      const cpuOk = rs.map((r) => r.cpuMsPerOk).filter((x): x is number => x !== undefined);
       return {
         name: s.name,
         p50: median(rs.map((r) => p(r.load, 50))),
@@ -258,6 +265,7 @@ async function compare(
         addedP99: median(rs.map((r, i) => p(r.load, 99) - p(direct[i]!.load, 99))),
         rpsRatio: median(rs.map((r, i) => r.load.rps / direct[i]!.load.rps)),
         ...(cpu.length ? { cpuMsPerReq: median(cpu) } : {}),
+        ...(cpuOk.length ? { cpuMsPerOk: median(cpuOk) } : {}),
         failures: rs.reduce((n, r) => n + r.load.failures, 0),
         failureKinds: kinds,
       };

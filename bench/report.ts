@@ -60,12 +60,13 @@ export function render(r: Results): string {
         `bench/fixtures/fast-upstream.ts, a canned OpenAI-compatible server (streams: ${o.chunks} SSE chunks, one per event-loop turn); ` +
         '"engine" the bundled engine doing real inference on a generated tiny model; "llama-server" a real llama-server child on the same ' +
         "model, and beside our router llama.cpp's own router mode (`llama-server --models-dir`) with its own child. " +
-        'CPU ms/req = the proxy process\'s own CPU time over the round (from /proc; never its children\'s) / requests sent. ' +
+        'CPU ms/req = the proxy process\'s own CPU time over the round (from /proc; never its children\'s) / requests sent, failed ones included; ' +
+        'CPU ms/answer = the same CPU / good answers (they differ only where requests failed). ' +
         'Added = median over rounds of (proxy - direct) in the same round; % of direct = median of proxy rps / direct rps.',
       '',
       ...(r.overhead.notes.length ? [...r.overhead.notes.map((n) => `- ${n}`), ''] : []),
-      '| upstream | request | conns | via | p50 / p99 ms | added p50 ms | rps | % of direct | CPU ms/req | CPU vs bare relay | failures |',
-      '|---|---|--:|---|--:|--:|--:|--:|--:|--:|--:|',
+      '| upstream | request | conns | via | p50 / p99 ms | added p50 ms | rps | % of direct | CPU ms/req | CPU ms/answer | CPU vs bare relay | failures |',
+      '|---|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|',
     );
     for (const x of r.overhead.rows) {
       const relay = x.sides.find((s) => s.name === 'bare relay')?.cpuMsPerReq;
@@ -75,7 +76,8 @@ export function render(r: Results): string {
         out.push(
           `| ${x.upstream} | ${x.request}${x.stream ? ` stream (${x.chunks} chunks)` : ''} | ${x.connections} | ${s.name} | ${ms(s.p50)} / ${ms(s.p99)} | ` +
             `${direct ? '' : ms(s.addedP50)} | ${s.rps.toFixed(0)} | ${direct ? '' : `${(s.rpsRatio * 100).toFixed(0)}%`} | ` +
-            `${s.cpuMsPerReq === undefined ? '' : ms(s.cpuMsPerReq, 3)} | ${s.cpuMsPerReq === undefined || !relay ? '' : `${(s.cpuMsPerReq / relay).toFixed(2)}x`} | ` +
+            `${s.cpuMsPerReq === undefined ? '' : ms(s.cpuMsPerReq, 3)} | ${s.cpuMsPerOk === undefined ? '' : ms(s.cpuMsPerOk, 3)} | ` +
+            `${s.cpuMsPerReq === undefined || !relay ? '' : `${(s.cpuMsPerReq / relay).toFixed(2)}x`} | ` +
             `${s.failures}${kinds ? ` (${kinds})` : ''} |`,
         );
       }
@@ -214,8 +216,15 @@ export function overheadTargets(rows: OverheadRow[]): string[] {
   const llama = rows.filter((x) => x.upstream === 'llama-server');
   if (llama.length) {
     const vsPeer = worst(llama.map((x) => ratio(x, 'router', 'llama.cpp router')));
+    const ok = (x: OverheadRow, n: SideName) => x.sides.find((s) => s.name === n)?.cpuMsPerOk;
+    const vsPeerOk = worst(llama.map((x) => {
+      const u = ok(x, 'router');
+      const v = ok(x, 'llama.cpp router');
+      return u !== undefined && v ? u / v : undefined;
+    }));
     out.push(
-      `- the router's CPU per request ≤ llama.cpp's router's (worst llama-server row): ${vsPeer.toFixed(2)}x, ${verdict(vsPeer <= TARGETS.cpuVsLlamaRouter)}`,
+      `- the router's CPU per request ≤ llama.cpp's router's (worst llama-server row): ${vsPeer.toFixed(2)}x, ${verdict(vsPeer <= TARGETS.cpuVsLlamaRouter)} ` +
+        `(per good answer, its failures not counted as work done: ${vsPeerOk.toFixed(2)}x)`,
     );
   }
   return out;

@@ -70,11 +70,23 @@ export function refusedHost(header: string | undefined, policy: HostPolicy): str
   );
 }
 
-/** Middleware (express or plain node:http): 403 OpenAI JSON for a Host the policy refuses. */
+/**
+ * Middleware (express or plain node:http): 403 OpenAI JSON for a Host the policy refuses. The Host values let
+ * through are remembered (a few: clients send the same one on every request), so a request pays one Set lookup
+ * rather than the name parsing and address checks (profiled: ~2 us of samples per proxied request).
+ */
 export function hostGuard(policy: HostPolicy) {
+  const active = hostCheckActive(policy);
+  const passed = new Set<string>();
   return (req: IncomingMessage, res: ServerResponse, next: () => void): void => {
-    const why = refusedHost(req.headers.host, policy);
-    if (why === undefined) return next();
+    const host = req.headers.host;
+    if (!active || host === undefined || passed.has(host)) return next();
+    const why = refusedHost(host, policy);
+    if (why === undefined) {
+      // Bounded: only names the policy allows get here, but a client may vary the spelling.
+      if (passed.size < 64) passed.add(host);
+      return next();
+    }
     sendError(res, new RouterError('host_not_allowed', why));
   };
 }

@@ -12,6 +12,7 @@ import type { AdmittedEvent, Router, RouterEvent } from '../router/router.js';
 import { sendError } from './errors.js';
 import { History } from './history.js';
 import { AnswerMetrics } from './answer-metrics.js';
+import { ModelHistogram } from './model-histogram.js';
 
 const STATES = ['unloaded', 'loading', 'loaded', 'unloading', 'failed'] as const;
 
@@ -29,7 +30,8 @@ export interface MetricsSources {
 export class RouterMetrics {
   readonly registry = new Registry();
   private readonly requests: Counter<'model' | 'code'>;
-  private readonly queueWait: Histogram<'model'>;
+  /** Observed per request (ModelHistogram: no label hashing on the request path). */
+  private readonly queueWait: ModelHistogram;
   private readonly loadDuration: Histogram<'model'>;
   private readonly loads: Counter<'model'>;
   private readonly evictions: Counter<'model' | 'reason'>;
@@ -72,13 +74,12 @@ export class RouterMetrics {
         }
       },
     });
-    this.queueWait = new Histogram({
-      name: 'router_queue_wait_seconds',
-      help: 'Time a request waited before its model could take it (load and queue included).',
-      labelNames: ['model'],
-      buckets: [0.005, 0.025, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600],
-      registers,
-    });
+    this.queueWait = new ModelHistogram(
+      'router_queue_wait_seconds',
+      'Time a request waited before its model could take it (load and queue included).',
+      [0.005, 0.025, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600],
+      this.registry,
+    );
     this.loadDuration = new Histogram({
       name: 'router_load_duration_seconds',
       help: 'Time from starting a child to its being ready.',
@@ -237,7 +238,7 @@ export class RouterMetrics {
   };
 
   private readonly onAdmitted = (e: AdmittedEvent): void => {
-    this.queueWait.observe({ model: e.model }, e.waitMs / 1000);
+    this.queueWait.observe(e.model, e.waitMs / 1000);
   };
 
   /**

@@ -85,7 +85,7 @@ export class ProxiedRoutes {
   private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const { router, proxy } = this.o;
     const call = new Call(this.o.metrics, res);
-    res.once('close', call.onClose);
+    res.on('close', call.onClose);
     let release: (() => void) | undefined;
     try {
       const body = await this.o.readBody(req, res);

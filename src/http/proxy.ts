@@ -1,6 +1,8 @@
 /**
  * Forwards the kept request bytes to a child and streams its answer back unbuffered, with node:http alone:
- * one `http.request` on a keep-alive agent, headers passed as flat raw arrays both ways, the answer piped.
+ * one `http.request` on a keep-alive agent, headers passed as flat raw arrays both ways, the answer forwarded by
+ * one 'data' handler (each chunk written to the client and kept by the usage tap; backpressure by pause and the
+ * client's 'drain', as pipe() does, without pipe()'s listeners set up and torn down on both streams per answer).
  * (It replaced http-proxy-3: the proxy-overhead benchmark's profile showed its per-request set-up, its
  * listeners and header passes as a share of the router's CPU that a plain relay does not spend; see
  * docs/BENCHMARKS.md.)
@@ -8,8 +10,9 @@
  * What it keeps on top of a bare relay, each without work per streamed chunk:
  * - a child that dies mid-answer ends an SSE stream with an error event rather than a clean-looking end;
  * - a child silent for the idle timeout (stopped, deadlocked) gets its client a 504 (or an SSE error event)
- *   instead of a hang. The clock is the upstream socket's own idle timeout, which node refreshes on every
- *   read; time the client spends not reading is not counted (pipe() then holds the child back);
+ *   instead of a hang. The clock is the upstream socket's own idle timeout, armed once when the socket is made
+ *   and refreshed by node on every read and write (no timer set and cleared per request); time the client spends
+ *   not reading is not counted (the forwarder then holds the child back);
  * - a client gone before its answer ends destroys the request to the child, which stops generating;
  * - the one retry of a request sent on a kept-alive socket the child had just closed;
  * - with `handBack`, a request whose connection failed before any byte of answer (refused, reset, broken pipe) is
@@ -20,8 +23,10 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { ChildPool, type PooledSocket } from './child-pool.js';
 import { RouterError, sendError } from './errors.js';
-import { tapUsage } from './usage-tap.js';
+import { newTap, tapChunk, type UsageTap } from './usage-tap.js';
 
 export interface ProxyTarget {
   target: string;
@@ -57,10 +62,16 @@ const requestDropped = new Set([
   'host',
 ]);
 const responseDropped = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+/** By length: the names of responseDropped and content-type (what the answer's header loop looks at). */
+const RESPONSE_CHECKED_LENGTHS: boolean[] = new Array<boolean>(32).fill(false);
+for (const name of [...responseDropped, 'content-type']) RESPONSE_CHECKED_LENGTHS[name.length] = true;
 
 interface Upstream {
   module: typeof http | typeof https;
   agent: http.Agent;
+  /** Free kept-alive connections to this child (ChildPool; plain http only). */
+  free: PooledSocket[];
+  secure: boolean;
   hostname: string;
   port: number;
   /** Host header value. */
@@ -69,16 +80,28 @@ interface Upstream {
   extra: string[];
 }
 
+/** The exchange a ClientRequest to a child belongs to (the agent's hooks and the socket's timeout find it). */
+const EXCHANGE = Symbol('exchange');
+type ProxyRequest = http.ClientRequest & { [EXCHANGE]?: Exchange };
+/** `_httpMessage` is the request node's client has on the socket (set while a request uses it, null when free). */
+type UpstreamSocket = Socket & { _httpMessage?: ProxyRequest | null };
+
 /** One forwarded request: its state lives here, not in closures. */
 class Exchange {
-  proxyReq?: http.ClientRequest;
+  proxyReq?: ProxyRequest;
   proxyRes?: http.IncomingMessage;
-  socket?: Socket;
+  tap?: UsageTap;
   /** Set once the idle timeout fired: the error the client is told. */
   timedOut?: RouterError;
+  /** The child's Keep-Alive header (its idle timeout for kept-alive connections), for the agent. */
+  keepAliveHint?: string;
   sse = false;
   retried = false;
   done = false;
+  /** The idle clock counts for this exchange (from the send to the answer's end or failure). */
+  watching = false;
+  /** The client's 'drain' is listened to (added on the first write the client could not take at once). */
+  drainWatched = false;
   /** The caller takes back a request that failed before any answer (forward's handBack). */
   handBack = false;
   constructor(
@@ -94,26 +117,20 @@ class Exchange {
   /** The client's response closed (answer sent, or the client left): stop the child's work if it left. */
   readonly onClientClose = (): void => {
     this.done = true;
-    this.unwatch();
+    this.watching = false;
     if (!this.res.writableFinished) this.proxyReq?.destroy();
     this.resolve();
   };
 
-  readonly onSocket = (socket: Socket): void => {
-    this.socket = socket;
-    socket.setTimeout(this.owner.idleTimeoutMs);
-    socket.on('timeout', this.onIdle);
-  };
-
-  /** The upstream socket saw no byte for the idle timeout. */
-  readonly onIdle = (): void => {
-    if (this.done || this.timedOut) return;
-    // The client is not reading and pipe() paused the child: the silence is ours, not the child's.
+  /** The upstream socket saw no byte for the idle timeout (onSocketIdle). */
+  onIdle(): void {
+    if (this.done || this.timedOut || !this.watching) return;
+    // The client is not reading and the forwarder paused the child: the silence is ours, not the child's.
     if (this.res.writableNeedDrain) {
-      this.res.once('drain', () => this.socket?.setTimeout(this.owner.idleTimeoutMs));
+      this.res.once('drain', () => this.proxyReq?.socket?.setTimeout(this.owner.idleTimeoutMs));
       return;
     }
-    this.unwatch();
+    this.watching = false;
     const s = this.owner.idleTimeoutMs / 1000;
     this.timedOut = new RouterError('upstream_timeout', `the model server sent nothing for ${s} s (--upstream-timeout)`);
     this.owner.opts.onIdleTimeout?.(this.to);
@@ -123,7 +140,7 @@ class Exchange {
     } else {
       this.proxyReq?.destroy(this.timedOut);
     }
-  };
+  }
 
   readonly onResponse = (proxyRes: http.IncomingMessage): void => {
     this.proxyRes = proxyRes;
@@ -131,30 +148,58 @@ class Exchange {
     const headers: string[] = [];
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i]!;
-      const lower = name.toLowerCase();
-      if (responseDropped.has(lower)) continue;
-      if (lower === 'content-type' && raw[i + 1]!.includes('text/event-stream')) this.sse = true;
+      // Only names as long as a dropped one or Content-Type are lowered and looked up (most are not).
+      if (RESPONSE_CHECKED_LENGTHS[name.length]) {
+        const lower = name.toLowerCase();
+        if (responseDropped.has(lower)) {
+          if (lower === 'keep-alive') this.keepAliveHint = raw[i + 1];
+          continue;
+        }
+        if (lower === 'content-type' && raw[i + 1]!.includes('text/event-stream')) this.sse = true;
+      }
       headers.push(name, raw[i + 1]!);
     }
     const res = this.res as http.ServerResponse & { locals?: Record<string, unknown> };
     res.writeHead(proxyRes.statusCode ?? 502, headers);
     // Token counts for /metrics (usage-tap.ts): keeps chunk references, parses once at the end. On the proxied
     // path `locals` is the router's own (express's res.locals on the compat routes).
-    tapUsage(proxyRes, (res.locals ??= {}), this.sse);
+    this.tap = newTap(this.sse);
+    (res.locals ??= {}).usageTap = this.tap;
     // An SSE client sees the headers at once, even before the child's first event.
     if (this.sse) res.flushHeaders();
+    proxyRes.on('data', this.onData);
+    proxyRes.on('end', this.onUpstreamEnd);
     proxyRes.on('close', this.onUpstreamClose);
-    proxyRes.pipe(res);
+  };
+
+  /** A chunk of the answer: to the client, and to the usage tap. A client that cannot take it holds the child back. */
+  readonly onData = (chunk: Buffer): void => {
+    tapChunk(this.tap!, chunk);
+    if (this.res.write(chunk)) return;
+    this.proxyRes!.pause();
+    if (!this.drainWatched) {
+      this.drainWatched = true;
+      this.res.on('drain', this.onDrain);
+    }
+  };
+
+  readonly onDrain = (): void => {
+    this.proxyRes?.resume();
+  };
+
+  readonly onUpstreamEnd = (): void => {
+    this.watching = false;
+    if (!this.res.writableEnded) this.res.end();
   };
 
   readonly onUpstreamClose = (): void => {
-    this.unwatch();
+    this.watching = false;
     const proxyRes = this.proxyRes!;
     if (!proxyRes.complete && !this.res.writableEnded) breakStream(this, this.timedOut ?? new Error('the model server closed the connection mid-answer'));
   };
 
   readonly onError = (err: Error): void => {
-    this.unwatch();
+    this.watching = false;
     if (this.done) return;
     const code = (err as NodeJS.ErrnoException).code;
     // The child closed an idle kept-alive connection (its keep-alive timeout) just as this request was sent on it:
@@ -175,23 +220,79 @@ class Exchange {
     if (this.res.headersSent) return breakStream(this, told);
     sendError(this.res, this.timedOut ?? upstreamError(err, this.to.target));
   };
+}
 
-  /** The idle clock is off: this socket goes back to the pool (the agent resets its timeout). */
-  unwatch(): void {
-    this.socket?.removeListener('timeout', this.onIdle);
+/** The 'timeout' listener of every upstream socket, added once when it is made: tells the exchange using it. */
+function onSocketIdle(this: UpstreamSocket): void {
+  this._httpMessage?.[EXCHANGE]?.onIdle();
+}
+
+/**
+ * For external https backends (node's https.Agent; children are ChildPool's), its two per-socket hooks (node's
+ * documented overridables), so that no timer is set and cleared per request: the idle timeout is armed once, when
+ * the socket is made, and stays armed while the socket is free too (node's agent then closes a free socket idle
+ * that long); the default keepSocketAlive would reset it to the agent's 0 on every return to the pool, and read
+ * the response's headers object (built for it) for a Keep-Alive hint the exchange already has from the raw headers.
+ */
+function armIdle(socket: Duplex, idleMs: number): void {
+  if (idleMs > 0) {
+    (socket as Socket).setTimeout(idleMs);
+    socket.on('timeout', onSocketIdle);
+  }
+}
+
+/** As node's Agent.keepSocketAlive, less the timeout reset: a child that keeps idle connections 1 s or less gets none kept. */
+function keepAlive(socket: Duplex): boolean {
+  (socket as Socket).unref();
+  const hint = (socket as UpstreamSocket)._httpMessage?.[EXCHANGE]?.keepAliveHint;
+  if (hint === undefined) return true;
+  // A child sends the same hint on every answer: the last one's verdict is kept.
+  if (hint !== lastHint) {
+    const seconds = /^timeout=(\d+)/.exec(hint)?.[1];
+    // node keeps a connection 1 s less than the child says (HTTP_AGENT_KEEP_ALIVE_TIMEOUT_BUFFER): nothing is left of 1 s.
+    lastHintKeeps = seconds === undefined || Number(seconds) > 1;
+    lastHint = hint;
+  }
+  return lastHintKeeps;
+}
+let lastHint: string | undefined;
+let lastHintKeeps = true;
+
+type Connect = (options: http.ClientRequestArgs, cb?: (err: Error | null, socket: Duplex) => void) => Duplex;
+
+class SecureUpstreamAgent extends https.Agent {
+  constructor(
+    opts: https.AgentOptions,
+    private readonly idleMs: number,
+  ) {
+    super(opts);
+  }
+  override createConnection(options: http.ClientRequestArgs, cb?: (err: Error | null, socket: Duplex) => void): Duplex {
+    const socket = (https.Agent.prototype as unknown as { createConnection: Connect }).createConnection.call(this, options, cb);
+    armIdle(socket, this.idleMs);
+    return socket;
+  }
+  override keepSocketAlive(socket: Duplex): boolean {
+    return keepAlive(socket);
   }
 }
 
 export class ModelProxy {
   // Keep-alive to children: a fresh TCP connection per request would dominate the overhead.
-  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: Infinity, keepAliveMsecs: 1000 });
+  private readonly pool: ChildPool;
   /** For external backends (`url = https://…`); children are always plain http on loopback. */
-  private readonly httpsAgent = new https.Agent({ keepAlive: true, maxSockets: Infinity, keepAliveMsecs: 1000 });
+  private readonly httpsAgent: https.Agent;
   private readonly upstreams = new Map<string, Upstream>();
   readonly idleTimeoutMs: number;
 
   constructor(readonly opts: ProxyOptions = {}) {
     this.idleTimeoutMs = opts.idleTimeoutMs ?? 0;
+    this.pool = new ChildPool({
+      idleMs: this.idleTimeoutMs,
+      onIdle: (socket) => (socket as UpstreamSocket)._httpMessage?.[EXCHANGE]?.onIdle(),
+      keep: keepAlive,
+    });
+    this.httpsAgent = new SecureUpstreamAgent({ keepAlive: true, maxSockets: Infinity, keepAliveMsecs: 1000 }, this.idleTimeoutMs);
   }
 
   /**
@@ -204,7 +305,7 @@ export class ModelProxy {
     return new Promise((resolve) => {
       const x = new Exchange(this, req, res, body, to, this.upstream(to), resolve);
       x.handBack = handBack;
-      res.once('close', x.onClientClose);
+      res.on('close', x.onClientClose);
       this.send(x);
     });
   }
@@ -218,13 +319,15 @@ export class ModelProxy {
       if (!requestDropped.has(raw[i]!.toLowerCase())) headers.push(raw[i]!, raw[i + 1]!);
     }
     headers.push(...up.extra, 'Content-Length', String(x.body.length));
-    const proxyReq = up.module.request({ hostname: up.hostname, port: up.port, method: x.req.method, path: x.req.url, headers, agent: up.agent });
+    // `pool`: the child's entry, for ChildPool.addRequest (node's client hands the options to its agent).
+    const options = { hostname: up.hostname, port: up.port, method: x.req.method, path: x.req.url, headers, agent: up.agent, pool: up };
+    const proxyReq: ProxyRequest = up.module.request(options);
+    proxyReq[EXCHANGE] = x;
     x.proxyReq = proxyReq;
     x.proxyRes = undefined;
-    x.socket = undefined;
+    x.watching = true;
     proxyReq.on('response', x.onResponse);
     proxyReq.on('error', x.onError);
-    if (this.idleTimeoutMs > 0) proxyReq.once('socket', x.onSocket);
     // Headers and body in one write.
     proxyReq.end(x.body);
   }
@@ -237,19 +340,21 @@ export class ModelProxy {
    * target costs that target one new connection.)
    */
   dropIdle(port: number): void {
-    const suffix = `:${port}:`;
-    for (const [name, sockets] of Object.entries(this.agent.freeSockets)) {
-      if (name.includes(suffix)) for (const s of [...(sockets ?? [])]) s.destroy();
-    }
+    for (const up of this.upstreams.values()) if (!up.secure && up.port === port) this.pool.dropFree(up);
   }
 
   close(): void {
-    this.agent.destroy();
+    this.pool.destroy();
     this.httpsAgent.destroy();
   }
 
+  /** The last target's address: requests come in runs for one child (no key string built and hashed then). */
+  private last?: { target: string; up: Upstream };
+
   /** A target's parsed address, kept: a child's URL is asked for on every request. */
   private upstream(to: ProxyTarget): Upstream {
+    const last = this.last;
+    if (last && last.target === to.target && sameHeaders(last.up.extra, to.headers)) return last.up;
     const key = `${to.target} ${to.headers.authorization ?? ''}`;
     let up = this.upstreams.get(key);
     if (!up || !sameHeaders(up.extra, to.headers)) {
@@ -257,16 +362,22 @@ export class ModelProxy {
       const secure = u.protocol === 'https:';
       up = {
         module: secure ? https : http,
-        agent: secure ? this.httpsAgent : this.agent,
+        agent: secure ? this.httpsAgent : (this.pool as unknown as http.Agent),
+        free: [],
+        secure,
         hostname: u.hostname.replace(/^\[|\]$/g, ''),
         port: Number(u.port) || (secure ? 443 : 80),
         host: u.host,
         extra: Object.entries(to.headers).flat(),
       };
       // A child's port changes with each load: old entries are dropped rather than kept for ever.
-      if (this.upstreams.size > 256) this.upstreams.clear();
+      if (this.upstreams.size > 256) {
+        for (const old of this.upstreams.values()) this.pool.dropFree(old);
+        this.upstreams.clear();
+      }
       this.upstreams.set(key, up);
     }
+    this.last = { target: to.target, up };
     return up;
   }
 }
@@ -288,7 +399,7 @@ function breakStream(x: Exchange, err: Error): void {
     res.destroy(err);
     return;
   }
-  x.proxyRes?.unpipe(res);
+  x.proxyRes?.removeListener('data', x.onData);
   const body = (
     err instanceof RouterError ? err : new RouterError('upstream_failed', `the model server failed mid-stream: ${err.message}`)
   ).toJSON();

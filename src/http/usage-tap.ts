@@ -34,25 +34,31 @@ export interface Usage {
   tokensPerSecond?: number;
 }
 
+/** A new, empty tap for one answer (`sse`: the answer is an event stream). */
+export function newTap(sse: boolean): UsageTap {
+  return { n: 0, tail: new Array<Buffer | undefined>(TAIL), sse };
+}
+
 /**
- * Start keeping the chunks of `from` (a child's response) in `locals.usageTap`. Call it before the body
- * flows; the only per-chunk work is storing one reference.
+ * Keep one chunk of the answer: the only per-chunk work is storing a reference (the proxy calls it from its
+ * one 'data' handler, which also writes the chunk to the client).
+ */
+export function tapChunk(tap: UsageTap, chunk: Buffer): void {
+  if (tap.n === 0) {
+    tap.firstByteAt = performance.now();
+    tap.first = chunk;
+  }
+  tap.tail[tap.n++ % TAIL] = chunk;
+}
+
+/**
+ * Start keeping the chunks of `from` (a child's response) in `locals.usageTap`, with a 'data' listener of its
+ * own. Call it before the body flows. (The proxy feeds its tap from its own 'data' handler instead: tapChunk.)
  */
 export function tapUsage(from: IncomingMessage, locals: Record<string, unknown>, sse?: boolean): void {
-  const tap: UsageTap = {
-    n: 0,
-    tail: new Array<Buffer | undefined>(TAIL),
-    // The proxy says (it read the raw headers): `from.headers` is built on first use, a cost per answer.
-    sse: sse ?? String(from.headers['content-type'] ?? '').includes('text/event-stream'),
-  };
+  const tap = newTap(sse ?? String(from.headers['content-type'] ?? '').includes('text/event-stream'));
   locals.usageTap = tap;
-  from.on('data', (chunk: Buffer) => {
-    if (tap.n === 0) {
-      tap.firstByteAt = performance.now();
-      tap.first = chunk;
-    }
-    tap.tail[tap.n++ % TAIL] = chunk;
-  });
+  from.on('data', (chunk: Buffer) => tapChunk(tap, chunk));
 }
 
 /** What the kept chunks say about tokens (undefined: nothing found). Parses at most 2 x SEARCH_BYTES, once. */
