@@ -141,6 +141,10 @@ function onDone(_req: Readable, r: Reading): void {
   if (r.settled) return;
   r.settled = true;
   const { chunks, held } = r;
+  // The reading stays on the request until it goes: it must not keep a second copy of the body (the chunks
+  // joined) for as long as the request is answered, which for a large image chat is minutes.
+  r.chunks = [];
+  r.decoder = undefined;
   r.resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, held));
 }
 
