@@ -27,6 +27,8 @@ export interface PoolEntry {
   hostname: string;
   port: number;
   free: PooledSocket[];
+  /** Dropped from the proxy's cache (retire): a connection of it that comes free is closed, not kept where nothing looks. */
+  retired?: boolean;
 }
 
 const ENTRY = Symbol('entry');
@@ -61,11 +63,15 @@ export class ChildPool {
 
   constructor(readonly o: PoolOptions) {}
 
-  /** Called by node's ClientRequest; `options.pool` is the entry the proxy passed in http.request's options. */
-  addRequest(req: ClientRequest, options: { pool?: PoolEntry }): void {
+  /**
+   * Called by node's ClientRequest; `options.pool` is the entry the proxy passed in http.request's options.
+   * `options.fresh`: a new connection whatever is free (the retry after a stale one: a child whose keep-alive
+   * timers ran out together closed its other idle connections at the same moment).
+   */
+  addRequest(req: ClientRequest, options: { pool?: PoolEntry; fresh?: boolean }): void {
     const entry = options.pool!;
     let s: PooledSocket | undefined;
-    while ((s = entry.free.pop()) !== undefined && s.destroyed);
+    if (!options.fresh) while ((s = entry.free.pop()) !== undefined && (s.destroyed || !s.writable)) s.destroy();
     if (s) {
       req.reusedSocket = true;
       s.ref();
@@ -86,9 +92,15 @@ export class ChildPool {
     req.onSocket(s);
   }
 
-  /** Close the free connections of `entry` (a child about to stop, or an entry dropped from the proxy's cache). */
+  /** Close the free connections of `entry` (a child about to stop). */
   dropFree(entry: PoolEntry): void {
     for (const s of entry.free.splice(0)) s.destroy();
+  }
+
+  /** `entry` is no longer the proxy's: its free connections close now, its busy ones when their answers end. */
+  retire(entry: PoolEntry): void {
+    entry.retired = true;
+    this.dropFree(entry);
   }
 
   destroy(): void {
@@ -100,7 +112,7 @@ export class ChildPool {
 /** node's client: the answer ended and the connection may be kept. As node's agent, checks before pooling it. */
 function onFree(this: PooledSocket): void {
   const req = this._httpMessage;
-  if (this.destroyed || !this.writable || !req || !req.shouldKeepAlive || !this[POOL].o.keep(this)) {
+  if (this.destroyed || !this.writable || !req || !req.shouldKeepAlive || this[ENTRY].retired || !this[POOL].o.keep(this)) {
     this.destroy();
     return;
   }

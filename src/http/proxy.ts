@@ -320,7 +320,8 @@ export class ModelProxy {
     }
     headers.push(...up.extra, 'Content-Length', String(x.body.length));
     // `pool`: the child's entry, for ChildPool.addRequest (node's client hands the options to its agent).
-    const options = { hostname: up.hostname, port: up.port, method: x.req.method, path: x.req.url, headers, agent: up.agent, pool: up };
+    // `fresh`: the retry after a stale connection takes a new one (ChildPool.addRequest).
+    const options = { hostname: up.hostname, port: up.port, method: x.req.method, path: x.req.url, headers, agent: up.agent, pool: up, fresh: x.retried };
     const proxyReq: ProxyRequest = up.module.request(options);
     proxyReq[EXCHANGE] = x;
     x.proxyReq = proxyReq;
@@ -358,6 +359,7 @@ export class ModelProxy {
     const key = `${to.target} ${to.headers.authorization ?? ''}`;
     let up = this.upstreams.get(key);
     if (!up || !sameHeaders(up.extra, to.headers)) {
+      if (up && !up.secure) this.pool.retire(up);
       const u = new URL(to.target);
       const secure = u.protocol === 'https:';
       up = {
@@ -372,7 +374,7 @@ export class ModelProxy {
       };
       // A child's port changes with each load: old entries are dropped rather than kept for ever.
       if (this.upstreams.size > 256) {
-        for (const old of this.upstreams.values()) this.pool.dropFree(old);
+        for (const old of this.upstreams.values()) if (!old.secure) this.pool.retire(old);
         this.upstreams.clear();
       }
       this.upstreams.set(key, up);

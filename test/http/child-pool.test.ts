@@ -12,6 +12,11 @@ interface Child {
   opened: number;
   closed: number;
   whenClosed(n: number): Promise<void>;
+  /** The child closes every idle kept-alive connection at once (its keep-alive timers ran out together). */
+  closeIdle(): void;
+  /** /slow is answered once this resolves (`open`). */
+  gate: Promise<void>;
+  open(): void;
   close(): Promise<void>;
 }
 
@@ -19,11 +24,15 @@ interface Child {
 function child(): Promise<Child> {
   const sockets = new Set<Socket>();
   const waits: [number, () => void][] = [];
+  let opened!: () => void;
   const c: Child = {
     port: 0,
     opened: 0,
     closed: 0,
     whenClosed: (n) => new Promise<void>((resolve) => (c.closed >= n ? resolve() : waits.push([n, resolve]))),
+    closeIdle: () => server.closeIdleConnections(),
+    gate: new Promise<void>((r) => (opened = r)),
+    open: () => opened(),
     close: () => {
       for (const s of sockets) s.destroy();
       return new Promise<void>((r) => server.close(() => r()));
@@ -36,7 +45,9 @@ function child(): Promise<Child> {
       if (req.url === '/close') headers.connection = 'close';
       if (req.url === '/hint1') headers['keep-alive'] = 'timeout=1';
       if (req.url === '/hint5') headers['keep-alive'] = 'timeout=5';
-      res.writeHead(200, headers).end('{"ok":true}');
+      const answer = () => res.writeHead(200, headers).end('{"ok":true}');
+      if (req.url === '/slow') void c.gate.then(answer);
+      else answer();
     });
   });
   server.on('connection', (s: Socket) => {
@@ -56,10 +67,18 @@ function child(): Promise<Child> {
   );
 }
 
-async function front(proxy: ModelProxy, target: string): Promise<{ call(path: string): Promise<void>; close(): Promise<void> }> {
+/** `beforeForward`: run in the same turn as the forward (no event between them). */
+async function front(
+  proxy: ModelProxy,
+  target: string,
+  beforeForward?: () => void,
+): Promise<{ call(path: string): Promise<void>; close(): Promise<void> }> {
   const server = http.createServer((req, res) => {
     req.resume();
-    req.on('end', () => void proxy.forward(req, res, Buffer.from('{}'), { target, headers: {} }));
+    req.on('end', () => {
+      beforeForward?.();
+      void proxy.forward(req, res, Buffer.from('{}'), { target, headers: {} });
+    });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -114,6 +133,63 @@ test('a free connection idle for the upstream timeout is closed; close() ends th
   } finally {
     proxy.close();
     await f.close();
+    await c.close();
+  }
+});
+
+test('the one retry after a stale kept-alive connection goes out on a new connection, not on another stale one', async () => {
+  const c = await child();
+  const proxy = new ModelProxy();
+  let stale = false;
+  const f = await front(proxy, `http://127.0.0.1:${c.port}`, () => {
+    if (stale) c.closeIdle();
+  });
+  try {
+    // Three connections in the pool, then the child closes all three just as the next request is sent.
+    await Promise.all([f.call('/'), f.call('/'), f.call('/')]);
+    expect(c.opened).toBe(3);
+    stale = true;
+    await f.call('/');
+    expect(c.opened).toBe(4);
+  } finally {
+    proxy.close();
+    await f.close();
+    await c.close();
+  }
+});
+
+test('a connection whose target left the proxy\'s cache while it answered is closed when its answer ends, not kept where nothing looks', async () => {
+  const c = await child();
+  const proxy = new ModelProxy();
+  const base = `http://127.0.0.1:${c.port}`;
+  // The target is taken from the front's request path: /slow goes to `base`, /t/N to `base/?N` (another cache entry).
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      const n = req.url!.startsWith('/t/') ? req.url!.slice(3) : undefined;
+      void proxy.forward(req, res, Buffer.from('{}'), { target: n === undefined ? base : `${base}/?${n}`, headers: {} });
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const front = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const call = async (path: string) => {
+    const res = await fetch(`${front}${path}`, { method: 'POST', body: '{}' });
+    expect(res.status).toBe(200);
+    await res.arrayBuffer();
+  };
+  try {
+    const slow = call('/slow');
+    // While /slow is answered, 257 other targets overflow the cache (256), which drops every entry.
+    for (let i = 0; i < 257; i++) await call(`/t/${i}`);
+    const closedBefore = c.closed;
+    c.open();
+    await slow;
+    // /slow's connection closes when its answer ends (its entry is gone); the others were closed with the cache.
+    await c.whenClosed(closedBefore + 1);
+    expect(c.opened - c.closed).toBeLessThanOrEqual(1);
+  } finally {
+    proxy.close();
+    await new Promise<void>((r) => server.close(() => r()));
     await c.close();
   }
 });
