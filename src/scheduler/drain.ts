@@ -35,13 +35,14 @@ export function nextRequestMs(previous: number | undefined, tookMs: number): num
 }
 
 /**
- * What is left of a load started at `startedAt`: its last measured load time less what has run, or, for a
- * first load or one that has run past that time, as long again as it has run (with no better estimate, a
- * duration is as likely to end before as after twice its age).
+ * What is left of a load started at `startedAt`: its last measured load time less what has run, none once it
+ * has run past that time (due any moment: the estimate must not jump from ~0 back up to its age, or a victim
+ * draining for it would take new requests again just before the device frees), or, for a first load, as long
+ * again as it has run (with no better estimate, a duration is as likely to end before as after twice its age).
  */
 export function loadLeftMs(startedAt: number, lastLoadMs: number | undefined, now: number): number {
   const ran = Math.max(0, now - startedAt);
-  return lastLoadMs !== undefined && lastLoadMs > ran ? lastLoadMs - ran : ran;
+  return lastLoadMs !== undefined ? Math.max(0, lastLoadMs - ran) : ran;
 }
 
 /**
@@ -62,7 +63,8 @@ export function drainsNow(
   loadLeft: number | undefined,
   windowMs: number,
 ): boolean {
-  if (loadLeft === undefined) return true;
+  // No load ahead, or no window (--drain-window 0 says: drain at once).
+  if (loadLeft === undefined || windowMs <= 0) return true;
   if (victim.requestMs !== undefined && (victim.requestsDone ?? 0) >= MIN_REQUESTS) return loadLeft <= victim.requestMs;
-  return windowMs <= 0 || loadLeft <= Math.max(windowMs, victim.requestMs ?? 0);
+  return loadLeft <= Math.max(windowMs, victim.requestMs ?? 0);
 }

@@ -14,7 +14,9 @@ describe('nextRequestMs leans to the long requests', () => {
 describe('loadLeftMs', () => {
   test.each([
     ['a load measured before: that time less what has run', 10_000, 3_000, 7_000],
-    ['past its measured time (a cold disk): as long again as it has run', 10_000, 12_000, 12_000],
+    ['past its measured time (a cold disk): due any moment', 10_000, 12_000, 0],
+    ['just before its measured time', 10_000, 9_900, 100],
+    ['just after its measured time', 10_000, 10_100, 0],
     ['a first load: as long again as it has run', undefined, 4_000, 4_000],
     ['just started, first load: nothing known, nothing left', undefined, 0, 0],
   ])('%s', (_name, lastLoadMs, ran, expected) => {
@@ -29,7 +31,7 @@ describe('drainsNow', () => {
     ['no load holds the device', known, undefined, window, true],
     ['the load has longer to run than its requests take', known, 5_000, window, false],
     ['the load ends within its request time', known, 2_000, window, true],
-    ['its requests known: the window does not count', known, 5_000, 0, false],
+    ['no window (0: drain at once), even with its requests known', known, 5_000, 0, true],
     ['no request measured yet: the window stands in, and the load has longer to run', {}, 20_000, window, false],
     ['no request measured yet: the load ends within the window', {}, 10_000, window, true],
     ['too few requests measured: the window stands in', { requestMs: 2_000, requestsDone: MIN_REQUESTS - 1 }, 5_000, window, true],
