@@ -52,7 +52,7 @@ export function runSimulations(opts: RunOptions = {}): RunResult {
   for (const seed of seeds) {
     traces = allTraces({ quick: opts.quick, seed });
     for (const trace of traces) {
-      for (const p of POLICIES) rows.push({ ...summarize(simulate(trace, p.factory()), trace.latencyTarget), policy: p.name, seed });
+      for (const p of POLICIES) rows.push({ ...summarize(simulate(trace, p.factory()), trace.latencyTarget, trace), policy: p.name, seed });
     }
   }
   const dominated = domination(rows, traces, seeds);
@@ -174,13 +174,19 @@ function renderSeeds(rows: (Row & { seed: number })[], traces: Trace[], seeds: n
       ls: rows.find((r) => r.seed === seed && r.trace === n && r.policy === 'llama-server')!,
     }));
     const wins = pairs.filter(({ mine, ls }) => mine.loads < ls.loads && mine.waitP99 < ls.waitP99).length;
-    // Not wins: fewer loads and the very same p99, said apart when that p99 is a first cold load.
+    // Not wins: fewer loads and the very same p99, said apart when that p99 is a first cold load, and when it
+    // is the floor no router's p99 goes below (metrics.ts `p99Floor`: then no policy could have won the seed).
     const ties = pairs.filter(({ mine, ls }) => mine.loads < ls.loads && mine.waitP99 === ls.waitP99);
     const cold = ties.filter(({ mine }) => mine.p99IsFirstLoad).length;
+    const floor = ties.filter(({ mine }) => mine.waitP99 === mine.p99Floor).length;
+    const some = (k: number) => (k === ties.length ? 'each' : `${k} of them`);
     const tie = ties.length
-      ? ` (fewer loads and the same p99 on ${ties.length} more${cold ? `, ${cold === ties.length ? 'each' : `${cold} of them`} a first cold load` : ''})`
+      ? ` (fewer loads and the same p99 on ${ties.length} more${cold ? `, ${some(cold)} a first cold load` : ''}` +
+        `${floor ? `${cold ? ',' : ''} ${some(floor)} at the p99 floor` : ''})`
       : '';
-    return `${n}: ${wins} of ${seeds.length}${tie}`;
+    // Seeds where ours' p99 is the floor and so no router could win on p99 (ties included).
+    const atFloor = pairs.filter(({ mine }) => mine.waitP99 === mine.p99Floor).length;
+    return `${n}: ${wins} of ${seeds.length}${tie}${atFloor ? `, ours at the p99 floor on ${atFloor}` : ''}`;
   });
   lines.push('', `Zipf-like traces, seeds where ours has fewer loads and a lower p99 wait than llama-server: ${zipf.join('; ')}.`);
   const broken = rows.filter((r) => r.violations.length > 0 || r.stuck > 0);

@@ -4,7 +4,7 @@
  * wins is reported by `bench/sim/main`, not asserted here.
  */
 import { simulate, type SimResult } from '../../bench/sim/engine.js';
-import { summarize } from '../../bench/sim/metrics.js';
+import { p99Floor, summarize } from '../../bench/sim/metrics.js';
 import { POLICIES, runSimulations } from '../../bench/sim/run.js';
 import { allTraces, makeTrace } from '../../bench/sim/traces.js';
 import { ours } from '../../bench/sim/policies/ours.js';
@@ -174,6 +174,21 @@ describe('the engine\'s device and clients', () => {
     expect(summarize(alone).p99IsFirstLoad).toBe(true);
   });
 
+  test('the p99 floor: each asked-for model\'s first load from the cold disk, 0 for every other wait', () => {
+    // 100 waits: A's cold 10 s, B's 4 s (no cold figure: its load), 98 zeros. Rank 99 of 100 is B's load.
+    const asked = (n: number): Trace => ({ ...two, requests: Array.from({ length: n }, (_, i) => ({ id: `q${i}`, model: i % 2 ? 'B' : 'A', arrival: i * 1000, service: 100 })) });
+    expect(p99Floor(asked(100), 100)).toBe(4000);
+    // 101 waits: rank 100 of 101 is still B's load; 200: rank 198, a zero.
+    expect(p99Floor(asked(101), 101)).toBe(4000);
+    expect(p99Floor(asked(200), 200)).toBe(0);
+    // Only A asked for: rank 99 of 100 is a zero; the highest 1 of 100 is A's cold load.
+    const onlyA: Trace = { ...two, requests: asked(100).requests.map((q) => ({ ...q, model: 'A' })) };
+    expect(p99Floor(onlyA, 100)).toBe(0);
+    expect(p99Floor(onlyA, 50)).toBe(10_000);
+    // A session's steps count as asked for.
+    expect(p99Floor({ ...two, sessions: [{ id: 's', start: 0, steps: [{ model: 'B', service: 1, thinkMs: 0 }] }] }, 1)).toBe(4000);
+  });
+
   test('a closed-loop session sends its next request think time after the previous answer', () => {
     const trace: Trace = {
       ...two,
@@ -265,7 +280,16 @@ describe('the Zipf-like summary line', () => {
       expect(part).toContain(`${trace}: ${wins} of ${seeds}`);
       if (ties) expect(part).toContain(`the same p99 on ${ties} more`);
       else expect(part).not.toContain('the same p99');
+      const atFloor = pairs.filter(({ mine }) => mine.waitP99 === mine.p99Floor).length;
+      if (atFloor) expect(part).toContain(`ours at the p99 floor on ${atFloor}`);
+      else expect(part).not.toContain('at the p99 floor');
     }
+    // The floor is a lower bound: no policy's p99 is below it, on any trace (where nothing was rejected).
+    const bounded = r.rows.filter((x) => x.p99Floor !== undefined);
+    expect(bounded.length).toBeGreaterThan(r.rows.length / 2);
+    for (const x of bounded) expect([x.trace, x.policy, x.waitP99 >= x.p99Floor!]).toEqual([x.trace, x.policy, true]);
+    // and it binds: on the quick long tail (first loads dominate the top 1%) some policy's p99 is on it.
+    expect(bounded.some((x) => x.trace === 'long-tail-ttl' && x.waitP99 === x.p99Floor)).toBe(true);
   });
 });
 
