@@ -122,6 +122,11 @@ round) and the ratios.
   (1.05x, noise), so what is left is most likely the wake-ups themselves; reading a ready child's output in
   batches (src/supervisor) is the lever left open (a first try, pausing the pipe for 20 ms after each read, made
   it worse: node goes on reading a paused pipe up to its buffer's mark, and the pauses add timers).
+  Re-run on main at 4f569c4 (after the merges and the review fixes to the child pool and the body reader): \`LLAMA_SERVER=/work/shared/llama.cpp/llama-server npm run bench -- --only proxy\`
+  at 23:49 UTC, load average 2.1-4.9: fast rows 0.98-1.12x the relay's CPU, added p50 at one connection
+  0.19 ms, engine rows 1.12x, llama-server /tokenize 1.07-1.19x, 1-token chats 1.44-1.64x; against llama.cpp's
+  router per request sent 1.34-3.03x, per good answer 0.66-1.51x (less on /tokenize at 1 and 8 connections,
+  more on 1-token chats: 0.489 against 0.323 ms at 1 connection, 0.346 against 0.268 ms at 8).
   Cold swaps with the pool (it still closes a child's idle connections just before the child is stopped):
   \`LLAMA_SERVER=/work/shared/llama.cpp/llama-server npm run bench -- --only cold --quick\` at 23:28 UTC, load
   average 2.5: 29 ms median against llama.cpp's router's 17 ms, 6 swaps each (within the 20 ms target; section 3
