@@ -67,17 +67,21 @@ function child(): Promise<Child> {
   );
 }
 
-/** `beforeForward`: run in the same turn as the forward (no event between them). */
+/**
+ * The router's side: forwards every request to `target` (or to the target `target(path)` names).
+ * `beforeForward`: run in the same turn as the forward (no event between them).
+ */
 async function front(
   proxy: ModelProxy,
-  target: string,
+  target: string | ((path: string) => string),
   beforeForward?: () => void,
 ): Promise<{ call(path: string): Promise<void>; close(): Promise<void> }> {
   const server = http.createServer((req, res) => {
     req.resume();
     req.on('end', () => {
       beforeForward?.();
-      void proxy.forward(req, res, Buffer.from('{}'), { target, headers: {} });
+      const to = typeof target === 'string' ? target : target(req.url!);
+      void proxy.forward(req, res, Buffer.from('{}'), { target: to, headers: {} });
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
@@ -162,21 +166,9 @@ test('a connection whose target left the proxy\'s cache while it answered is clo
   const c = await child();
   const proxy = new ModelProxy();
   const base = `http://127.0.0.1:${c.port}`;
-  // The target is taken from the front's request path: /slow goes to `base`, /t/N to `base/?N` (another cache entry).
-  const server = http.createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      const n = req.url!.startsWith('/t/') ? req.url!.slice(3) : undefined;
-      void proxy.forward(req, res, Buffer.from('{}'), { target: n === undefined ? base : `${base}/?${n}`, headers: {} });
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const front = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const call = async (path: string) => {
-    const res = await fetch(`${front}${path}`, { method: 'POST', body: '{}' });
-    expect(res.status).toBe(200);
-    await res.arrayBuffer();
-  };
+  // /slow goes to `base`, /t/N to `base/?N` (another entry in the proxy's cache, the same child).
+  const f = await front(proxy, (path) => (path.startsWith('/t/') ? `${base}/?${path.slice(3)}` : base));
+  const call = f.call;
   try {
     const slow = call('/slow');
     // While /slow is answered, 257 other targets overflow the cache (256), which drops every entry.
@@ -189,7 +181,7 @@ test('a connection whose target left the proxy\'s cache while it answered is clo
     expect(c.opened - c.closed).toBeLessThanOrEqual(1);
   } finally {
     proxy.close();
-    await new Promise<void>((r) => server.close(() => r()));
+    await f.close();
     await c.close();
   }
 });
