@@ -127,6 +127,13 @@ round) and the ratios.
   0.19 ms, engine rows 1.12x, llama-server /tokenize 1.07-1.19x, 1-token chats 1.44-1.64x; against llama.cpp's
   router per request sent 1.34-3.03x, per good answer 0.66-1.51x (less on /tokenize at 1 and 8 connections,
   more on 1-token chats: 0.489 against 0.323 ms at 1 connection, 0.346 against 0.268 ms at 8).
+  How much the children's output costs, measured (a scratch change, not in the repo: the bench's llama-server
+  child of our router started with \`--log-disable\`, two \`--only proxy --quick\` runs back to back at 00:20 UTC):
+  router CPU per 1-token chat 0.526 -> 0.328 ms at one connection (1.84x -> 1.22x the relay's) and 0.364 ->
+  0.252 ms at 8 (1.73x -> 0.80x); /tokenize, which prints nothing, unchanged. So reading the children's log lines
+  is most of the chat rows' gap, and without it ours would be about llama.cpp's router's per good answer
+  (0.323 ms at one connection in the full run). The lever for the next pass: read a child's output without a
+  wake-up per line it prints (for instance from a FIFO read on a timer), keeping the start-up's ready hint prompt.
   Cold swaps with the pool (it still closes a child's idle connections just before the child is stopped):
   \`LLAMA_SERVER=/work/shared/llama.cpp/llama-server npm run bench -- --only cold --quick\` at 23:28 UTC, load
   average 2.5: 29 ms median against llama.cpp's router's 17 ms, 6 swaps each (within the 20 ms target; section 3
