@@ -11,8 +11,8 @@
  * disk and nobody else can open it. The child gets the write end as its stdout (or stderr); the router keeps the
  * read end, non-blocking, and reads what is there each tick: every 5 ms while the child starts (its "listening"
  * line nudges the readiness poll) and while its last lines are collected after it exits (`urgent`), otherwise
- * every 25 ms while it prints and up to every 500 ms while it is quiet. A child that prints more than the pipe
- * holds (64 KiB) between two ticks waits for the next one. End of file (no writer left: the child and any
+ * every 25 ms while it prints (5 ms while it prints half a pipe or more a tick) and up to every 500 ms while it
+ * is quiet. A child that prints more than the pipe holds (64 KiB) between two ticks waits for the next one. End of file (no writer left: the child and any
  * grandchild that inherited the FIFO have closed it) ends the stream.
  */
 import { execFileSync } from 'node:child_process';
@@ -100,13 +100,15 @@ export class OutputFifo {
   readonly #tick = (): void => {
     const got = this.#read();
     if (this.#ended) return;
-    this.#intervalMs = this.#urgent ? URGENT_MS : got ? BUSY_MS : Math.min(this.#intervalMs * 2, QUIET_MS);
+    // Half a pipe or more since the last tick: the child may soon wait on a full pipe, so look again soon.
+    const flooding = got >= READ_BUFFER.length / 2;
+    this.#intervalMs = this.#urgent || flooding ? URGENT_MS : got ? BUSY_MS : Math.min(this.#intervalMs * 2, QUIET_MS);
     this.#schedule();
   };
 
-  /** Everything there now; true if anything came. Ends the stream at end of file or on a read error. */
-  #read(): boolean {
-    let got = false;
+  /** Everything there now; the bytes read. Ends the stream at end of file or on a read error. */
+  #read(): number {
+    let got = 0;
     while (this.#fd !== undefined) {
       let n: number;
       try {
@@ -120,7 +122,7 @@ export class OutputFifo {
         this.#end();
         break;
       }
-      got = true;
+      got += n;
       this.#splitter.push(this.#decoder.write(READ_BUFFER.subarray(0, n)));
     }
     return got;
