@@ -16,7 +16,7 @@
  * grandchild that inherited the FIFO have closed it) ends the stream.
  */
 import { execFileSync } from 'node:child_process';
-import { closeSync, constants, mkdtempSync, openSync, readSync, rmdirSync, unlinkSync } from 'node:fs';
+import { closeSync, constants, existsSync, mkdtempSync, openSync, readSync, rmdirSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
@@ -25,6 +25,12 @@ import { LineSplitter } from './lines.js';
 const URGENT_MS = 5;
 const BUSY_MS = 25;
 const QUIET_MS = 500;
+
+/**
+ * coreutils' mkfifo (node has no call for it), by its path: the router's PATH is the user's and may not have it
+ * (or may have something else by that name).
+ */
+const MKFIFO = ['/usr/bin/mkfifo', '/bin/mkfifo'].find((p) => existsSync(p));
 
 /** One buffer for every read: reads are synchronous, and what is kept is decoded out of it at once. */
 const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
@@ -35,7 +41,8 @@ export function openFifos(n: number): [number, number][] {
   const paths = Array.from({ length: n }, (_, i) => join(dir, String(i)));
   const opened: number[] = [];
   try {
-    execFileSync('mkfifo', ['-m', '600', ...paths], { stdio: 'ignore' });
+    if (!MKFIFO) throw new Error('mkfifo (coreutils) is not installed in /usr/bin or /bin: it is needed to read the output of a child');
+    execFileSync(MKFIFO, ['-m', '600', ...paths], { stdio: 'ignore' });
     return paths.map((path) => {
       const read = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
       opened.push(read);
