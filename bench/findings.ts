@@ -132,12 +132,8 @@ round) and the ratios.
   router CPU per 1-token chat 0.526 -> 0.328 ms at one connection (1.84x -> 1.22x the relay's) and 0.364 ->
   0.252 ms at 8 (1.73x -> 0.80x); /tokenize, which prints nothing, unchanged. So reading the children's log lines
   is most of the chat rows' gap, and without it ours would be about llama.cpp's router's per good answer
-  (0.323 ms at one connection in the full run). Taken: a child's output is now read from FIFOs on a timer
-  (src/supervisor/output-fifo.ts: every 5 ms while it starts and after it exits, 25 ms while it prints, up to
-  500 ms when quiet). Paired \`--only proxy --quick\` runs, main then the change, 00:28 UTC: 1-token chats 1.86x ->
-  1.44x the relay's CPU at one connection (0.550 -> 0.434 ms; llama.cpp's router 0.350 ms per good answer in the
-  same kind of run) and 1.73x -> 1.40x at 8 (0.383 -> 0.280 ms; its 0.270). Not yet llama.cpp's router's: what is
-  left is the lines' own handling (split, time-stamped, kept in two rings) and the rest of a request's path.
+  (0.323 ms at one connection in the full run). The lever for the next pass: read a child's output without a
+  wake-up per line it prints (for instance from a FIFO read on a timer), keeping the start-up's ready hint prompt.
   Cold swaps with the pool (it still closes a child's idle connections just before the child is stopped):
   \`LLAMA_SERVER=/work/shared/llama.cpp/llama-server npm run bench -- --only cold --quick\` at 23:28 UTC, load
   average 2.5: 29 ms median against llama.cpp's router's 17 ms, 6 swaps each (within the 20 ms target; section 3

@@ -198,7 +198,6 @@ export class Child extends EventEmitter implements Backend {
       if (outcome === 'ready') {
         this.#states.to('ready');
         this.#readyProc = proc;
-        proc.relax();
         void proc.exited.then(() => this.#onExitAfterReady(proc));
         return;
       }

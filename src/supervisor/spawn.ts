@@ -1,7 +1,8 @@
-import { closeSync, existsSync } from 'node:fs';
-import type { Writable } from 'node:stream';
+import { existsSync } from 'node:fs';
+import { StringDecoder } from 'node:string_decoder';
+import type { Readable, Writable } from 'node:stream';
 import { execa } from 'execa';
-import { openFifos, OutputFifo } from './output-fifo.js';
+import { LineSplitter } from './lines.js';
 
 /**
  * `setpriv --pdeathsig KILL -- CMD` makes the kernel SIGKILL the child when the router dies, even by SIGKILL (no
@@ -30,8 +31,7 @@ export interface SpawnOptions {
 /**
  * One spawned process: its own process group (detached, so pgid === pid and the whole group can be signalled),
  * stdin kept open (llama-server and the bundled engine exit on stdin EOF, which also happens when the router dies),
- * output split into lines, read from FIFOs on a timer rather than from pipes that wake the router for every line
- * (output-fifo.ts). Not buffered by execa: a server prints for days.
+ * output split into lines. Not buffered by execa: a server prints for days.
  */
 export class SpawnedProcess {
   readonly pid: number | undefined;
@@ -40,39 +40,24 @@ export class SpawnedProcess {
   #exit: ProcessExit | undefined;
   #spawnError: Error | undefined;
   readonly #stdin: Writable | null;
-  readonly #outputs: OutputFifo[];
+  readonly #outputs: Readable[];
   readonly #outputEnded: Promise<void>;
 
   constructor(opts: SpawnOptions) {
     const file = PDEATHSIG_WRAPPER ?? opts.command;
     const args = PDEATHSIG_WRAPPER ? ['--pdeathsig', 'KILL', '--', opts.command, ...opts.args] : opts.args;
-    const [out, err] = openFifos(2) as [[number, number], [number, number]];
-    const spawn = () =>
-      execa(file, args, {
-        env: opts.env,
-        extendEnv: true,
-        detached: true,
-        // execa skips its exit cleanup for detached children anyway; say so. stop.ts kills the group.
-        cleanup: false,
-        stdin: 'pipe',
-        // A file descriptor of ours (execa's types list only the literals 3-9 for it, its code takes any).
-        stdout: out[1] as 3,
-        stderr: err[1] as 3,
-        buffer: false,
-        reject: false,
-      });
-    let subprocess: ReturnType<typeof spawn>;
-    try {
-      subprocess = spawn();
-    } catch (e) {
-      closeSync(out[0]);
-      closeSync(err[0]);
-      throw e;
-    } finally {
-      // The child has its own copies of the write ends: ours must go, or the FIFOs never reach end of file.
-      closeSync(out[1]);
-      closeSync(err[1]);
-    }
+    const subprocess = execa(file, args, {
+      env: opts.env,
+      extendEnv: true,
+      detached: true,
+      // execa skips its exit cleanup for detached children anyway; say so. stop.ts kills the group.
+      cleanup: false,
+      stdin: 'pipe',
+      stdout: 'pipe',
+      stderr: 'pipe',
+      buffer: false,
+      reject: false,
+    });
     // With reject: false the promise resolves even on failure, but it is settled only once the streams close;
     // we never await it (a grandchild holding the pipes would keep it pending), so keep it from ever being unhandled.
     subprocess.catch(() => {});
@@ -83,10 +68,10 @@ export class SpawnedProcess {
         this.#exit = { code, signal };
         resolve(this.#exit);
       });
-      subprocess.on('error', (error) => {
+      subprocess.on('error', (err) => {
         // 'error' without a pid means the spawn itself failed and no 'exit' will follow.
         if (subprocess.pid === undefined && this.#exit === undefined) {
-          this.#spawnError = error;
+          this.#spawnError = err;
           this.#exit = { code: null, signal: null };
           resolve(this.#exit);
         }
@@ -96,19 +81,39 @@ export class SpawnedProcess {
     this.#stdin = subprocess.stdin;
     // Writing to or ending the pipe of a dead child raises EPIPE; that is not news, the exit event is.
     this.#stdin?.on('error', () => {});
-    this.#outputs = [
-      new OutputFifo(out[0], (line) => opts.onLine(line, 'stdout')),
-      new OutputFifo(err[0], (line) => {
-        if (PDEATHSIG_WRAPPER && SETPRIV_EXEC_FAILURE.test(line)) this.#spawnError ??= new Error(line);
-        opts.onLine(line, 'stderr');
-      }),
-    ];
-    this.#outputEnded = Promise.all(this.#outputs.map((o) => o.ended)).then(() => undefined);
-  }
-
-  /** The child is up: its output is read less often while it runs (it is read every 5 ms while it starts). */
-  relax(): void {
-    for (const o of this.#outputs) o.urgent = false;
+    this.#outputs = [];
+    const ended: Promise<void>[] = [];
+    for (const [stream, name] of [
+      [subprocess.stdout, 'stdout'],
+      [subprocess.stderr, 'stderr'],
+    ] as const) {
+      if (!stream) continue;
+      this.#outputs.push(stream);
+      const decoder = new StringDecoder('utf8');
+      const splitter = new LineSplitter((line) => {
+        if (PDEATHSIG_WRAPPER && name === 'stderr' && SETPRIV_EXEC_FAILURE.test(line)) {
+          this.#spawnError ??= new Error(line);
+        }
+        opts.onLine(line, name);
+      });
+      stream.on('data', (chunk: Buffer | string) => splitter.push(typeof chunk === 'string' ? chunk : decoder.write(chunk)));
+      stream.on('error', () => {});
+      ended.push(
+        new Promise<void>((resolve) => {
+          let done = false;
+          const finish = () => {
+            if (done) return;
+            done = true;
+            splitter.push(decoder.end());
+            splitter.end();
+            resolve();
+          };
+          stream.once('end', finish);
+          stream.once('close', finish);
+        }),
+      );
+    }
+    this.#outputEnded = Promise.all(ended).then(() => undefined);
   }
 
   get exit(): ProcessExit | undefined {
@@ -130,7 +135,6 @@ export class SpawnedProcess {
    * for ever, hence the bound.
    */
   async outputEnded(timeoutMs: number): Promise<void> {
-    for (const o of this.#outputs) o.urgent = true;
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([this.#outputEnded, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
     clearTimeout(timer);
@@ -144,6 +148,6 @@ export class SpawnedProcess {
   /** Let go of the pipes, so a straggler still holding them cannot keep the router's event loop alive. */
   destroyStdio(): void {
     this.#stdin?.destroy();
-    for (const o of this.#outputs) o.close();
+    for (const stream of this.#outputs) stream.destroy();
   }
 }
