@@ -132,8 +132,15 @@ round) and the ratios.
   router CPU per 1-token chat 0.526 -> 0.328 ms at one connection (1.84x -> 1.22x the relay's) and 0.364 ->
   0.252 ms at 8 (1.73x -> 0.80x); /tokenize, which prints nothing, unchanged. So reading the children's log lines
   is most of the chat rows' gap, and without it ours would be about llama.cpp's router's per good answer
-  (0.323 ms at one connection in the full run). The lever for the next pass: read a child's output without a
-  wake-up per line it prints (for instance from a FIFO read on a timer), keeping the start-up's ready hint prompt.
+  (0.323 ms at one connection in the full run). Tried, not kept (branch r3-fifo, merged and reverted): a
+  child's stdout and stderr as FIFOs the router reads on a timer (every 5 ms while it starts and after it exits,
+  25 ms while it prints, up to 500 ms when quiet). Paired \`--only proxy --quick\` runs, main then the change,
+  00:28 UTC: 1-token chats 1.86x -> 1.44x the relay's CPU at one connection (0.550 -> 0.434 ms) and 1.73x ->
+  1.40x at 8 (0.383 -> 0.280 ms). But the cold swap (\`--only cold --quick\`, 00:48 UTC) went to 41 ms against
+  llama.cpp's 16 ms (24 ms apart; 29 against 17 before): a mkfifo run per spawn, readiness noticed on a 5 ms tick
+  rather than at the child's "listening" line, and the last lines after a stop collected on the same tick. For the
+  next pass: FIFOs made ahead of need, and the start-up and exit read as a pipe is, the timer only while the
+  child serves.
   Cold swaps with the pool (it still closes a child's idle connections just before the child is stopped):
   \`LLAMA_SERVER=/work/shared/llama.cpp/llama-server npm run bench -- --only cold --quick\` at 23:28 UTC, load
   average 2.5: 29 ms median against llama.cpp's router's 17 ms, 6 swaps each (within the 20 ms target; section 3
