@@ -289,7 +289,7 @@ export class ModelProxy {
     this.idleTimeoutMs = opts.idleTimeoutMs ?? 0;
     this.pool = new ChildPool({
       idleMs: this.idleTimeoutMs,
-      onIdle: (socket) => (socket as UpstreamSocket)._httpMessage?.[EXCHANGE]?.onIdle(),
+      onIdle: (socket) => onSocketIdle.call(socket as UpstreamSocket),
       keep: keepAlive,
     });
     this.httpsAgent = new SecureUpstreamAgent({ keepAlive: true, maxSockets: Infinity, keepAliveMsecs: 1000 }, this.idleTimeoutMs);
