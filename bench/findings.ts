@@ -127,12 +127,15 @@ round) and the ratios.
   0.19 ms, engine rows 1.12x, llama-server /tokenize 1.07-1.19x, 1-token chats 1.44-1.64x; against llama.cpp's
   router per request sent 1.34-3.03x, per good answer 0.66-1.51x (less on /tokenize at 1 and 8 connections,
   more on 1-token chats: 0.489 against 0.323 ms at 1 connection, 0.346 against 0.268 ms at 8).
-  How much the children's output costs, measured (a scratch change, not in the repo: the bench's llama-server
-  child of our router started with \`--log-disable\`, two \`--only proxy --quick\` runs back to back at 00:20 UTC):
-  router CPU per 1-token chat 0.526 -> 0.328 ms at one connection (1.84x -> 1.22x the relay's) and 0.364 ->
-  0.252 ms at 8 (1.73x -> 0.80x); /tokenize, which prints nothing, unchanged. So reading the children's log lines
-  is most of the chat rows' gap, and without it ours would be about llama.cpp's router's per good answer
-  (0.323 ms at one connection in the full run). Tried, not kept (branch r3-fifo, merged and reverted): a
+  How much the children's output costs, measured: \`LLAMA_SERVER=/work/shared/llama.cpp/llama-server npm run bench
+  -- --only proxy --quick\`, then the same with \`BENCH_LLAMA_ARGS=--log-disable\` (every llama-server child of
+  both routers started without its log), back to back at 00:56 UTC. Router CPU per 1-token chat, ours: 0.541 ->
+  0.378 ms at one connection (1.95x -> 1.34x the relay's), 0.369 -> 0.274 ms at 8 (1.81x -> 1.30x); llama.cpp's
+  router per good answer: 0.331 -> 0.222 ms and 0.249 -> 0.231 ms; /tokenize, which prints nothing, about the
+  same. So reading the children's log lines is most of our chat rows' gap to the relay, but llama.cpp's router
+  pays for them too: with the logs off on both, ours is still 1.7x and 1.2x its CPU per good answer. (An earlier
+  scratch run that turned the log off for our child only compared ours without logs against it with them, and
+  wrongly suggested parity.) Tried, not kept (docs/trials/fifo-output.patch; merged and reverted on main): a
   child's stdout and stderr as FIFOs the router reads on a timer (every 5 ms while it starts and after it exits,
   25 ms while it prints, up to 500 ms when quiet). Paired \`--only proxy --quick\` runs, main then the change,
   00:28 UTC: 1-token chats 1.86x -> 1.44x the relay's CPU at one connection (0.550 -> 0.434 ms) and 1.73x ->

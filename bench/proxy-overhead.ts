@@ -24,6 +24,11 @@ export interface OverheadOptions {
   modelPath?: string;
   /** A llama-server binary: rows with llama-server children, and llama.cpp's router beside ours. */
   llamaServer?: string;
+  /**
+   * More llama-server arguments, for every llama-server child on both routers (run.ts: BENCH_LLAMA_ARGS), e.g.
+   * `--log-disable` to see what reading a child's log lines costs a router.
+   */
+  llamaArgs?: string[];
   /** Concurrencies of the llama-server rows. */
   llamaConcurrencies?: number[];
   /** Leave nginx out even when installed (tests). */
@@ -107,6 +112,7 @@ export async function proxyOverhead(opts: OverheadOptions, log: (s: string) => v
     return sides;
   };
   const preset = join(dir, 'presets.ini');
+  const llamaArgs = opts.llamaArgs ?? [];
   const model = opts.modelPath;
   writeFileSync(
     preset,
@@ -120,7 +126,7 @@ export async function proxyOverhead(opts: OverheadOptions, log: (s: string) => v
         ? ['[tiny]', `cmd = /usr/bin/env -u LLAMA_API_KEY ${process.execPath} ${ENGINE_BIN} -m ${model} --host 127.0.0.1 --port \${PORT} -c 512 -np 1 -t 1`]
         : []),
       ...(model && opts.llamaServer
-        ? ['[tiny-llama]', `cmd = /usr/bin/env -u LLAMA_API_KEY ${opts.llamaServer} -m ${model} --host 127.0.0.1 --port \${PORT} -c 512 -np 1 -t 1 --no-webui`]
+        ? ['[tiny-llama]', `cmd = /usr/bin/env -u LLAMA_API_KEY ${opts.llamaServer} -m ${model} --host 127.0.0.1 --port \${PORT} -c 512 -np 1 -t 1 --no-webui${llamaArgs.map((a) => ` ${a}`).join('')}`]
         : []),
       '',
     ].join('\n'),
@@ -164,7 +170,7 @@ export async function proxyOverhead(opts: OverheadOptions, log: (s: string) => v
     const modelsDir = join(dir, 'models');
     linkModel(model, modelsDir, 'tiny-llama');
     const peer = await startCommand(opts.llamaServer, [
-      '--models-dir', modelsDir, '--models-max', '1', '--host', '127.0.0.1', '--port', '${PORT}', '-c', '512', '-np', '1', '-t', '1', '--no-webui',
+      '--models-dir', modelsDir, '--models-max', '1', '--host', '127.0.0.1', '--port', '${PORT}', '-c', '512', '-np', '1', '-t', '1', '--no-webui', ...llamaArgs,
     ]);
     started.push(peer);
     await untilHealthy(peer, 30_000);

@@ -75,7 +75,7 @@ export async function runBench(opts: BenchOptions): Promise<Results> {
       const o = { rounds: q ? 2 : 5, durationS: q ? 0.5 : 3, chunks: 16 };
       r.overheadOpts = o;
       r.overhead = await proxyOverhead(
-        { ...o, concurrencies: [1, 16, 64], modelPath, llamaServer: process.env.LLAMA_SERVER || undefined, llamaConcurrencies: [1, 8] },
+        { ...o, concurrencies: [1, 16, 64], modelPath, llamaServer: process.env.LLAMA_SERVER || undefined, llamaArgs: process.env.BENCH_LLAMA_ARGS?.split(/\s+/).filter(Boolean), llamaConcurrencies: [1, 8] },
         opts.log,
       );
     });
