@@ -55,6 +55,9 @@ export async function coldStart(opts: { runs: number; modelsDir: string; model: 
       const before = router.logs().length;
       const t = await firstByte(router.url, opts.model);
       const w = await warmFirstByte(router.url, opts.model, (e) => warmFailures.push(e));
+      // A ready child's lines are read every 100 ms (src/supervisor/spawn.ts): wait for its access-log line.
+      const servedLine = /POST \/v1\/chat\/completions 200 (\d+)ms/;
+      await waitFor('the access-log line of the first request', async () => router.logs().slice(before).some((r) => servedLine.test(String(r.msg))), 5_000, 20).catch(() => {});
       const recs = router.logs().slice(before);
       const ready = recs.find((r) => r.model === opts.model && r.msg === `${opts.model} ready`);
       const line = recs.find((r) => r.model === opts.model && /model ready in /.test(String(r.msg)));
@@ -62,7 +65,7 @@ export async function coldStart(opts: { runs: number; modelsDir: string; model: 
       const spawnedAt = Number(ready.time) - Number(ready.ms);
       // The engine's own time for that first request (its access-log line): a fresh model's first
       // request is slower than later ones, and that is the child's cost, not the router's.
-      const served = recs.map((r) => /POST \/v1\/chat\/completions 200 (\d+)ms/.exec(String(r.msg))).find((m) => m);
+      const served = recs.map((r) => servedLine.exec(String(r.msg))).find((m) => m);
       if (!served) throw new Error(`no access-log line of the engine for the first request`);
       cold.push(t);
       warm.push(w);

@@ -21,9 +21,6 @@ const REPORT_LINES = 50;
  */
 const READY_HINT = /listening|\bready\b|\bloaded\b|started|running/i;
 
-/** After the group is gone, how long to wait for the pipes to deliver the last lines. */
-const OUTPUT_GRACE_MS = 200;
-
 type Outcome = 'ready' | 'exited' | 'timeout' | 'stopped';
 
 /**
@@ -198,6 +195,7 @@ export class Child extends EventEmitter implements Backend {
       if (outcome === 'ready') {
         this.#states.to('ready');
         this.#readyProc = proc;
+        proc.relax();
         void proc.exited.then(() => this.#onExitAfterReady(proc));
         return;
       }
@@ -270,7 +268,6 @@ export class Child extends EventEmitter implements Backend {
   /** Stop what is left of the process group (everything, if the child is still running) and collect the last lines. */
   async #cleanUp(proc: SpawnedProcess): Promise<void> {
     await stopOnce(proc, this.#opts.stopTimeoutMs);
-    await proc.outputEnded(OUTPUT_GRACE_MS);
     proc.destroyStdio();
   }
 

@@ -1,8 +1,7 @@
 import { existsSync } from 'node:fs';
-import { StringDecoder } from 'node:string_decoder';
-import type { Readable, Writable } from 'node:stream';
+import type { Writable } from 'node:stream';
 import { execa } from 'execa';
-import { LineSplitter } from './lines.js';
+import { OutputFile } from './output-file.js';
 
 /**
  * `setpriv --pdeathsig KILL -- CMD` makes the kernel SIGKILL the child when the router dies, even by SIGKILL (no
@@ -28,10 +27,19 @@ export interface SpawnOptions {
   onLine: (line: string, stream: 'stdout' | 'stderr') => void;
 }
 
+/** While a child starts and no inotify watch could be had: how often its output is read. */
+const URGENT_MS = 5;
+/**
+ * Once it is up: how often. Lines reach the per-model log and its followers at most this late, and each carries
+ * the time it was read; a busy child's lines cost one read per tick however many it printed.
+ */
+const RELAXED_MS = 100;
+
 /**
  * One spawned process: its own process group (detached, so pgid === pid and the whole group can be signalled),
  * stdin kept open (llama-server and the bundled engine exit on stdin EOF, which also happens when the router dies),
- * output split into lines. Not buffered by execa: a server prints for days.
+ * stdout and stderr written to files the router reads in batches (output-file.ts) and splits into lines. Not
+ * buffered by execa: a server prints for days.
  */
 export class SpawnedProcess {
   readonly pid: number | undefined;
@@ -40,26 +48,45 @@ export class SpawnedProcess {
   #exit: ProcessExit | undefined;
   #spawnError: Error | undefined;
   readonly #stdin: Writable | null;
-  readonly #outputs: Readable[];
-  readonly #outputEnded: Promise<void>;
+  readonly #outputs: OutputFile[];
+  #timer: NodeJS.Timeout | undefined;
 
   constructor(opts: SpawnOptions) {
     const file = PDEATHSIG_WRAPPER ?? opts.command;
     const args = PDEATHSIG_WRAPPER ? ['--pdeathsig', 'KILL', '--', opts.command, ...opts.args] : opts.args;
-    const subprocess = execa(file, args, {
-      env: opts.env,
-      extendEnv: true,
-      detached: true,
-      // execa skips its exit cleanup for detached children anyway; say so. stop.ts kills the group.
-      cleanup: false,
-      stdin: 'pipe',
-      stdout: 'pipe',
-      stderr: 'pipe',
-      buffer: false,
-      reject: false,
-    });
+    const outputs: OutputFile[] = [];
+    const subprocess = (() => {
+      try {
+        for (const name of ['stdout', 'stderr'] as const) {
+          outputs.push(
+            new OutputFile((line) => {
+              if (PDEATHSIG_WRAPPER && name === 'stderr' && SETPRIV_EXEC_FAILURE.test(line)) {
+                this.#spawnError ??= new Error(line);
+              }
+              opts.onLine(line, name);
+            }),
+          );
+        }
+        return execa(file, args, {
+          env: opts.env,
+          extendEnv: true,
+          detached: true,
+          // execa skips its exit cleanup for detached children anyway; say so. stop.ts kills the group.
+          cleanup: false,
+          stdin: 'pipe',
+          stdout: fdOption(outputs[0]!.fd),
+          stderr: fdOption(outputs[1]!.fd),
+          buffer: false,
+          reject: false,
+        });
+      } catch (err) {
+        for (const output of outputs) output.close();
+        throw err;
+      }
+    })();
+    this.#outputs = outputs;
     // With reject: false the promise resolves even on failure, but it is settled only once the streams close;
-    // we never await it (a grandchild holding the pipes would keep it pending), so keep it from ever being unhandled.
+    // we never await it, so keep it from ever being unhandled.
     subprocess.catch(() => {});
     this.pid = subprocess.pid;
 
@@ -81,39 +108,9 @@ export class SpawnedProcess {
     this.#stdin = subprocess.stdin;
     // Writing to or ending the pipe of a dead child raises EPIPE; that is not news, the exit event is.
     this.#stdin?.on('error', () => {});
-    this.#outputs = [];
-    const ended: Promise<void>[] = [];
-    for (const [stream, name] of [
-      [subprocess.stdout, 'stdout'],
-      [subprocess.stderr, 'stderr'],
-    ] as const) {
-      if (!stream) continue;
-      this.#outputs.push(stream);
-      const decoder = new StringDecoder('utf8');
-      const splitter = new LineSplitter((line) => {
-        if (PDEATHSIG_WRAPPER && name === 'stderr' && SETPRIV_EXEC_FAILURE.test(line)) {
-          this.#spawnError ??= new Error(line);
-        }
-        opts.onLine(line, name);
-      });
-      stream.on('data', (chunk: Buffer | string) => splitter.push(typeof chunk === 'string' ? chunk : decoder.write(chunk)));
-      stream.on('error', () => {});
-      ended.push(
-        new Promise<void>((resolve) => {
-          let done = false;
-          const finish = () => {
-            if (done) return;
-            done = true;
-            splitter.push(decoder.end());
-            splitter.end();
-            resolve();
-          };
-          stream.once('end', finish);
-          stream.once('close', finish);
-        }),
-      );
-    }
-    this.#outputEnded = Promise.all(ended).then(() => undefined);
+    if (outputs.every((o) => o.watched)) return;
+    // No inotify: read often while the child starts, as a watch would.
+    this.#timer = setInterval(() => this.#read(), URGENT_MS).unref();
   }
 
   get exit(): ProcessExit | undefined {
@@ -129,15 +126,23 @@ export class SpawnedProcess {
     return this.#spawnError;
   }
 
+  /** The child is up: its output is read every RELAXED_MS from now on, not as it is written. */
+  relax(): void {
+    if (this.#outputs.every((o) => o.closed)) return;
+    for (const output of this.#outputs) output.relax();
+    clearInterval(this.#timer);
+    this.#timer = setInterval(() => this.#read(), RELAXED_MS).unref();
+  }
+
   /**
-   * Waits (at most `timeoutMs`) for stdout and stderr to end, so lines printed just before exit are in the ring
-   * buffer. 'exit' can come before the last 'data'; and a grandchild that inherited the pipes can keep them open
-   * for ever, hence the bound.
+   * Reads the last of the output and closes the files, so lines printed just before exit are in the log. Call it
+   * once the process group is gone: a file has no end to wait for (a pipe's end could be held for ever by a
+   * grandchild that inherited it), so what is not written by then is not read.
    */
-  async outputEnded(timeoutMs: number): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.#outputEnded, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
-    clearTimeout(timer);
+  collectOutput(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    for (const output of this.#outputs) output.close();
   }
 
   /** EOF on the child's stdin: a graceful stop request for servers that watch it. */
@@ -145,9 +150,18 @@ export class SpawnedProcess {
     if (this.#stdin && !this.#stdin.destroyed && !this.#stdin.writableEnded) this.#stdin.end();
   }
 
-  /** Let go of the pipes, so a straggler still holding them cannot keep the router's event loop alive. */
+  /** Let go of stdin and the output files (what the child wrote since the last read is read first). */
   destroyStdio(): void {
     this.#stdin?.destroy();
-    for (const stream of this.#outputs) stream.destroy();
+    this.collectOutput();
   }
+
+  #read(): void {
+    for (const output of this.#outputs) output.read();
+  }
+}
+
+/** execa passes any open file descriptor to the child (its docs: "an integer"); its types list only 3 to 9. */
+function fdOption(fd: number): 3 {
+  return fd as 3;
 }

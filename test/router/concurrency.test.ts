@@ -247,8 +247,12 @@ describe('gpu-lock on two of three models', () => {
     const stt = chat(r.url, 'stt', { max_tokens: 4 }).then(completion);
     expect(await queued(r.url, 'stt', 1)).toMatchObject({ in_flight: 0, waiting_for: 'serial lock held by another request' });
     await completion(await chat(r.url, 'chat', WORK));
-    // chat ran start to end inside tts's hold, and stt still waits.
-    const held = await trace(r.url, 'tts');
+    // chat ran start to end inside tts's hold, and stt still waits. (The router reads a ready child's output every
+    // 100 ms, not as it is written: the hold's start line may not be in its log yet.)
+    const held = await waitFor("tts's hold in its log", async () => {
+      const t = await trace(r.url, 'tts');
+      return t.open.length || t.done.length ? t : undefined;
+    });
     expect(held.done).toEqual([]);
     expect(held.open).toHaveLength(1);
     const [alongside] = await finished(r.url, 'chat', 1);
