@@ -22,7 +22,7 @@ export function packageRoot(): string {
  * semi-space (Node 20's default grows it to 16). The engine is a long-running server whose JS heap is small (its
  * inference memory is native, llama.cpp's); left to grow, the young generation added ~30 MiB of resident memory
  * on some runs and not others (the same model, flags and prompt measured 254-260 or 285-289 MiB), which no estimate
- * can know. Capped, the RSS is both steadier and smaller (225-234 MiB there).
+ * can know. Capped, the RSS is both steadier and smaller (224-237 MiB there).
  */
 export const ENGINE_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1'];
 
