@@ -9,13 +9,13 @@ import type { EstimateOptions } from './estimate-core.js';
  * how `-c` is shared among `-np` slots, whether flash attention is on by default (it removes the
  * attention-score matrix from the compute buffer), and the server's own base (its code, heap and threads).
  *
- *  - `bundled`: our router-engine (Node + node-llama-cpp): `-c` per slot, flash attention auto (= on), base 128 MiB,
+ *  - `bundled`: our router-engine (Node + node-llama-cpp): `-c` per slot, flash attention auto (= on), base 108 MiB,
  *    and on a CPU with AMX a repacked copy of the weights (cpuHasAmx).
  *  - `llama-server`: `-c` shared by all slots (with no `-c` and `-np N`, N × the training context), flash
  *    attention `auto` (= on where the backend has it, as on every CPU), base 16 MiB (see below).
  *  - `other`: any other `cmd`. Treated like llama-server for the model's own part (most are llama.cpp
  *    servers), with a base learned from the first measured child of that server (server-base.ts), and
- *    until then the bundled engine's 128 MiB, the safe side.
+ *    until then the bundled engine's 108 MiB, the safe side.
  */
 export type EngineKind = 'bundled' | 'llama-server' | 'other';
 
@@ -32,9 +32,12 @@ export const LLAMA_SERVER_CPU_BASE = 16 * MiB;
 /**
  * Our bundled engine: Node with node-llama-cpp, a model loaded and a long prompt served, beside what llama.cpp
  * allocates for the model (weights, their AMX copy, KV cache, flash-attention compute buffer): measured here as
- * RSS less those parts, 122-129 MiB on models of 1-200 MB (its JS heap grows with the requests it served).
+ * RSS less those parts, with the engine run as the router runs it (V8's young generation capped,
+ * src/package/paths.ts ENGINE_NODE_FLAGS): 93-107 MiB on models of 1-200 MB over six runs of
+ * test/memory/estimate-real.test.ts, and 40 more requests to a 50 MB model added 3-4 MiB (its JS heap grows a
+ * little with the requests it served). 108 MiB is the top of that. Uncapped, the young generation made it 122-158.
  */
-export const BUNDLED_CPU_BASE = 128 * MiB;
+export const BUNDLED_CPU_BASE = 108 * MiB;
 
 /** `bundled` when the router runs its own engine; `llama-server` when the program is named so; else `other`. */
 export function engineKind(command: string | undefined, bundled: boolean): EngineKind {

@@ -5,7 +5,7 @@
 import { execa } from 'execa';
 import { tinyModel } from '../helpers/models.js';
 import { rssBytes } from '../helpers/router.js';
-import { ENGINE_MAIN, postJson, startEngine, stopAll } from './harness.js';
+import { engineArgv, postJson, startEngine, stopAll } from './harness.js';
 
 
 afterAll(async () => {
@@ -22,7 +22,7 @@ interface DryRun {
 
 async function dryRun(model: string, args: string[] = []): Promise<{ report: DryRun; ms: number }> {
   const started = Date.now();
-  const res = await execa(process.execPath, [ENGINE_MAIN, '-m', model, '--dry-run', ...args]);
+  const res = await execa(process.execPath, engineArgv(['-m', model, '--dry-run', ...args]));
   const lines = res.stdout.trim().split('\n');
   expect(lines).toHaveLength(1);
   return { report: JSON.parse(lines[0]!) as DryRun, ms: Date.now() - started };

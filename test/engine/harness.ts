@@ -5,11 +5,14 @@
 import { execa, type ResultPromise } from 'execa';
 import getPort from 'get-port';
 import { join } from 'node:path';
+import { ENGINE_NODE_FLAGS } from '../../src/package/paths.js';
 import { waitFor } from '../helpers/wait.js';
 
 // jest's ESM runtime leaves import.meta.dirname unset; jest runs from the project root.
 export const ROOT = import.meta.dirname ? join(import.meta.dirname, '..', '..') : process.cwd();
 export const ENGINE_MAIN = join(ROOT, 'dist', 'src', 'engine', 'main.js');
+/** `node` arguments that start the engine as the router does (its V8 flags, src/package/paths.ts), then its own. */
+export const engineArgv = (args: string[]): string[] => [...ENGINE_NODE_FLAGS, ENGINE_MAIN, ...args];
 
 export interface RunningEngine {
   url: string;
@@ -32,7 +35,7 @@ export async function startEngine(args: string[], opts: { port?: number } = {}):
   let out = '';
   let err = '';
   // stdin stays a pipe, as the router spawns it: the engine watches it for EOF.
-  const proc = execa(process.execPath, [ENGINE_MAIN, '--port', String(port), '-t', '1', ...args], {
+  const proc = execa(process.execPath, engineArgv(['--port', String(port), '-t', '1', ...args]), {
     reject: false,
     buffer: false,
     stdin: 'pipe',
