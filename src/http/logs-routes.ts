@@ -1,6 +1,7 @@
 /**
  * `GET /logs/:model`: the router's ring buffer of one child's output (stdout and stderr,
- * one line each, oldest first, each after the time it was printed (ISO 8601, UTC); it survives
+ * one line each, oldest first, each after the time the router read it (ISO 8601, UTC; at most 100 ms after the
+ * child printed it); it survives
  * the child's exit, so a crash can be read after). The router's own health polls are not in it.
  *
  *   default          text/plain; charset=utf-8, one line per line

@@ -199,9 +199,14 @@ function stopTimeoutMs(core: RouterCore, spec: ModelSpec): number {
 /** Where a model's output lines go: its ring buffer, `GET /logs/:model?follow=1` listeners, the debug log. */
 function logSink(core: RouterCore, record: ModelRecord, model: string): (line: string) => void {
   const log = record.log;
+  // A ready child's lines come in batches (src/supervisor/spawn.ts): one date string per millisecond, not per line.
+  let ms = -1;
+  let iso = '';
   return (raw) => {
-    // Every kept line says when it was printed (ISO 8601, UTC): the ring outlives the child.
-    const line = `${new Date().toISOString()} ${raw}`;
+    // Every kept line says when it was read (ISO 8601, UTC; within 100 ms of its printing): the ring outlives the child.
+    const now = Date.now();
+    if (now !== ms) iso = new Date((ms = now)).toISOString();
+    const line = `${iso} ${raw}`;
     log.push(line);
     core.emitLog({ model, line });
     core.opts.logger.debug({ model }, `[${model}] ${raw}`);
