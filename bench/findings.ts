@@ -6,10 +6,12 @@ process waits for a core: a tiny model's engine start took 3-15 s here. Read the
 ratios; on a quiet machine run \`npm run bench\` again.
 
 **Proxy overhead (issue 14): the proxied path runs outside express and http-proxy-3, on the router's own
-keep-alive pool. In section 1's run its CPU per request is 0.82-1.22x the bare node:http relay's on every fast
-row (JSON and streams, 1-64 connections), with 0.21 ms added at one connection (targets met); it is still
-1.50-1.71x the relay's on 1-token chats with llama-server children, and above llama.cpp's router's CPU per
-request sent on every llama-server row (1.13-3.23x; per good answer 0.57-1.62x): that target is not met.** Section 1 now measures, in one
+keep-alive pool, and a child's output is read from files in batches. In section 1's run its CPU per request is
+1.04-1.16x the bare node:http relay's on every fast row (JSON and streams, 1-64 connections), with 0.19 ms added
+at one connection (targets met); 1.17-1.24x the relay's on 1-token chats with llama-server children (1.50-1.71x
+before the output files). Against llama.cpp's router: per good answer 0.72-1.18x its CPU, less on /tokenize, more
+on 1-token chats (0.366 against 0.311 ms at one connection, 0.263 against 0.250 ms at 8); per request sent
+1.43-2.35x (its every second request fails, cheaply). That target is not met on chats.** Section 1 now measures, in one
 run, direct, a 10-line node:http relay (the floor of a node proxy), nginx, our router and, with llama-server
 children, llama.cpp's own router mode, with each proxy's CPU time per request (its threads' schedstat over the
 round) and the ratios.
@@ -144,6 +146,31 @@ round) and the ratios.
   rather than at the child's "listening" line, and the last lines after a stop collected on the same tick. For the
   next pass: FIFOs made ahead of need, and the start-up and exit read as a pipe is, the timer only while the
   child serves.
+  Fourth pass (2026-12-05): a child's stdout and stderr are files, not pipes (src/supervisor/output-file.ts):
+  each made in the temporary directory and unlinked at once, the child's end O_APPEND, the router's read by
+  pread; while the child starts, inotify (fs.watch) reads each write as it comes, so its "listening" line still
+  cuts the readiness poll short; once it is ready, every 100 ms; when its group is gone, the rest at once (no
+  wait for a pipe's end); emptied past 4 MiB. It is the FIFO trial's gain without its cost: no mkfifo run, no
+  tick at start-up or exit. \`--only proxy --quick\` at 01:22 UTC: 1-token chats 1.33x the relay's CPU at one
+  connection and 1.35x at 8 (1.86x and 1.73x in the run before); section 1's full run: 1.24x and 1.17x. The
+  cold swap kept its time: \`--only cold --quick\` 31 against llama.cpp's 20 ms, section 3's full run 29 against
+  18 ms (33 against 20 in the run before). The children's log no longer costs us: \`--only proxy --quick\` with
+  and then without it (\`BENCH_LLAMA_ARGS=--log-disable\`, both routers' children), 01:49-01:53 UTC, our CPU per
+  1-token chat 0.385 -> 0.345 ms at one connection (1.39x -> 1.40x the relay's in each run) and 0.249 -> 0.248 ms
+  at 8 (1.31x -> 1.18x), against llama.cpp's router's 0.301 -> 0.220 and 0.247 -> 0.208 ms per good answer (at 00:56
+  UTC, with pipes, ours went 0.541 -> 0.378 and 0.369 -> 0.274). What it changes for a user: a ready child's line reaches
+  \`GET /logs/:model\` (and \`?follow=1\`) up to 100 ms after it was printed, stamped with the time it was read.
+  What is left at one connection, profiled (\`node --cpu-prof --cpu-prof-interval 50\`, the router and the bare
+  relay each in front of a llama-server child, 8 s of 1-token chats, one connection): ~410 us of samples per
+  request against the relay's ~258 us (start-up excluded); \`writev\` is the same (104 against 109 us: loopback
+  TCP does the receiver's work in the sender's call); ours ~50 us (the usage tap's search of the answer for
+  \`usage\` and \`timings\` 10, the proxy 9, the scheduler 6, the body reader 5, the log lines 4, metrics 6);
+  node's HTTP client and streams ~50 us more than the relay's for the same calls (ClientRequest, tickOnSocket,
+  parserOnHeadersComplete, IncomingMessage, Readable: the same functions, costlier in the larger process). The
+  bare relay's own CPU per 1-token chat (0.296 ms in section 1) is about llama.cpp's router's per good answer
+  (0.311 ms): parity on chats at one connection means a node proxy at its floor. The next lever would be an
+  upstream client without node's ClientRequest and IncomingMessage (a parser of our own on the kept-alive
+  socket, ~40-50 us of the profile); not tried (undici's, tried earlier, failed the firehose memory bound).
   Cold swaps with the pool (it still closes a child's idle connections just before the child is stopped):
   \`LLAMA_SERVER=/work/shared/llama.cpp/llama-server npm run bench -- --only cold --quick\` at 23:28 UTC, load
   average 2.5: 29 ms median against llama.cpp's router's 17 ms, 6 swaps each (within the 20 ms target; section 3
