@@ -7,6 +7,7 @@ import { ExitOnce, Once } from './once.js';
 import { freePort, isBindFailure, portInUse } from './port.js';
 import { nudge, type Nudge } from './poll.js';
 import { probeHealth, waitUntilHealthy, type HealthTarget } from './readiness.js';
+import { OutputFileError } from './output-file.js';
 import { SpawnedProcess, type ProcessExit } from './spawn.js';
 import { ChildStates } from './states.js';
 import { signalGroup, stopOnce } from './stop.js';
@@ -180,13 +181,15 @@ export class Child extends EventEmitter implements Backend {
           command: this.#opts.command,
           args: this.#opts.args(port),
           env: this.#opts.env,
-          onLine: (line, stream) => {
+          onLine: (line) => {
             if (!bindFailure && isBindFailure(line)) bindFailure = true;
-            this.#onLine(line, stream);
+            this.#onLine(line);
           },
         });
       } catch (err) {
-        throw this.#fail('spawn', undefined, `could not run ${this.#opts.command}: ${(err as Error).message}`, err);
+        // The command was not tried when the file for its output could not be made: say that, not "could not run".
+        const what = err instanceof OutputFileError ? `could not start ${this.#opts.command}: ${err.message}` : `could not run ${this.#opts.command}: ${(err as Error).message}`;
+        throw this.#fail('spawn', undefined, what, err);
       }
       this.#proc = proc;
 
@@ -271,10 +274,11 @@ export class Child extends EventEmitter implements Backend {
     proc.destroyStdio();
   }
 
-  #onLine(line: string, stream: 'stdout' | 'stderr'): void {
+  /** A line of the child's stdout or stderr (one file for both: in the order written). */
+  #onLine(line: string): void {
     // Our polls, not the child's news: they filled 47 of 58 kept lines and padded load-failure messages.
     if (this.#pollLine.test(line)) return;
-    this.#log.add(line, stream);
+    this.#log.add(line);
     if (this.#nudge && READY_HINT.test(line)) nudge(this.#nudge);
   }
 

@@ -1,5 +1,6 @@
 /**
- * A child's stdout or stderr as a file the router reads in batches, instead of a pipe node reads on every write.
+ * A child's output (stdout and stderr, one file for both, as `2>&1` gives) as a file the router reads in batches,
+ * instead of pipes node reads on every write.
  *
  * Why: a pipe wakes the router's event loop for each write the child makes, and llama-server writes each log line
  * on its own (9 per chat completion). The proxy bench measured what that costs on 1-token chats: the router's CPU
@@ -7,30 +8,52 @@
  * (docs/BENCHMARKS.md, section 1's findings). A file costs the router nothing while the child writes: the router
  * reads what is new when it chooses. A FIFO read on a timer gave the same gain but cost the cold swap (a mkfifo run
  * per spawn, readiness seen on a tick); a file needs no helper process, and inotify tells us of each write while
- * the child starts, so its "listening" line still cuts the readiness poll short at once.
+ * the child starts, so its "listening" line still cuts the readiness poll short. One file for both streams keeps
+ * their lines in the order they were written (two pipes, or two files read in turn, did not).
  *
  * The file is made in the temporary directory with a random name, opened (the child's end O_APPEND, ours
- * read-only) and unlinked at once: nothing is left on disk, whatever happens to the router, and nobody else can
- * open it. Its data lives as long as one of the two ends is open. So that a chatty child cannot fill the disk, the
- * file is emptied (ftruncate; the child's O_APPEND writes then start again at 0) when what was read passes
- * TRUNCATE_AT. Lines the child writes between the read that found the end and the truncation, a few microseconds
- * once every TRUNCATE_AT bytes, are lost; this is the price of not holding the whole output.
+ * read-only) and unlinked at once: no name is left on disk, whatever happens to the router, and nobody else can
+ * open it. Its space is held as long as a writer has it open: the child, and any descendant that inherited it
+ * (one that outlives a SIGKILLed router writes into it unread until it exits; with pipes, its next write failed).
+ * So that a chatty child cannot fill the disk, the file is emptied (ftruncate; the child's O_APPEND writes then
+ * start again at 0) when a read reaches its end past TRUNCATE_AT. Lines written between that read and the
+ * truncation, a few microseconds once every TRUNCATE_AT bytes, are lost: the price of not holding the whole output.
+ * A child that writes faster than the router reads (READ_BUDGET a call, SKIP_AT behind) has what is unread
+ * dropped, with a line that says so, rather than stalling the router's event loop or filling the disk.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, ftruncateSync, openSync, readSync, unlinkSync, watch, type FSWatcher } from 'node:fs';
+import { closeSync, constants, fstatSync, ftruncateSync, openSync, readSync, unlinkSync, watch, type FSWatcher } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { LineSplitter } from './lines.js';
 
-/** Emptied when what was read passes this. */
-export const TRUNCATE_AT = 4 * 1024 * 1024;
+/** Emptied when a read reaches its end past this. */
+const TRUNCATE_AT = 4 * 1024 * 1024;
+/** At most this much is read (and split into lines) in one call: the rest waits for the next one. */
+const READ_BUDGET = 1024 * 1024;
+/** After a call that used its budget, more than this left unread is dropped. */
+const SKIP_AT = 4 * 1024 * 1024;
 
 /** One buffer for every read: reads are synchronous, and what is kept is decoded out of it at once. */
 const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 
+/** The file for a child's output could not be made (the temporary directory is missing, read-only or full). */
+export class OutputFileError extends Error {}
+
+export interface OutputFileOptions {
+  /** Called when the inotify watch fails while the child starts: the owner must read on its own from then on. */
+  onWatchLost?: () => void;
+  /** Where the file is made: the system's temporary directory unless a test says otherwise. */
+  dir?: string;
+  /** Tests: smaller marks. */
+  truncateAt?: number;
+  readBudget?: number;
+  skipAt?: number;
+}
+
 export class OutputFile {
-  /** The child's end: pass it as the child's stdout or stderr. */
+  /** The child's end: pass it as the child's stdout and stderr. */
   readonly fd: number;
   readonly #readFd: number;
   /** What was read so far: the next read starts here (pread, so the child's writes never move it). */
@@ -40,30 +63,38 @@ export class OutputFile {
   readonly #splitter: LineSplitter;
   /** inotify on the file while the child starts; undefined once relaxed, or when the system has no watch to give. */
   #watcher: FSWatcher | undefined;
+  readonly #o: Required<Omit<OutputFileOptions, 'onWatchLost' | 'dir'>> & Pick<OutputFileOptions, 'onWatchLost'>;
 
-  readonly #truncateAt: number;
-
-  constructor(onLine: (line: string) => void, opts: { truncateAt?: number } = {}) {
-    this.#truncateAt = opts.truncateAt ?? TRUNCATE_AT;
+  constructor(onLine: (line: string) => void, opts: OutputFileOptions = {}) {
+    this.#o = { truncateAt: TRUNCATE_AT, readBudget: READ_BUDGET, skipAt: SKIP_AT, ...opts };
     this.#splitter = new LineSplitter(onLine);
-    const path = join(tmpdir(), `router-output-${process.pid}-${randomBytes(8).toString('hex')}`);
+    const dir = opts.dir ?? tmpdir();
+    const path = join(dir, `router-output-${process.pid}-${randomBytes(8).toString('hex')}`);
     const { O_WRONLY, O_APPEND, O_CREAT, O_EXCL, O_RDONLY } = constants;
-    this.fd = openSync(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL, 0o600);
+    const opened: number[] = [];
     try {
-      this.#readFd = openSync(path, O_RDONLY);
+      opened.push(openSync(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL, 0o600));
       try {
-        // Not persistent: the child's exit, not its output, keeps a start-up going.
-        this.#watcher = watch(path, { persistent: false }, () => this.read());
-        this.#watcher.on('error', () => this.#unwatch());
-      } catch {
-        // No inotify (none compiled in, or the user's watches are used up): the owner reads on its own timer.
+        opened.push(openSync(path, O_RDONLY));
+        try {
+          // Not persistent: the child's exit, not its output, keeps a start-up going.
+          this.#watcher = watch(path, { persistent: false }, () => this.read());
+          this.#watcher.on('error', () => {
+            this.#unwatch();
+            this.#o.onWatchLost?.();
+          });
+        } catch {
+          // No inotify (none compiled in, or the user's watches are used up): the owner reads on its own timer.
+        }
+      } finally {
+        unlinkSync(path);
       }
     } catch (err) {
-      closeSync(this.fd);
-      throw err;
-    } finally {
-      unlinkSync(path);
+      this.#unwatch();
+      for (const fd of opened) closeSync(fd);
+      throw new OutputFileError(`no file for its output in ${dir} (${(err as Error).message})`, { cause: err });
     }
+    [this.fd, this.#readFd] = opened as [number, number];
   }
 
   /** Whether writes are seen as they happen (inotify); if not, the owner has to read often while the child starts. */
@@ -78,21 +109,33 @@ export class OutputFile {
   /** From now on only the owner's reads: the child is up, and its lines are no longer urgent. */
   relax(): void {
     this.#unwatch();
+    // A write whose inotify event was still queued would otherwise wait for the owner's next read.
+    this.read();
   }
 
-  /** Reads what the child wrote since the last read, passing on every complete line. */
+  /** Reads what the child wrote since the last read (up to the budget), passing on every complete line. */
   read(): void {
     if (this.#closed) return;
-    let n: number;
-    try {
-      while ((n = readSync(this.#readFd, READ_BUFFER, 0, READ_BUFFER.length, this.#offset)) > 0) {
+    let budget = this.#o.readBudget;
+    for (;;) {
+      const n = this.#pread(Math.min(READ_BUFFER.length, budget));
+      if (n > 0) {
         this.#offset += n;
+        budget -= n;
         this.#splitter.push(this.#decoder.write(READ_BUFFER.subarray(0, n)));
+        if (budget > 0) continue;
+        this.#skipIfFarBehind();
+        return;
       }
-    } catch {
-      return; // nothing to do about a failing read of our own file but to try again at the next one
+      const size = this.#size();
+      if (size !== undefined && size < this.#offset) {
+        // Emptied by someone else (a wrapper script's `> /dev/stderr` opens it again with O_TRUNC): read from 0.
+        this.#offset = 0;
+        continue;
+      }
+      break;
     }
-    if (this.#offset >= this.#truncateAt) {
+    if (this.#offset >= this.#o.truncateAt) {
       ftruncateSync(this.fd, 0);
       this.#offset = 0;
     }
@@ -101,13 +144,44 @@ export class OutputFile {
   /** The last read, the last line even without its newline, and both ends closed. Safe to call again. */
   close(): void {
     if (this.#closed) return;
-    this.read();
-    this.#closed = true;
-    this.#unwatch();
+    try {
+      this.read();
+      this.#splitter.push(this.#decoder.end());
+      this.#splitter.end();
+    } finally {
+      this.#closed = true;
+      this.#unwatch();
+      closeSync(this.#readFd);
+      closeSync(this.fd);
+    }
+  }
+
+  /** Bytes read at the offset, 0 at the end of the file or when the read fails (tried again at the next call). */
+  #pread(length: number): number {
+    try {
+      return readSync(this.#readFd, READ_BUFFER, 0, length, this.#offset);
+    } catch {
+      return 0;
+    }
+  }
+
+  #size(): number | undefined {
+    try {
+      return fstatSync(this.#readFd).size;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Far behind a fast writer: what is unread is dropped (and the file emptied), with a line that says so. */
+  #skipIfFarBehind(): void {
+    const size = this.#size();
+    if (size === undefined || size - this.#offset <= this.#o.skipAt) return;
+    ftruncateSync(this.fd, 0);
     this.#splitter.push(this.#decoder.end());
     this.#splitter.end();
-    closeSync(this.#readFd);
-    closeSync(this.fd);
+    this.#splitter.push(`router: ${size - this.#offset} bytes of this output skipped (written faster than read)\n`);
+    this.#offset = 0;
   }
 
   #unwatch(): void {

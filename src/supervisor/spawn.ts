@@ -24,7 +24,8 @@ export interface SpawnOptions {
   args: string[];
   /** Added to process.env. */
   env?: Record<string, string>;
-  onLine: (line: string, stream: 'stdout' | 'stderr') => void;
+  /** Each line of the child's stdout and stderr, in the order written (one file for both, as `2>&1`). */
+  onLine: (line: string) => void;
 }
 
 /** While a child starts and no inotify watch could be had: how often its output is read. */
@@ -38,8 +39,8 @@ const RELAXED_MS = 100;
 /**
  * One spawned process: its own process group (detached, so pgid === pid and the whole group can be signalled),
  * stdin kept open (llama-server and the bundled engine exit on stdin EOF, which also happens when the router dies),
- * stdout and stderr written to files the router reads in batches (output-file.ts) and splits into lines. Not
- * buffered by execa: a server prints for days.
+ * stdout and stderr written to one file the router reads in batches (output-file.ts) and splits into lines. Not
+ * buffered by execa: a server prints for days. Throws OutputFileError when that file cannot be made.
  */
 export class SpawnedProcess {
   readonly pid: number | undefined;
@@ -48,25 +49,22 @@ export class SpawnedProcess {
   #exit: ProcessExit | undefined;
   #spawnError: Error | undefined;
   readonly #stdin: Writable | null;
-  readonly #outputs: OutputFile[];
+  readonly #output: OutputFile;
   #timer: NodeJS.Timeout | undefined;
+  #relaxed = false;
 
   constructor(opts: SpawnOptions) {
     const file = PDEATHSIG_WRAPPER ?? opts.command;
     const args = PDEATHSIG_WRAPPER ? ['--pdeathsig', 'KILL', '--', opts.command, ...opts.args] : opts.args;
-    const outputs: OutputFile[] = [];
+    const output = new OutputFile(
+      (line) => {
+        if (PDEATHSIG_WRAPPER && SETPRIV_EXEC_FAILURE.test(line)) this.#spawnError ??= new Error(line);
+        opts.onLine(line);
+      },
+      { onWatchLost: () => this.#readOften() },
+    );
     const subprocess = (() => {
       try {
-        for (const name of ['stdout', 'stderr'] as const) {
-          outputs.push(
-            new OutputFile((line) => {
-              if (PDEATHSIG_WRAPPER && name === 'stderr' && SETPRIV_EXEC_FAILURE.test(line)) {
-                this.#spawnError ??= new Error(line);
-              }
-              opts.onLine(line, name);
-            }),
-          );
-        }
         return execa(file, args, {
           env: opts.env,
           extendEnv: true,
@@ -74,17 +72,17 @@ export class SpawnedProcess {
           // execa skips its exit cleanup for detached children anyway; say so. stop.ts kills the group.
           cleanup: false,
           stdin: 'pipe',
-          stdout: fdOption(outputs[0]!.fd),
-          stderr: fdOption(outputs[1]!.fd),
+          stdout: fdOption(output.fd),
+          stderr: fdOption(output.fd),
           buffer: false,
           reject: false,
         });
       } catch (err) {
-        for (const output of outputs) output.close();
+        output.close();
         throw err;
       }
     })();
-    this.#outputs = outputs;
+    this.#output = output;
     // With reject: false the promise resolves even on failure, but it is settled only once the streams close;
     // we never await it, so keep it from ever being unhandled.
     subprocess.catch(() => {});
@@ -108,9 +106,7 @@ export class SpawnedProcess {
     this.#stdin = subprocess.stdin;
     // Writing to or ending the pipe of a dead child raises EPIPE; that is not news, the exit event is.
     this.#stdin?.on('error', () => {});
-    if (outputs.every((o) => o.watched)) return;
-    // No inotify: read often while the child starts, as a watch would.
-    this.#timer = setInterval(() => this.#read(), URGENT_MS).unref();
+    if (!output.watched) this.#readOften();
   }
 
   get exit(): ProcessExit | undefined {
@@ -128,21 +124,29 @@ export class SpawnedProcess {
 
   /** The child is up: its output is read every RELAXED_MS from now on, not as it is written. */
   relax(): void {
-    if (this.#outputs.every((o) => o.closed)) return;
-    for (const output of this.#outputs) output.relax();
+    if (this.#relaxed || this.#output.closed) return;
+    this.#relaxed = true;
     clearInterval(this.#timer);
-    this.#timer = setInterval(() => this.#read(), RELAXED_MS).unref();
+    this.#output.relax();
+    this.#timer = setInterval(() => this.#output.read(), RELAXED_MS).unref();
   }
 
   /**
-   * Reads the last of the output and closes the files, so lines printed just before exit are in the log. Call it
+   * Reads the last of the output and closes the file, so lines printed just before exit are in the log. Call it
    * once the process group is gone: a file has no end to wait for (a pipe's end could be held for ever by a
    * grandchild that inherited it), so what is not written by then is not read.
    */
   collectOutput(): void {
     clearInterval(this.#timer);
     this.#timer = undefined;
-    for (const output of this.#outputs) output.close();
+    this.#output.close();
+  }
+
+  /** While the child starts without an inotify watch (none to be had, or it failed): read as often as one would. */
+  #readOften(): void {
+    if (this.#relaxed || this.#output?.closed) return;
+    clearInterval(this.#timer);
+    this.#timer = setInterval(() => this.#output.read(), URGENT_MS).unref();
   }
 
   /** EOF on the child's stdin: a graceful stop request for servers that watch it. */
@@ -150,14 +154,10 @@ export class SpawnedProcess {
     if (this.#stdin && !this.#stdin.destroyed && !this.#stdin.writableEnded) this.#stdin.end();
   }
 
-  /** Let go of stdin and the output files (what the child wrote since the last read is read first). */
+  /** Let go of stdin and the output file (what the child wrote since the last read is read first). */
   destroyStdio(): void {
     this.#stdin?.destroy();
     this.collectOutput();
-  }
-
-  #read(): void {
-    for (const output of this.#outputs) output.read();
   }
 }
 

@@ -19,7 +19,11 @@ export interface ChildOptions {
   stopTimeoutMs: number;
   /** Ring buffer size for lastLines(). Default 500. */
   logLines?: number;
-  /** Called for every line the child prints. Exceptions it throws are swallowed (a logger must not break supervision). */
+  /**
+   * Called for every line the child prints, stdout and stderr in the order written (one file for both: `stream` is
+   * 'stdout' for them; 'stderr' marks the supervisor's own notes). Exceptions it throws are swallowed (a logger must
+   * not break supervision).
+   */
   onLog?: (line: string, stream: 'stdout' | 'stderr') => void;
   /** Extra attempts with a fresh port when the chosen port was taken before the child bound it. Default 3. */
   portRetries?: number;

@@ -1,16 +1,37 @@
-import { fstatSync, readdirSync, readlinkSync, writeSync } from 'node:fs';
+/**
+ * A child's output is read from one unlinked file (src/supervisor/output-file.ts): every line, in the order
+ * written across stdout and stderr; as it is written while the child starts, in batches once it is up; the rest
+ * when it is gone; nothing left behind; bounded when the child floods it or when someone else empties it.
+ */
+import { fstatSync, ftruncateSync, readdirSync, readlinkSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { OutputFile } from '../../src/supervisor/output-file.js';
+import { execa } from 'execa';
+import { OutputFile, OutputFileError } from '../../src/supervisor/output-file.js';
 import { SpawnedProcess } from '../../src/supervisor/spawn.js';
 import { waitFor } from './helpers.js';
 
 const leftovers = () => readdirSync(tmpdir()).filter((f) => f.startsWith(`router-output-${process.pid}-`));
 
+/** The output files this process has open, by what their descriptors point at (each name is unique). */
+function openOutputs(): string[] {
+  const out: string[] = [];
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      const target = readlinkSync(`/proc/self/fd/${fd}`);
+      if (target.includes('/router-output-')) out.push(target);
+    } catch {
+      // closed meanwhile (readdir's own descriptor)
+    }
+  }
+  return out;
+}
+
 describe('OutputFile', () => {
-  it('passes on whole lines, keeps nothing on disk, and gives the last line without its newline at close', () => {
+  it('passes on whole lines, keeps nothing on disk, is watched by inotify, and gives the last line without its newline at close', () => {
     const lines: string[] = [];
     const out = new OutputFile((l) => lines.push(l));
     try {
+      expect(out.watched).toBe(true);
       expect(leftovers()).toEqual([]);
       writeSync(out.fd, 'one\r\ntw');
       out.read();
@@ -28,7 +49,7 @@ describe('OutputFile', () => {
     expect(() => fstatSync(out.fd)).toThrow(/EBADF/);
   });
 
-  it('is emptied once what was read passes its mark, and goes on reading from the start', () => {
+  it('is emptied once a read reaches its end past the mark, and goes on reading from the start', () => {
     const lines: string[] = [];
     const out = new OutputFile((l) => lines.push(l), { truncateAt: 100 });
     try {
@@ -45,16 +66,60 @@ describe('OutputFile', () => {
     }
     expect(lines).toEqual(['a'.repeat(120), 'b', 'c']);
   });
+
+  it('reads from the start again when someone else empties the file (a wrapper writing `> /dev/stderr`)', () => {
+    const lines: string[] = [];
+    const out = new OutputFile((l) => lines.push(l));
+    try {
+      writeSync(out.fd, 'starting\nmore output\n');
+      out.read();
+      ftruncateSync(out.fd, 0);
+      writeSync(out.fd, 'exited 1\n');
+      out.read();
+    } finally {
+      out.close();
+    }
+    expect(lines).toEqual(['starting', 'more output', 'exited 1']);
+  });
+
+  it('reads at most its budget a call, and drops what a flood left far behind, saying so', () => {
+    const lines: string[] = [];
+    const out = new OutputFile((l) => lines.push(l), { readBudget: 1000, skipAt: 5000 });
+    try {
+      const line = (i: number) => `line ${String(i).padStart(4, '0')} ${'x'.repeat(89)}\n`; // 100 bytes
+      writeSync(out.fd, Array.from({ length: 30 }, (_, i) => line(i)).join(''));
+      out.read();
+      expect(lines).toHaveLength(10); // 1,000 bytes a call
+      writeSync(out.fd, Array.from({ length: 70 }, (_, i) => line(30 + i)).join(''));
+      out.read(); // 9,000 bytes behind after reading 1,000: the rest is dropped and the file emptied
+      expect(lines).toHaveLength(21);
+      expect(lines[20]).toBe('router: 8000 bytes of this output skipped (written faster than read)');
+      expect(fstatSync(out.fd).size).toBe(0);
+      writeSync(out.fd, 'after\n');
+      out.read();
+    } finally {
+      out.close();
+    }
+    expect(lines.at(-1)).toBe('after');
+  });
+
+  it('cannot be made in a missing directory: a clear error, nothing left open', () => {
+    const before = openOutputs();
+    expect(() => new OutputFile(() => {}, { dir: '/nonexistent/router-tmp' })).toThrow(OutputFileError);
+    expect(() => new OutputFile(() => {}, { dir: '/nonexistent/router-tmp' })).toThrow(/^no file for its output in \/nonexistent\/router-tmp \(ENOENT/);
+    expect(openOutputs()).toEqual(before);
+  });
 });
 
-/** A child printing `count` lines, each its own write, `gapMs` apart; then it waits to be stopped. */
+/** A child printing `count` lines, each its own write and stamped with its own clock, `gapMs` apart. */
 function printer(count: number, gapMs: number, onLine: (line: string) => void): SpawnedProcess {
-  const script = `let i = 0; const t = setInterval(() => { require('fs').writeSync(1, 'line ' + i + '\\n'); if (++i === ${count}) clearInterval(t); }, ${gapMs}); process.stdin.resume();`;
+  const script = `let i = 0; const t = setInterval(() => { require('fs').writeSync(1, i + ' ' + Date.now() + '\\n'); if (++i === ${count}) clearInterval(t); }, ${gapMs}); process.stdin.resume();`;
   return new SpawnedProcess({ command: process.execPath, args: ['-e', script], onLine });
 }
 
-/** How many separate reads delivered the lines: lines handed over in one read arrive in the same turn. */
-async function batches(count: number, gapMs: number, relaxed: boolean): Promise<number> {
+/** How many separate reads delivered the lines (lines handed over in one read arrive in the same turn), and how
+ * long the child took to print them by its own clock. */
+async function batches(count: number, gapMs: number, relaxed: boolean): Promise<{ turns: number; spanMs: number }> {
   let turns = 0;
   let inTurn = false;
   const lines: string[] = [];
@@ -73,51 +138,58 @@ async function batches(count: number, gapMs: number, relaxed: boolean): Promise<
     await proc.exited;
     proc.destroyStdio();
   }
-  expect(lines).toEqual(Array.from({ length: count }, (_, i) => `line ${i}`));
-  return turns;
+  expect(lines.map((l) => Number(l.split(' ')[0]))).toEqual(Array.from({ length: count }, (_, i) => i));
+  const stamps = lines.map((l) => Number(l.split(' ')[1]));
+  return { turns, spanMs: stamps.at(-1)! - stamps[0]! };
 }
 
 describe("a child's output", () => {
   it('is read as it is written while the child starts, so a "listening" line is seen at once', async () => {
     // 20 writes 20 ms apart: each is its own read, but for a few a busy machine runs together.
-    expect(await batches(20, 20, false)).toBeGreaterThanOrEqual(10);
+    const { turns } = await batches(20, 20, false);
+    expect(turns).toBeGreaterThanOrEqual(10);
   });
 
   it('is read in batches once the child is up: the router is not woken for each line', async () => {
-    // 20 writes over ~100 ms: a pipe delivers each on its own; a reading every 100 ms, one to a few batches.
-    expect(await batches(20, 5, true)).toBeLessThanOrEqual(4);
+    // 20 writes a few ms apart: a pipe delivers each on its own (20 turns); a reading every 100 ms, one per 100 ms
+    // of the child's printing, and one more for the tick that split it.
+    const { turns, spanMs } = await batches(20, 3, true);
+    expect(turns).toBeLessThanOrEqual(Math.ceil(spanMs / 100) + 1);
+    expect(turns).toBeLessThan(20);
   });
 
-  it('ends with every line read when the child is gone, and nothing left behind', async () => {
+  it("keeps stdout's and stderr's lines in the order written, up to the last one before exit, and leaves nothing behind", async () => {
     const lines: string[] = [];
-    const proc = new SpawnedProcess({
-      command: process.execPath,
-      args: ['-e', "process.stdout.write('a\\nb'); process.stderr.write('oops\\n')"],
-      onLine: (line, stream) => lines.push(`${stream}: ${line}`),
-    });
+    const script = "for (let i = 0; i < 50; i++) require('fs').writeSync(1 + (i % 2), (i % 2 ? 'err ' : 'out ') + i + '\\n'); process.stdout.write('last words')";
+    const proc = new SpawnedProcess({ command: process.execPath, args: ['-e', script], onLine: (line) => lines.push(line) });
     proc.relax();
     await proc.exited;
     proc.destroyStdio();
-    expect(lines.sort()).toEqual(['stderr: oops', 'stdout: a', 'stdout: b']);
+    expect(lines).toEqual([...Array.from({ length: 50 }, (_, i) => `${i % 2 ? 'err' : 'out'} ${i}`), 'last words']);
     expect(leftovers()).toEqual([]);
   });
 
   it('leaves no file open, also when the command cannot be run', async () => {
-    // The router's descriptors on output files ("/tmp/router-output-…-… (deleted)").
-    const outputFds = () =>
-      readdirSync('/proc/self/fd').filter((fd) => {
-        try {
-          return readlinkSync(`/proc/self/fd/${fd}`).includes('/router-output-');
-        } catch {
-          return false; // closed meanwhile (readdir's own descriptor)
-        }
-      });
+    const before = openOutputs();
     for (const command of [process.execPath, '/nonexistent/server']) {
       const proc = new SpawnedProcess({ command, args: ['-e', "console.log('hi')"], onLine: () => {} });
-      expect(outputFds()).toHaveLength(4);
+      expect(openOutputs().filter((f) => !before.includes(f))).toHaveLength(2); // the child's end and ours
       await proc.exited;
       proc.destroyStdio();
-      expect(outputFds()).toEqual([]);
+      expect(openOutputs()).toEqual(before);
     }
+  });
+
+  it('a start that cannot make its output file fails as a spawn, naming the directory, not the command', async () => {
+    // In a router of its own: os.tmpdir() reads the real process's TMPDIR, which a test's process.env is not.
+    const script = `
+      const { Child } = await import(${JSON.stringify(new URL('../../dist/src/supervisor/index.js', import.meta.url).href)});
+      const child = new Child({ name: 'm', command: process.execPath, args: (port) => ['-e', ''], loadTimeoutMs: 5000, stopTimeoutMs: 1000 });
+      try { await child.start(); console.log('started'); } catch (e) { console.log(JSON.stringify({ reason: e.reason, message: e.message })); }
+      await child.stop();`;
+    const { stdout } = await execa(process.execPath, ['--input-type=module', '-e', script], { env: { TMPDIR: '/nonexistent/router-tmp' } });
+    const err = JSON.parse(stdout) as { reason: string; message: string };
+    expect(err.reason).toBe('spawn');
+    expect(err.message).toMatch(new RegExp(`could not start ${process.execPath.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: no file for its output in /nonexistent/router-tmp \\(ENOENT`));
   });
 });
