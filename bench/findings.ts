@@ -146,8 +146,8 @@ round) and the ratios.
   rather than at the child's "listening" line, and the last lines after a stop collected on the same tick. For the
   next pass: FIFOs made ahead of need, and the start-up and exit read as a pipe is, the timer only while the
   child serves.
-  Fourth pass (2026-12-05): a child's stdout and stderr are files, not pipes (src/supervisor/output-file.ts):
-  each made in the temporary directory and unlinked at once, the child's end O_APPEND, the router's read by
+  Fourth pass (2026-12-05): a child's stdout and stderr are one file, not pipes (src/supervisor/output-file.ts):
+  made in the temporary directory and unlinked at once, the child's end O_APPEND, the router's read by
   pread; while the child starts, inotify (fs.watch) reads each write as it comes, so its "listening" line still
   cuts the readiness poll short; once it is ready, every 100 ms; when its group is gone, the rest at once (no
   wait for a pipe's end); emptied past 4 MiB. It is the FIFO trial's gain without its cost: no mkfifo run, no
