@@ -182,7 +182,8 @@ export class Child extends EventEmitter implements Backend {
           args: this.#opts.args(port),
           env: this.#opts.env,
           onLine: (line) => {
-            if (!bindFailure && isBindFailure(line)) bindFailure = true;
+            // Only a start can lose its port: once ready, the line is not searched (9 lines a request from llama-server).
+            if (!bindFailure && this.#readyProc !== proc && isBindFailure(line)) bindFailure = true;
             this.#onLine(line);
           },
         });

@@ -14,7 +14,9 @@
  * The file is made in the temporary directory with a random name, opened (the child's end O_APPEND, ours
  * read-only) and unlinked at once: no name is left on disk, whatever happens to the router, and nobody else can
  * open it. Its space is held as long as a writer has it open: the child, and any descendant that inherited it
- * (one that outlives a SIGKILLed router writes into it unread until it exits; with pipes, its next write failed).
+ * (one that outlives a SIGKILLed router, or that left the group of a child that crashed, writes into it unread
+ * until it exits; with pipes, its next write failed). A writer that reopens it without O_APPEND (a wrapper's
+ * `> /dev/stderr`) and writes past a truncation leaves a hole of zero bytes, passed on as they are.
  * So that a chatty child cannot fill the disk, the file is emptied (ftruncate; the child's O_APPEND writes then
  * start again at 0) when a read reaches its end past TRUNCATE_AT. Lines written between that read and the
  * truncation, a few microseconds once every TRUNCATE_AT bytes, are lost: the price of not holding the whole output.
@@ -63,6 +65,8 @@ export class OutputFile {
   readonly #splitter: LineSplitter;
   /** inotify on the file while the child starts; undefined once relaxed, or when the system has no watch to give. */
   #watcher: FSWatcher | undefined;
+  /** The next turn's read, after one that used its whole budget. */
+  #soon: NodeJS.Immediate | undefined;
   readonly #o: Required<Omit<OutputFileOptions, 'onWatchLost' | 'dir'>> & Pick<OutputFileOptions, 'onWatchLost'>;
 
   constructor(onLine: (line: string) => void, opts: OutputFileOptions = {}) {
@@ -113,7 +117,11 @@ export class OutputFile {
     this.read();
   }
 
-  /** Reads what the child wrote since the last read (up to the budget), passing on every complete line. */
+  /**
+   * Reads what the child wrote since the last read, passing on every complete line. At most the budget: when it is
+   * used up, the rest is read on the next turn of the event loop (the loop is not held, and a burst needs no new
+   * write to be read to its end), unless it is so far behind that it is dropped.
+   */
   read(): void {
     if (this.#closed) return;
     let budget = this.#o.readBudget;
@@ -124,33 +132,46 @@ export class OutputFile {
         budget -= n;
         this.#splitter.push(this.#decoder.write(READ_BUFFER.subarray(0, n)));
         if (budget > 0) continue;
-        this.#skipIfFarBehind();
+        if (!this.#skipIfFarBehind()) this.#readSoon();
         return;
       }
       const size = this.#size();
       if (size !== undefined && size < this.#offset) {
-        // Emptied by someone else (a wrapper script's `> /dev/stderr` opens it again with O_TRUNC): read from 0.
+        // Emptied by someone else (a wrapper script's `> /dev/stderr` opens it again with O_TRUNC): read from 0,
+        // the line it cut short passed on as it is.
+        this.#flushLine();
         this.#offset = 0;
         continue;
       }
       break;
     }
-    if (this.#offset >= this.#o.truncateAt) {
-      ftruncateSync(this.fd, 0);
-      this.#offset = 0;
-    }
+    if (this.#offset >= this.#o.truncateAt && this.#truncate()) this.#offset = 0;
   }
 
-  /** The last read, the last line even without its newline, and both ends closed. Safe to call again. */
+  /**
+   * The last read, the last line even without its newline, and both ends closed. Safe to call again. What is left
+   * is read to its end, all but its last readBudget bytes skipped (saying so): a crash report wants the last lines.
+   */
   close(): void {
     if (this.#closed) return;
     try {
-      this.read();
-      this.#splitter.push(this.#decoder.end());
-      this.#splitter.end();
+      const size = this.#size();
+      if (size !== undefined && size - this.#offset > this.#o.readBudget) {
+        const to = size - this.#o.readBudget;
+        this.#flushLine();
+        this.#splitter.push(`router: ${to - this.#offset} bytes of this output skipped (written faster than read)\n`);
+        this.#offset = to;
+      }
+      let n: number;
+      while ((n = this.#pread(READ_BUFFER.length)) > 0) {
+        this.#offset += n;
+        this.#splitter.push(this.#decoder.write(READ_BUFFER.subarray(0, n)));
+      }
+      this.#flushLine();
     } finally {
       this.#closed = true;
       this.#unwatch();
+      if (this.#soon) clearImmediate(this.#soon);
       closeSync(this.#readFd);
       closeSync(this.fd);
     }
@@ -174,14 +195,36 @@ export class OutputFile {
   }
 
   /** Far behind a fast writer: what is unread is dropped (and the file emptied), with a line that says so. */
-  #skipIfFarBehind(): void {
+  #skipIfFarBehind(): boolean {
     const size = this.#size();
-    if (size === undefined || size - this.#offset <= this.#o.skipAt) return;
-    ftruncateSync(this.fd, 0);
-    this.#splitter.push(this.#decoder.end());
-    this.#splitter.end();
+    if (size === undefined || size - this.#offset <= this.#o.skipAt || !this.#truncate()) return false;
+    this.#flushLine();
     this.#splitter.push(`router: ${size - this.#offset} bytes of this output skipped (written faster than read)\n`);
     this.#offset = 0;
+    return true;
+  }
+
+  /** Empties the file; false if that failed (a read goes on from where it was, and the file stays as long). */
+  #truncate(): boolean {
+    try {
+      ftruncateSync(this.fd, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** A line cut short (by a skip, a shrink, the end) is passed on as it is, and the decoder starts afresh. */
+  #flushLine(): void {
+    this.#splitter.push(this.#decoder.end());
+    this.#splitter.end();
+  }
+
+  #readSoon(): void {
+    this.#soon ??= setImmediate(() => {
+      this.#soon = undefined;
+      this.read();
+    });
   }
 
   #unwatch(): void {

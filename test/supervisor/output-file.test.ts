@@ -67,11 +67,12 @@ describe('OutputFile', () => {
     expect(lines).toEqual(['a'.repeat(120), 'b', 'c']);
   });
 
-  it('reads from the start again when someone else empties the file (a wrapper writing `> /dev/stderr`)', () => {
+  it('reads from the start again when the file is emptied under it, passing on the line it cut short', () => {
+    // As a wrapper's `echo … > /dev/stderr` does: it opens the file again with O_TRUNC (here: through the child's end).
     const lines: string[] = [];
     const out = new OutputFile((l) => lines.push(l));
     try {
-      writeSync(out.fd, 'starting\nmore output\n');
+      writeSync(out.fd, 'done\nloading....');
       out.read();
       ftruncateSync(out.fd, 0);
       writeSync(out.fd, 'exited 1\n');
@@ -79,7 +80,32 @@ describe('OutputFile', () => {
     } finally {
       out.close();
     }
-    expect(lines).toEqual(['starting', 'more output', 'exited 1']);
+    expect(lines).toEqual(['done', 'loading....', 'exited 1']);
+  });
+
+  it('reads a burst larger than its budget to the end on the following turns, without another write', async () => {
+    const lines: string[] = [];
+    const out = new OutputFile((l) => lines.push(l), { readBudget: 1000 });
+    out.relax(); // no inotify events from here on: only the reads it makes itself
+    try {
+      writeSync(out.fd, `${Array.from({ length: 30 }, (_, i) => `line ${i} ${'x'.repeat(90)}`).join('\n')}\nlistening\n`);
+      out.read();
+      expect(lines.length).toBeLessThan(11);
+      await waitFor(() => lines.at(-1) === 'listening', 2_000, 'the last line of the burst');
+      expect(lines).toHaveLength(31);
+    } finally {
+      out.close();
+    }
+  });
+
+  it('at close, reads what is left to its end, skipping all but the last budget with a line that says so', () => {
+    const lines: string[] = [];
+    const out = new OutputFile((l) => lines.push(l), { readBudget: 1000, skipAt: 5000 });
+    writeSync(out.fd, `${Array.from({ length: 30 }, (_, i) => `line ${String(i).padStart(4, '0')} ${'x'.repeat(89)}`).join('\n')}\nFATAL: out of memory`);
+    out.close();
+    expect(lines[0]).toMatch(/^router: \d+ bytes of this output skipped/);
+    expect(lines.at(-1)).toBe('FATAL: out of memory');
+    expect(lines.at(-2)).toBe(`line 0029 ${'x'.repeat(89)}`);
   });
 
   it('reads at most its budget a call, and drops what a flood left far behind, saying so', () => {
@@ -103,11 +129,9 @@ describe('OutputFile', () => {
     expect(lines.at(-1)).toBe('after');
   });
 
-  it('cannot be made in a missing directory: a clear error, nothing left open', () => {
-    const before = openOutputs();
+  it('cannot be made in a missing directory: a clear error', () => {
     expect(() => new OutputFile(() => {}, { dir: '/nonexistent/router-tmp' })).toThrow(OutputFileError);
     expect(() => new OutputFile(() => {}, { dir: '/nonexistent/router-tmp' })).toThrow(/^no file for its output in \/nonexistent\/router-tmp \(ENOENT/);
-    expect(openOutputs()).toEqual(before);
   });
 });
 
