@@ -4,7 +4,7 @@
  * health polls stay out of the ring. Skipped, saying so, when LLAMA_SERVER is not set.
  */
 import OpenAI from 'openai';
-import { json, startRouter, type RunningRouter } from '../helpers/router.js';
+import { json, startRouter, waitFor, type RunningRouter } from '../helpers/router.js';
 import { modelsDir } from '../router/fixtures.js';
 import { scrape } from './helpers.js';
 
@@ -41,7 +41,12 @@ describeIf('tokens and logs with llama-server children', () => {
     expect(m('router_prompt_tokens_total', { model: 'lcpp' })).toBeGreaterThanOrEqual(plain.usage!.prompt_tokens);
     expect(m('router_time_to_first_byte_seconds_count', { model: 'lcpp' })).toBe(2);
 
-    const { lines } = await json(await fetch(`${r.url}/logs/lcpp?format=json`));
+    // A ready child's lines are read every 100 ms, and llama-server's own log thread may write its start-up lines
+    // after /health turns 200: wait for the ring to hold more than those few.
+    const lines = await waitFor('more than 3 lines in the ring', async () => {
+      const { lines } = (await json(await fetch(`${r.url}/logs/lcpp?format=json`))) as { lines: string[] };
+      return lines.length > 3 ? lines : undefined;
+    });
     expect(lines.length).toBeGreaterThan(3);
     for (const line of lines) expect(line).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z /);
     expect(lines.join('\n')).not.toMatch(/GET \/health/);
