@@ -169,9 +169,10 @@ async function batches(count: number, gapMs: number, relaxed: boolean): Promise<
 
 describe("a child's output", () => {
   it('is read as it is written while the child starts, so a "listening" line is seen at once', async () => {
-    // 20 writes 20 ms apart: each is its own read, but for a few a busy machine runs together.
+    // 20 writes 20 ms apart: each is its own read, but for a few a busy machine runs together; read every 100 ms
+    // instead, they would come in 4 to 6 turns.
     const { turns } = await batches(20, 20, false);
-    expect(turns).toBeGreaterThanOrEqual(10);
+    expect(turns).toBeGreaterThanOrEqual(8);
   });
 
   it('is read in batches once the child is up: the router is not woken for each line', async () => {
