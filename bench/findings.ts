@@ -155,12 +155,12 @@ round) and the ratios.
   connection and 1.35x at 8 (1.86x and 1.73x in the run before); section 1's full run: 1.24x and 1.17x. The
   cold swap kept its time: \`--only cold --quick\` 31 against llama.cpp's 20 ms, section 3's full run 29 against
   18 ms (33 against 20 in the run before). The children's log no longer costs us: \`--only proxy --quick\` with
-  and then without it (\`BENCH_LLAMA_ARGS=--log-disable\`, both routers' children), 01:49-01:53 UTC, our CPU per
+  and then without it (\`BENCH_LLAMA_ARGS=--log-disable\`, both routers' children), 01:48-01:51 UTC, our CPU per
   1-token chat 0.385 -> 0.345 ms at one connection (1.39x -> 1.40x the relay's in each run) and 0.249 -> 0.248 ms
   at 8 (1.31x -> 1.18x), against llama.cpp's router's 0.301 -> 0.220 and 0.247 -> 0.208 ms per good answer (at 00:56
   UTC, with pipes, ours went 0.541 -> 0.378 and 0.369 -> 0.274). What it changes for a user: a ready child's line reaches
   \`GET /logs/:model\` (and \`?follow=1\`) up to 100 ms after it was printed, stamped with the time it was read.
-  \`strace -c\` on the router's main thread under 5 s of 1-token chats at one connection (02:15 UTC) now counts 2.0
+  \`strace -c\` on the router's main thread under 5 s of 1-token chats at one connection (02:10 UTC) now counts 2.0
   reads, 2.0 writevs and 3.3 event-loop waits per request (the relay's: 2.0 reads and 3.1 waits; with pipes ours
   were 4.4 reads and 6.2 waits), and 0.06 preads of the output file: the system calls are the relay's.
   What is left at one connection, profiled (\`node --cpu-prof --cpu-prof-interval 50\`, the router and the bare
