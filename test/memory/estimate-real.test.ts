@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { execa } from 'execa';
+import getPort from 'get-port';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -80,25 +81,42 @@ test('options from child arguments', () => {
   });
 });
 
-/** Starts the engine, waits for /health, serves one prompt of `promptChars` bytes, returns its RSS. */
+/**
+ * Starts the engine, waits for /health, serves one prompt of `promptChars` bytes, returns its RSS. On a free port
+ * (get-port), again on another if it lost the port before binding it (other test files start servers at the same
+ * time); an engine that exits early fails the test at once with its last output, rather than after the timeout.
+ */
 async function engineRss(model: string, args: string[], promptChars: number): Promise<number> {
-  const port = 20000 + Math.floor(Math.random() * 20000);
-  const child: ChildProcess = spawn(NODE, [...ENGINE_CMD, '-m', model, '--port', String(port), '-t', '1', ...args], { stdio: 'ignore' });
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  try {
-    await waitFor('the engine ready', () => fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok, () => false), 30_000, 100);
-    // Random printable bytes: the byte-level vocabulary makes this about one token per character.
-    const prompt = Array.from({ length: promptChars }, (_, i) => String.fromCharCode(97 + ((i * 7) % 26))).join('');
-    const res = await fetch(`http://127.0.0.1:${port}/v1/completions`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ prompt, max_tokens: 8 }),
-    });
-    await res.text();
-    return await readRss(child.pid!);
-  } finally {
-    child.kill('SIGKILL');
-    await exited;
+  for (let attempt = 1; ; attempt++) {
+    const port = await getPort({ host: '127.0.0.1' });
+    const child: ChildProcess = spawn(NODE, [...ENGINE_CMD, '-m', model, '--port', String(port), '-t', '1', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+    let exitCode: number | null | undefined;
+    const exited = new Promise((resolve) => child.once('exit', (code) => resolve((exitCode = code))));
+    try {
+      await waitFor('the engine ready', () => exitCode !== undefined || fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok, () => false), 30_000, 100).catch(
+        (err: Error) => {
+          throw new Error(`${err.message} (port ${port}); its last output:\n${stderr}`);
+        },
+      );
+      if (exitCode !== undefined) {
+        if (/EADDRINUSE/.test(stderr) && attempt < 3) continue;
+        throw new Error(`the engine exited (code ${exitCode}) before it was ready:\n${stderr}`);
+      }
+      // Random printable bytes: the byte-level vocabulary makes this about one token per character.
+      const prompt = Array.from({ length: promptChars }, (_, i) => String.fromCharCode(97 + ((i * 7) % 26))).join('');
+      const res = await fetch(`http://127.0.0.1:${port}/v1/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ prompt, max_tokens: 8 }),
+      });
+      await res.text();
+      return await readRss(child.pid!);
+    } finally {
+      child.kill('SIGKILL');
+      await exited;
+    }
   }
 }
 
