@@ -104,9 +104,15 @@ describe('concurrency = 2 on an engine that would take 8', () => {
     expect(await modelEntry(r.url, 'narrow')).toMatchObject({ concurrency: 2 });
     const requests = Array.from({ length: 5 }, () => chat(r.url, 'narrow', WORK).then(completion));
     // The router's own view while the limit holds: two in flight, the rest waiting with the reason.
+    let last: unknown;
     const seen = await waitFor('narrow with requests queued behind its limit', async () => {
       const m = await modelEntry(r.url, 'narrow');
+      last = m;
       return m.queued > 0 ? m : undefined;
+    }).catch(async (err: Error) => {
+      // Once seen in CI (2026-12-05, not reproduced in 3 local runs): say what the router showed, and how the requests ended.
+      const ends = await Promise.allSettled(requests);
+      throw new Error(`${err.message}; narrow's last entry: ${JSON.stringify(last)}; the requests: ${JSON.stringify(ends.map((e) => (e.status === 'fulfilled' ? 'ok' : String(e.reason))))}`);
     });
     expect(seen.in_flight).toBeLessThanOrEqual(2);
     expect(seen.waiting_for).toMatch(/concurrency limit \(2 in flight\)/);
