@@ -102,15 +102,17 @@ describe('concurrency = 2 on an engine that would take 8', () => {
 
   test('five at once: never more than two at the child, the rest queued in the router, all succeed', async () => {
     expect(await modelEntry(r.url, 'narrow')).toMatchObject({ concurrency: 2 });
-    const requests = Array.from({ length: 5 }, () => chat(r.url, 'narrow', WORK).then(completion));
+    // A WORK answer takes ~30 ms on the tiny model: five at two at a time were all done within ~80 ms, and a poll
+    // every 50 ms missed the queue in CI. Longer answers (~150 ms each) and polls every 5 ms.
+    const requests = Array.from({ length: 5 }, () => chat(r.url, 'narrow', { ...WORK, max_tokens: 240 }).then(completion));
     // The router's own view while the limit holds: two in flight, the rest waiting with the reason.
     let last: unknown;
     const seen = await waitFor('narrow with requests queued behind its limit', async () => {
       const m = await modelEntry(r.url, 'narrow');
       last = m;
       return m.queued > 0 ? m : undefined;
-    }).catch(async (err: Error) => {
-      // Once seen in CI (2026-12-05, not reproduced in 3 local runs): say what the router showed, and how the requests ended.
+    }, 15_000, 5).catch(async (err: Error) => {
+      // Say what the router showed, and how the requests ended.
       const ends = await Promise.allSettled(requests);
       throw new Error(`${err.message}; narrow's last entry: ${JSON.stringify(last)}; the requests: ${JSON.stringify(ends.map((e) => (e.status === 'fulfilled' ? 'ok' : String(e.reason))))}`);
     });
