@@ -94,11 +94,24 @@ export async function startRouter(args: string[], opts: { env?: Record<string, s
 export function serversMentioning(marker: string): number[] {
   return processesMentioning(marker).filter((pid) => {
     try {
-      return !readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes('--dry-run');
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      if (cmd.split('\0').includes('--dry-run')) return false;
+      // A process the router (or anything else) has forked and not yet exec'd still shows its parent's command line,
+      // which mentions the models folder: not a server (CI once counted one of the router's, after an unload).
+      return !forkedNotExeced(pid, cmd);
     } catch {
       return false;
     }
   });
+}
+
+function forkedNotExeced(pid: number, cmd: string): boolean {
+  try {
+    const ppid = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ')[1];
+    return ppid !== undefined && readFileSync(`/proc/${ppid}/cmdline`, 'utf8') === cmd;
+  } catch {
+    return false; // gone, or its parent gone: judged by its own command line
+  }
 }
 
 /** The model servers `r` runs for `marker` (e.g. its models folder): serversMentioning() less the router itself. */
