@@ -158,8 +158,7 @@ export class OutputFile {
       const size = this.#size();
       if (size !== undefined && size - this.#offset > this.#o.readBudget) {
         const to = size - this.#o.readBudget;
-        this.#flushLine();
-        this.#splitter.push(`router: ${to - this.#offset} bytes of this output skipped (written faster than read)\n`);
+        this.#skipped(to - this.#offset);
         this.#offset = to;
       }
       let n: number;
@@ -198,8 +197,7 @@ export class OutputFile {
   #skipIfFarBehind(): boolean {
     const size = this.#size();
     if (size === undefined || size - this.#offset <= this.#o.skipAt || !this.#truncate()) return false;
-    this.#flushLine();
-    this.#splitter.push(`router: ${size - this.#offset} bytes of this output skipped (written faster than read)\n`);
+    this.#skipped(size - this.#offset);
     this.#offset = 0;
     return true;
   }
@@ -218,6 +216,12 @@ export class OutputFile {
   #flushLine(): void {
     this.#splitter.push(this.#decoder.end());
     this.#splitter.end();
+  }
+
+  /** The line cut short passed on, then a line saying how much was not read. */
+  #skipped(bytes: number): void {
+    this.#flushLine();
+    this.#splitter.push(`router: ${bytes} bytes of this output skipped (written faster than read)\n`);
   }
 
   #readSoon(): void {
