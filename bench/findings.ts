@@ -160,11 +160,14 @@ round) and the ratios.
   at 8 (1.31x -> 1.18x), against llama.cpp's router's 0.301 -> 0.220 and 0.247 -> 0.208 ms per good answer (at 00:56
   UTC, with pipes, ours went 0.541 -> 0.378 and 0.369 -> 0.274). What it changes for a user: a ready child's line reaches
   \`GET /logs/:model\` (and \`?follow=1\`) up to 100 ms after it was printed, stamped with the time it was read.
-  \`strace -c\` on the router's main thread under 5 s of 1-token chats at one connection (02:10 UTC) now counts 2.0
+  \`strace -c\` on the router's main thread under 5 s of 1-token chats at one connection (02:10 UTC; the command:
+  \`LLAMA_SERVER=… node dist/bench/profile-chats.js router --strace\`, and \`relay\` for the relay) now counts 2.0
   reads, 2.0 writevs and 3.3 event-loop waits per request (the relay's: 2.0 reads and 3.1 waits; with pipes ours
   were 4.4 reads and 6.2 waits), and 0.06 preads of the output file: the system calls are the relay's.
   What is left at one connection, profiled (\`node --cpu-prof --cpu-prof-interval 50\`, the router and the bare
-  relay each in front of a llama-server child, 8 s of 1-token chats, one connection): ~410 us of samples per
+  relay each in front of a llama-server child, 8 s of 1-token chats, one connection; the command:
+  \`LLAMA_SERVER=… node dist/bench/profile-chats.js router\` and \`relay\`, which prints the samples per request by
+  file; the figures below were read from the same profiles by function, start-up frames left out): ~410 us of samples per
   request against the relay's ~258 us (start-up excluded); \`writev\` is the same (104 against 109 us: loopback
   TCP does the receiver's work in the sender's call); ours ~50 us (the usage tap's search of the answer for
   \`usage\` and \`timings\` 10, the proxy 9, the scheduler 6, the body reader 5, the log lines 4, metrics 6);
