@@ -1,6 +1,6 @@
 /**
  * The proxy's kept-alive connections to its upstreams (children on loopback, external backends over http or
- * https): a pool of plain sockets for the proxy's own HTTP/1.1 client (proxy.ts, response-parser.ts).
+ * https): a pool of TCP (or TLS) sockets for the proxy's own HTTP/1.1 client (proxy.ts, response-parser.ts).
  *
  * Each connection gets its listeners once, when it is made, and they pass every event to the exchange using it
  * (`user`), so a request adds and removes none. The pool of a target hangs on the proxy's entry for it: a request
@@ -9,7 +9,8 @@
  *
  * What node's agent did that is kept: TCP keep-alive and no Nagle delay; the last freed reused first; the caller told
  * whether the connection was reused (the proxy's one retry when the child had just closed it); a connection not kept
- * when the answer said so (HTTP/1.0, `Connection: close`) or the child's Keep-Alive hint leaves no time (`keep`); a
+ * when the answer said so (HTTP/1.0, `Connection: close`) or the child's Keep-Alive hint leaves no time, or while
+ * the request is still being written (a child that answered before reading it all, a 413); a
  * free connection's error, end or idle timeout closes it; no limit on connections (a request never waits here: the
  * router's queue is the only one). What is new: bytes a child sends on a free connection close it (nothing is
  * waiting for them).
@@ -54,6 +55,8 @@ export interface PoolOptions {
 export class ChildPool {
   /** Every connection open, free or in use (destroy() ends them all). */
   readonly all = new Set<PooledSocket>();
+  /** destroy() was called: the router is closing. */
+  closed = false;
 
   constructor(readonly o: PoolOptions) {}
 
@@ -70,9 +73,16 @@ export class ChildPool {
       s.ref();
     } else {
       const options = { host: entry.hostname, port: entry.port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 1000 };
-      s = (
-        entry.secure ? tls.connect({ ...options, servername: net.isIP(entry.hostname) ? undefined : entry.hostname, ALPNProtocols: ['http/1.1'] }) : net.connect(options)
-      ) as PooledSocket;
+      if (entry.secure) {
+        s = tls.connect({ ...options, servername: net.isIP(entry.hostname) ? undefined : entry.hostname, ALPNProtocols: ['http/1.1'] }) as unknown as PooledSocket;
+        // tls.connect takes no TCP options: set on the socket.
+        s.setNoDelay(true);
+        s.setKeepAlive(true, 1000);
+      } else {
+        s = net.connect(options) as PooledSocket;
+      }
+      // A connection made after close() (a request already on its way) is ended with the rest.
+      if (this.closed) process.nextTick(() => s!.destroy(closedError()));
       s.entry = entry;
       s.pool = this;
       this.all.add(s);
@@ -92,7 +102,8 @@ export class ChildPool {
   /** The answer on `s` ended: kept for the next request to its target if `keep`, else closed. */
   give(s: PooledSocket, keep: boolean): void {
     s.user = undefined;
-    if (!keep || s.destroyed || !s.writable || s.entry.retired) {
+    // Still writing the request (the child answered before reading it all), or half closed: not reusable.
+    if (!keep || s.destroyed || !s.writable || s.readableEnded || s.writableLength > 0 || s.entry.retired) {
       s.destroy();
       return;
     }
@@ -113,10 +124,16 @@ export class ChildPool {
     this.dropFree(entry);
   }
 
+  /** Close every connection; a request in flight fails with an error that is neither retried nor handed back. */
   destroy(): void {
-    for (const s of this.all) s.destroy();
+    this.closed = true;
+    for (const s of this.all) s.destroy(s.user ? closedError() : undefined);
     this.all.clear();
   }
+}
+
+function closedError(): Error {
+  return Object.assign(new Error('the router closed its connections to the model servers'), { code: 'ERR_ROUTER_CLOSED' });
 }
 
 // The connection's listeners, added once: to its user, or (free) close it.

@@ -65,9 +65,9 @@ const requestDropped = new Set([
   'host',
 ]);
 const responseDropped = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
-/** By length: the names of responseDropped, content-type and content-length (what the answer's header loop looks at). */
+/** By length: the names of responseDropped and content-type (what the answer's header loop looks at). */
 const RESPONSE_CHECKED_LENGTHS: boolean[] = new Array<boolean>(32).fill(false);
-for (const name of [...responseDropped, 'content-type', 'content-length']) RESPONSE_CHECKED_LENGTHS[name.length] = true;
+for (const name of [...responseDropped, 'content-type']) RESPONSE_CHECKED_LENGTHS[name.length] = true;
 
 interface Upstream extends PoolEntry {
   /** Host header value. */
@@ -168,27 +168,20 @@ class Exchange implements SocketUser, ResponseSink {
   onHead(head: ResponseHead): void {
     const raw = head.rawHeaders;
     const headers: string[] = [];
-    let chunked = false;
-    let lengthAt = -1;
     let hint: string | undefined;
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i]!;
-      // Only names as long as a dropped one, Content-Type or Content-Length are lowered and looked up (most are not).
+      // Only names as long as a dropped one or Content-Type are lowered and looked up (most are not).
       if (RESPONSE_CHECKED_LENGTHS[name.length]) {
         const lower = name.toLowerCase();
         if (responseDropped.has(lower)) {
           if (lower === 'keep-alive') hint = raw[i + 1];
-          else if (lower === 'transfer-encoding') chunked = true;
           continue;
         }
         if (lower === 'content-type' && raw[i + 1]!.includes('text/event-stream')) this.sse = true;
-        if (lower === 'content-length') lengthAt = headers.length;
       }
       headers.push(name, raw[i + 1]!);
     }
-    // A body framed by Transfer-Encoding is sent on by node's own framing: the child's Content-Length (if it sent
-    // both) does not describe it.
-    if (chunked && lengthAt >= 0) headers.splice(lengthAt, 2);
     this.keep = head.keepAlive && keepsAlive(hint);
     const res = this.res as ServerResponse & { locals?: Record<string, unknown> };
     res.writeHead(head.status, headers);
@@ -245,7 +238,8 @@ class Exchange implements SocketUser, ResponseSink {
       return;
     }
     const told = this.timedOut ?? err;
-    if (this.parser.head || this.res.headersSent) return breakStream(this, told);
+    // Once the client has the answer's head, the failure can only be said in-band (SSE) or by cutting the answer.
+    if (this.res.headersSent) return breakStream(this, told);
     sendError(this.res, this.timedOut ?? upstreamError(err, this.to.target));
   }
 }
@@ -382,11 +376,23 @@ export class ModelProxy {
  */
 function requestHead(req: IncomingMessage, up: Upstream, length: number): string {
   const raw = req.rawHeaders;
-  let head = `${req.method} ${up.base}${req.url} HTTP/1.1\r\nHost: ${up.host}\r\n`;
+  const url = req.url!;
+  // An absolute-form target (`POST http://host/v1/...`, which node's server accepts) goes on in origin form.
+  const path = url.charCodeAt(0) === 0x2f ? url : originForm(url);
+  let head = `${req.method} ${up.base}${path} HTTP/1.1\r\nHost: ${up.host}\r\n`;
   for (let i = 0; i < raw.length; i += 2) {
     if (!requestDropped.has(raw[i]!.toLowerCase())) head += `${raw[i]!}: ${raw[i + 1]!}\r\n`;
   }
   return `${head}${up.extraLines}Content-Length: ${length}\r\nConnection: keep-alive\r\n\r\n`;
+}
+
+function originForm(url: string): string {
+  try {
+    const u = new URL(url);
+    return u.pathname + u.search;
+  } catch {
+    return '/';
+  }
 }
 
 function sameHeaders(extra: string[], headers: Record<string, string>): boolean {

@@ -8,12 +8,15 @@
  * A response is a few hundred bytes of head and one body; the work here is one latin1 decode and one split of the
  * head, and for a chunked body a scan of each chunk-size line.
  *
- * What it accepts, as node's llhttp does for a response: HTTP/1.0 and 1.1; 1xx heads skipped (100 Continue, 103
- * Early Hints); no body for 204, 304 and an answer to HEAD; a body framed by Transfer-Encoding (chunked last: the
- * chunks decoded, their extensions and trailers dropped; any other: read to the connection's end), else by
- * Content-Length, else read to the connection's end. What it refuses, as an error (the connection is then closed):
- * a head over 64 KiB, a bad status line, a header line without a name or folded (obs-fold), a Content-Length that
- * is not digits or given twice with different values, a bad chunk-size line, a chunk not followed by CRLF.
+ * What it accepts (as node's llhttp, strict, does for a response): HTTP/1.0 and 1.1; 1xx heads skipped (100
+ * Continue, 103 Early Hints); no body for 204, 304 and an answer to HEAD; a body framed by Transfer-Encoding
+ * (chunked last: the chunks decoded, their extensions and trailers dropped; any other: read to the connection's
+ * end), else by Content-Length, else read to the connection's end. What it refuses, as an error (the connection is
+ * then closed; the client gets a 502, or a cut answer once its head was sent): a head over 64 KiB or with bare LF
+ * line ends, a bad status line, a header line without a colon, folded (obs-fold), with a name that is not a token or
+ * a value with control characters, a Content-Length that is not digits, given twice or beside Transfer-Encoding (the
+ * ambiguity request smuggling lives on), a bad chunk-size line, a chunk not followed by CRLF. (Unlike llhttp, a
+ * trailer line is only looked at for where it ends.)
  */
 
 /** The head's limit: node's default (--max-http-header-size) is 16 KiB; a child's answer head is ~200 bytes. */
@@ -21,6 +24,7 @@ const MAX_HEAD = 64 * 1024;
 /** A chunk-size line (size, extensions) longer than this is refused. */
 const MAX_CHUNK_LINE = 4096;
 const CRLF2 = Buffer.from('\r\n\r\n');
+const LF2 = Buffer.from('\n\n');
 
 export interface ResponseHead {
   status: number;
@@ -166,6 +170,8 @@ export class ResponseParser {
     const end = buf.indexOf(CRLF2, Math.max(0, pendingLength - 3));
     if (end < 0) {
       if (buf.length > MAX_HEAD) throw new ResponseParseError(`the answer's head is over ${MAX_HEAD} bytes`);
+      // A head ended by bare LFs would never see CRLF CRLF: refused now rather than at the idle timeout.
+      if (buf.includes(LF2)) throw new ResponseParseError('the answer\'s head has bare LF line ends');
       this.pending = Buffer.from(buf); // a copy: the chunk's memory may be reused by the caller
       return chunk.length;
     }
@@ -177,13 +183,14 @@ export class ResponseParser {
     if (head.status < 200) return next;
     this.head = head;
     const framing = this.framing(head);
+    // An answer read to the connection's end leaves nothing to reuse: said before the sink looks.
+    if (framing === 'close') head.keepAlive = false;
     this.sink.onHead(head);
     if (framing === 'none') {
       this.finish(chunk, next);
     } else if (framing === 'chunked') {
       this.state = State.ChunkSize;
     } else if (framing === 'close') {
-      head.keepAlive = false;
       this.state = State.ToClose;
     } else {
       this.left = framing;
@@ -203,14 +210,14 @@ export class ResponseParser {
       if (name.length === 14 && name.toLowerCase() === 'content-length') {
         const v = rawHeaders[i + 1]!;
         if (!/^\d{1,15}$/.test(v)) throw new ResponseParseError(`the answer's Content-Length is not a number: ${v.slice(0, 40)}`);
-        if (length !== undefined && length !== Number(v)) throw new ResponseParseError('the answer has two different Content-Lengths');
+        if (length !== undefined) throw new ResponseParseError('the answer has two Content-Lengths');
         length = Number(v);
       } else if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') {
         te = te === undefined ? rawHeaders[i + 1]! : `${te}, ${rawHeaders[i + 1]!}`;
       }
     }
     if (te !== undefined) {
-      // Transfer-Encoding wins over Content-Length (RFC 9112 6.3); the caller must not forward the latter then.
+      if (length !== undefined) throw new ResponseParseError('the answer has both Content-Length and Transfer-Encoding');
       return /(?:^|,)[ \t]*chunked[ \t]*$/i.test(te) ? 'chunked' : 'close';
     }
     return length ?? 'close';
@@ -267,10 +274,24 @@ export class ResponseParser {
   }
 }
 
+/** A header name (RFC 9110 token). */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** A header value: no control characters but tab (node's checkInvalidHeaderChar). */
+const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+/** Spaces and tabs off both ends (String.trim also takes other Unicode white space, 0xA0 among it). */
+function trimOws(v: string): string {
+  let a = 0;
+  let b = v.length;
+  while (a < b && (v.charCodeAt(a) === 0x20 || v.charCodeAt(a) === 0x09)) a++;
+  while (b > a && (v.charCodeAt(b - 1) === 0x20 || v.charCodeAt(b - 1) === 0x09)) b--;
+  return a === 0 && b === v.length ? v : v.slice(a, b);
+}
+
 /** The status line and header lines of a head (without its final CRLF CRLF). */
 function parseHead(text: string): ResponseHead {
   const lines = text.split('\r\n');
-  const status = /^HTTP\/1\.([01]) (\d{3})(?:[ \t].*)?$/.exec(lines[0]!);
+  const status = /^HTTP\/1\.([01]) ([1-9]\d\d)(?:[ \t].*)?$/.exec(lines[0]!);
   if (!status) throw new ResponseParseError(`a bad status line in the answer: ${JSON.stringify(lines[0]!.slice(0, 40))}`);
   const rawHeaders: string[] = [];
   let connection: string | undefined;
@@ -280,10 +301,12 @@ function parseHead(text: string): ResponseHead {
     const c0 = line.charCodeAt(0);
     if (colon <= 0 || c0 === 0x20 || c0 === 0x09) throw new ResponseParseError(`a bad header line in the answer: ${JSON.stringify(line.slice(0, 40))}`);
     const name = line.slice(0, colon);
-    if (name.charCodeAt(colon - 1) === 0x20 || name.charCodeAt(colon - 1) === 0x09) {
+    const value = trimOws(line.slice(colon + 1));
+    // What node's ServerResponse would refuse to send on (and llhttp refused to read): checked here, so a bad
+    // header is a 502 before any of the answer is sent.
+    if (!TOKEN.test(name) || !FIELD_VALUE.test(value)) {
       throw new ResponseParseError(`a bad header line in the answer: ${JSON.stringify(line.slice(0, 40))}`);
     }
-    const value = line.slice(colon + 1).trim();
     if (name.length === 10 && name.toLowerCase() === 'connection') connection = connection === undefined ? value : `${connection}, ${value}`;
     rawHeaders.push(name, value);
   }

@@ -46,7 +46,6 @@ test.each([
   ['zero length', `${ok}Content-Length: 0\r\n\r\n`, '', true],
   ['chunked', `${ok}Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n7\r\n, world\r\n0\r\n\r\n`, 'hello, world', true],
   ['chunked, upper-case hex, extensions, trailers', `${ok}transfer-encoding: gzip, chunked\r\n\r\nA;x=1\r\n0123456789\r\n0\r\nX-T: 1\r\nX-U: 2\r\n\r\n`, '0123456789', true],
-  ['Transfer-Encoding wins over Content-Length', `${ok}Content-Length: 99\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n`, 'hi', true],
   ['interim 100 and 103 answers skipped', `HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n${ok}Content-Length: 2\r\n\r\nok`, 'ok', true],
   ['204 has no body', 'HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n', '', true],
   ['Connection: close', `${ok}Connection: close\r\nContent-Length: 2\r\n\r\nok`, 'ok', false],
@@ -117,7 +116,13 @@ test.each([
   ['a header line without a colon', `${ok}Nonsense\r\n\r\n`, /bad header line/],
   ['space before the colon', `${ok}Content-Length : 2\r\n\r\nok`, /bad header line/],
   ['a Content-Length that is not a number', `${ok}Content-Length: 2x\r\n\r\n`, /not a number/],
-  ['two different Content-Lengths', `${ok}Content-Length: 2\r\nContent-Length: 3\r\n\r\nok`, /two different/],
+  ['two different Content-Lengths', `${ok}Content-Length: 2\r\nContent-Length: 3\r\n\r\nok`, /two Content-Lengths/],
+  ['the same Content-Length twice (llhttp refuses it; a client would, sent on)', `${ok}Content-Length: 2\r\nContent-Length: 2\r\n\r\nok`, /two Content-Lengths/],
+  ['Content-Length beside Transfer-Encoding (request smuggling\'s ambiguity)', `${ok}Content-Length: 99\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n`, /both Content-Length and Transfer-Encoding/],
+  ['a header name that is not a token', `${ok}X(y): 1\r\nContent-Length: 0\r\n\r\n`, /bad header line/],
+  ['a control character in a value', `${ok}X-A: a\x01b\r\nContent-Length: 0\r\n\r\n`, /bad header line/],
+  ['a bare LF inside the head', `${ok}X-A: a\nX-B: b\r\nContent-Length: 0\r\n\r\n`, /bad header line/],
+  ['a status under 100', 'HTTP/1.1 099 Odd\r\nContent-Length: 0\r\n\r\n', /bad status line/],
   ['a bad chunk size', `${ok}Transfer-Encoding: chunked\r\n\r\nzz\r\n`, /chunk-size line/],
   ['chunk data not followed by CRLF', `${ok}Transfer-Encoding: chunked\r\n\r\n2\r\nokX\r\n0\r\n\r\n`, /not followed by CRLF/],
 ])('refused: %s', (_name, text, message) => {
@@ -134,6 +139,15 @@ test('a head over 64 KiB is refused, whole or in pieces; one just under is read'
   expect(() => parse(pieces)).toThrow(/over 65536 bytes/);
   const fits = `${ok}X-Big: ${'a'.repeat(60 * 1024)}\r\nContent-Length: 2\r\n\r\nok`;
   expect(parse([Buffer.from(fits)]).body).toBe('ok');
+});
+
+test('a head with bare LF line ends is refused as soon as its blank line comes, not at a timeout', () => {
+  expect(() => parse([Buffer.from('HTTP/1.1 200 OK\nContent-Length: 2\n\nok')])).toThrow(/bare LF/);
+});
+
+test('values lose spaces and tabs at their ends only (0xA0 is part of a value)', () => {
+  const r = parse([Buffer.from(`${ok}X-A: \xa0a\xa0\t\r\nContent-Length: 0\r\n\r\n`, 'latin1')]);
+  expect(r.head!.rawHeaders.slice(0, 2)).toEqual(['X-A', '\xa0a\xa0']);
 });
 
 test('an endless chunk-size line is refused', () => {

@@ -70,21 +70,31 @@ function raw(answer: (head: string) => { bytes: string; close?: boolean }): Prom
 }
 
 /** The router's side: every request forwarded to `target` with the body `{}`. */
-async function front(proxy: ModelProxy, target: string): Promise<{ base: string; close(): Promise<void> }> {
+async function front(proxy: ModelProxy, target: string, body = Buffer.from('{}')): Promise<{ base: string; port: number; close(): Promise<void> }> {
   const server = http.createServer((req, res) => {
     req.resume();
-    req.on('end', () => void proxy.forward(req, res, Buffer.from('{}'), { target, headers: {} }));
+    req.on('end', () => void proxy.forward(req, res, body, { target, headers: {} }));
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const port = (server.address() as AddressInfo).port;
   return {
-    base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: () => new Promise<void>((r) => server.close(() => r())),
+    base: `http://127.0.0.1:${port}`,
+    port,
+    close: () => {
+      server.closeAllConnections();
+      return new Promise<void>((r) => server.close(() => r()));
+    },
   };
 }
 
-async function using(answer: (head: string) => { bytes: string; close?: boolean }, f: (base: string, up: Raw) => Promise<void>): Promise<void> {
+async function using(
+  answer: (head: string) => { bytes: string; close?: boolean },
+  f: (base: string, up: Raw) => Promise<void>,
+  seen?: (proxy: ModelProxy) => void,
+): Promise<void> {
   const up = await raw(answer);
   const proxy = new ModelProxy();
+  seen?.(proxy);
   const fr = await front(proxy, `http://127.0.0.1:${up.port}`);
   try {
     await f(fr.base, up);
@@ -127,17 +137,40 @@ test('bytes after an answer: the answer is passed on whole and its connection is
   );
 });
 
-test('an answer with both Transfer-Encoding and Content-Length is read by its chunks and sent on without the length', async () => {
+test('an answer with both Transfer-Encoding and Content-Length (as llhttp, refused): 502, its connection closed', async () => {
   await using(
-    () => ({ bytes: 'HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n' }),
+    () => ({ bytes: 'HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n' }),
     async (base, up) => {
       for (let i = 0; i < 2; i++) {
         const r = await post(base);
-        expect(r.status).toBe(200);
-        expect(r.headers.get('content-length')).toBeNull();
-        expect(await r.text()).toBe('hello world');
+        expect(r.status).toBe(502);
+        expect(((await r.json()) as { error: { message: string } }).error.message).toMatch(/both Content-Length and Transfer-Encoding/);
+      }
+      expect(up.opened).toBe(2);
+    },
+  );
+});
+
+test('a chunked answer is decoded and sent on; its connection is reused', async () => {
+  await using(
+    () => ({ bytes: 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n' }),
+    async (base, up) => {
+      for (let i = 0; i < 2; i++) {
+        const r = await post(base);
+        expect([r.status, await r.text()]).toEqual([200, 'hello world']);
       }
       expect(up.opened).toBe(1);
+    },
+  );
+});
+
+test('a header the client could not be sent (not a token): a 502 before any of the answer, not a cut connection', async () => {
+  await using(
+    () => ({ bytes: 'HTTP/1.1 200 OK\r\nX(y): 1\r\nContent-Type: text/event-stream\r\nContent-Length: 2\r\n\r\nok' }),
+    async (base) => {
+      const r = await post(base);
+      expect(r.status).toBe(502);
+      expect(((await r.json()) as { error: { code: string } }).error.code).toBe('upstream_failed');
     },
   );
 });
@@ -177,6 +210,13 @@ test('a base URL with a path: the request goes to that path plus the client\'s',
     const r = await post(fr.base, '/v1/embeddings?x=1');
     expect([r.status, await r.text()]).toEqual([200, 'ok']);
     expect(up.heads[0]!.split('\r\n')[0]).toBe('POST /api/base/v1/embeddings?x=1 HTTP/1.1');
+    // An absolute-form request target (node's server takes it) goes on in origin form, after the base path.
+    const s = net.connect(fr.port, '127.0.0.1');
+    s.write(`POST http://example.test/v1/completions?y=2 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    let answer = '';
+    for await (const d of s) answer += (d as Buffer).toString();
+    expect(answer).toMatch(/^HTTP\/1\.1 200 /);
+    expect(up.heads[1]!.split('\r\n')[0]).toBe('POST /api/base/v1/completions?y=2 HTTP/1.1');
   } finally {
     proxy.close();
     await fr.close();
@@ -244,4 +284,50 @@ test('an https backend with a trusted certificate (NODE_EXTRA_CA_CERTS): answere
   } finally {
     await b.close();
   }
+});
+
+test('a child that answers before reading the whole request (a 413): its connection, still being written, is not reused', async () => {
+  // The upstream answers on the head alone and reads no more of that connection: the 32 MiB body stays queued.
+  const sockets = new Set<Socket>();
+  let opened = 0;
+  const server = net.createServer((s) => {
+    opened++;
+    sockets.add(s);
+    s.once('data', () => {
+      s.pause();
+      s.write('HTTP/1.1 413 Payload Too Large\r\nContent-Length: 3\r\n\r\nbig');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const proxy = new ModelProxy();
+  const fr = await front(proxy, `http://127.0.0.1:${(server.address() as AddressInfo).port}`, Buffer.alloc(32 * 1024 * 1024, 0x20));
+  try {
+    for (let i = 0; i < 2; i++) {
+      const r = await post(fr.base);
+      expect([r.status, await r.text()]).toEqual([413, 'big']);
+    }
+    expect(opened).toBe(2);
+  } finally {
+    proxy.close();
+    await fr.close();
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((r) => server.close(() => r()));
+  }
+});
+
+test('close() with a request in flight: the client gets a 502, and the request is not sent again', async () => {
+  let proxy!: ModelProxy;
+  await using(
+    () => ({ bytes: '' }), // never answers
+    async (base, up) => {
+      const answer = post(base);
+      while (up.heads.length === 0) await new Promise((r) => setTimeout(r, 5));
+      proxy.close();
+      const r = await answer;
+      expect(r.status).toBe(502);
+      expect(((await r.json()) as { error: { message: string } }).error.message).toMatch(/closed its connections/);
+      expect([up.opened, up.heads.length]).toEqual([1, 1]);
+    },
+    (p) => (proxy = p),
+  );
 });
