@@ -94,28 +94,20 @@ export class ResponseParser {
         case State.Head:
           at = this.readHead(chunk, at);
           break;
-        case State.Length: {
-          const n = Math.min(this.left, chunk.length - at);
-          this.left -= n;
-          this.body(chunk, at, at + n);
-          at += n;
+        case State.Length:
+          at = this.takeBody(chunk, at);
           if (this.left === 0) this.finish(chunk, at);
           break;
-        }
         case State.ChunkSize:
           at = this.readChunkSize(chunk, at);
           break;
-        case State.ChunkData: {
-          const n = Math.min(this.left, chunk.length - at);
-          this.left -= n;
-          this.body(chunk, at, at + n);
-          at += n;
+        case State.ChunkData:
+          at = this.takeBody(chunk, at);
           if (this.left === 0) {
             this.state = State.ChunkDataEnd;
             this.crlfLeft = 2;
           }
           break;
-        }
         case State.ChunkDataEnd: {
           const want = this.crlfLeft === 2 ? 0x0d : 0x0a;
           if (chunk[at] !== want) throw new ResponseParseError('a chunk of the answer was not followed by CRLF');
@@ -143,6 +135,14 @@ export class ResponseParser {
     this.state = State.Done;
     this.sink.onComplete(false);
     return true;
+  }
+
+  /** The body bytes due (`left`) from `at` in `chunk`, as many as it holds: passed on. Returns where they end. */
+  private takeBody(chunk: Buffer, at: number): number {
+    const n = Math.min(this.left, chunk.length - at);
+    this.left -= n;
+    this.body(chunk, at, at + n);
+    return at + n;
   }
 
   private body(chunk: Buffer, from: number, to: number): void {
