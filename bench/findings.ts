@@ -5,13 +5,13 @@ it rose to ~12 during this run; an earlier full run at load 15 gave the same pic
 process waits for a core: a tiny model's engine start took 3-15 s here. Read the CPU-second columns and the
 ratios; on a quiet machine run \`npm run bench\` again.
 
-**Proxy overhead (issue 14): the proxied path runs outside express and http-proxy-3, on the router's own
-keep-alive pool, and a child's output is read from files in batches. In section 1's run its CPU per request is
-1.04-1.16x the bare node:http relay's on every fast row (JSON and streams, 1-64 connections), with 0.19 ms added
-at one connection (targets met); 1.17-1.24x the relay's on 1-token chats with llama-server children (1.50-1.71x
-before the output files). Against llama.cpp's router: per good answer 0.72-1.18x its CPU, less on /tokenize, more
-on 1-token chats (0.366 against 0.311 ms at one connection, 0.263 against 0.250 ms at 8); per request sent
-1.43-2.35x (its every second request fails, cheaply). That target is not met on chats.** Section 1 now measures, in one
+**Proxy overhead (issue 14): the proxied path runs outside express and http-proxy-3, with an HTTP/1.1 client of
+its own on the router's keep-alive pool (no node ClientRequest or IncomingMessage per request), and a child's
+output is read from files in batches. In section 1's run its CPU per request is 0.98-1.25x the bare node:http
+relay's on every fast row (JSON and streams, 1-64 connections), with 0.14 ms added at one connection (targets
+met); 0.92-1.11x on llama-server /tokenize and 1.10-1.22x on 1-token chats. Against llama.cpp's router: per good
+answer 0.39-0.64x its CPU on every llama-server row; per request sent 0.79-1.28x, more on 1-token chats (0.376
+against 0.294 ms at one connection, 0.311 against 0.274 at 8: its every second request fails). Per request sent, that target is not met on chats.** Section 1 now measures, in one
 run, direct, a 10-line node:http relay (the floor of a node proxy), nginx, our router and, with llama-server
 children, llama.cpp's own router mode, with each proxy's CPU time per request (its threads' schedstat over the
 round) and the ratios.
@@ -181,6 +181,26 @@ round) and the ratios.
   \`LLAMA_SERVER=/work/shared/llama.cpp/llama-server npm run bench -- --only cold --quick\` at 23:28 UTC, load
   average 2.5: 29 ms median against llama.cpp's router's 17 ms, 6 swaps each (within the 20 ms target; section 3
   is the earlier full run's); the router's share of a cold start 4 ms.
+  Fifth pass (2026-12-05): the proxy's own HTTP/1.1 client (src/http/proxy.ts, src/http/response-parser.ts,
+  src/http/child-pool.ts). The head and body go out in one corked write on a pooled socket whose listeners are
+  added once; the answer is parsed from the socket's bytes (Content-Length, chunked, to the connection's end; 1xx
+  skipped; what llhttp refused is refused: two Content-Lengths, one beside Transfer-Encoding, bad tokens and
+  control characters, bare LF) and written to the client as it comes. A scratch relay on a socket with such a
+  parser, before the change, spent 0.252 ms per 1-token chat against the node:http relay's 0.349 ms in one run.
+  In the router, two full runs of \`--only proxy\` (04:54 UTC at 1ce2926, 05:47 UTC at 65b676c after a review's
+  fixes): 1-token chats 1.14x and 1.22x the relay's CPU at one connection, 0.98x and 1.10x at 8 (the fourth pass's
+  run: 1.24x and 1.17x); /tokenize 0.97-1.01x and 0.92-1.11x (1.14-1.19x); fast rows 0.76-1.07x and 0.98-1.25x.
+  Against llama.cpp's router on chats, per good answer 0.56x and 0.64x at one connection (0.396 against 0.709 ms,
+  0.376 against 0.588), per request sent 1.12x and 1.28x. llama.cpp's router's own figure moved between sessions
+  (0.311 ms per good answer in the fourth pass's run, 0.588-0.709 in these two): the
+  per-good-answer win is within the spread of its figure across runs, and we lose per request sent. Where the gain
+  went: the profile's node HTTP client frames (ClientRequest, the agent hooks, IncomingMessage, Readable) are
+  gone; what remains beyond the relay at one connection is our own work (usage tap, queue, body reader, metrics,
+  the children's log lines) and the server side, which both share. Behaviour kept and tested: the retry on a stale
+  kept-alive connection (now only when no byte of answer came), the hand-back of a request whose child died, the
+  idle timeout on the socket, the SSE error event, abort by closing the connection, backpressure by pausing it,
+  hop-by-hop headers, the firehose memory bound. New: a malformed answer is a 502 in OpenAI JSON; a backend URL's
+  path goes before the request's (it was dropped); https backends are pooled the same way (TLS sockets).
 - llama.cpp's router drops every second request on a kept-alive connection ("socket hang up", counted in the
   failures column: 5,843-35,711 per row in section 1's run); ours and the bare relay had none. Its CPU per
   request is per request sent, failures included; the CPU ms/answer column gives both sides per good answer.

@@ -1,11 +1,13 @@
 /**
- * Forwards the kept request bytes to a child and streams its answer back unbuffered, with node:http alone:
- * one `http.request` on a keep-alive agent, headers passed as flat raw arrays both ways, the answer forwarded by
- * one 'data' handler (each chunk written to the client and kept by the usage tap; backpressure by pause and the
- * client's 'drain', as pipe() does, without pipe()'s listeners set up and torn down on both streams per answer).
- * (It replaced http-proxy-3: the proxy-overhead benchmark's profile showed its per-request set-up, its
- * listeners and header passes as a share of the router's CPU that a plain relay does not spend; see
- * docs/BENCHMARKS.md.)
+ * Forwards the kept request bytes to a child and streams its answer back unbuffered, with an HTTP/1.1 client of
+ * its own: the request's head and body written in one corked write on a kept-alive connection (child-pool.ts),
+ * the answer read by a parser fed the connection's bytes (response-parser.ts), its head passed on as flat raw
+ * pairs and each piece of its body written to the client and kept by the usage tap (backpressure: the connection
+ * paused until the client's 'drain'). No ClientRequest, IncomingMessage or stream between the child's socket and
+ * the client's response.
+ * Why: in front of llama-server under 1-token chats, node's http client was the largest share of the router's CPU
+ * per request beyond a bare node:http relay's (bench/profile-chats.ts; docs/BENCHMARKS.md, issue 14). (Before it,
+ * http-proxy-3 was replaced for the same reason: its per-request set-up, listeners and header passes.)
  *
  * What it keeps on top of a bare relay, each without work per streamed chunk:
  * - a child that dies mid-answer ends an SSE stream with an error event rather than a clean-looking end;
@@ -13,19 +15,18 @@
  *   instead of a hang. The clock is the upstream socket's own idle timeout, armed once when the socket is made
  *   and refreshed by node on every read and write (no timer set and cleared per request); time the client spends
  *   not reading is not counted (the forwarder then holds the child back);
- * - a client gone before its answer ends destroys the request to the child, which stops generating;
- * - the one retry of a request sent on a kept-alive socket the child had just closed;
+ * - a client gone before its answer ends closes the connection to the child, which stops generating;
+ * - the one retry of a request sent on a kept-alive connection the child had just closed (no byte of answer came);
  * - with `handBack`, a request whose connection failed before any byte of answer (refused, reset, broken pipe) is
  *   handed back to the caller unanswered, so it can check whether the child died and send it to a new one
  *   (forward-lease.ts);
- * - hop-by-hop headers are not forwarded either way; the client's key never reaches the child.
+ * - hop-by-hop headers are not forwarded either way; the client's key never reaches the child;
+ * - a malformed answer (response-parser.ts) is a 502 in OpenAI JSON, or a cut answer once its head was sent.
  */
-import http from 'node:http';
-import https from 'node:https';
-import type { Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
-import { ChildPool, type PooledSocket } from './child-pool.js';
+import { validateHeaderName, validateHeaderValue, type IncomingMessage, type ServerResponse } from 'node:http';
+import { ChildPool, type PoolEntry, type PooledSocket, type SocketUser } from './child-pool.js';
 import { RouterError, sendError } from './errors.js';
+import { ResponseParser, type ResponseHead, type ResponseSink } from './response-parser.js';
 import { newTap, tapChunk, type UsageTap } from './usage-tap.js';
 
 export interface ProxyTarget {
@@ -52,9 +53,11 @@ const requestDropped = new Set([
   'trailer',
   'transfer-encoding',
   'upgrade',
-  // The body was read (and inflated) by the router: its length is the kept bytes', its encoding none.
+  // The body was read (and inflated) by the router: its length is the kept bytes', its encoding none, and it is
+  // sent whole with the head (no 100 Continue to wait for).
   'content-length',
   'content-encoding',
+  'expect',
   // The router's own key; the child gets the key of `to`, or none.
   'x-api-key',
   'authorization',
@@ -66,190 +69,199 @@ const responseDropped = new Set(['connection', 'keep-alive', 'proxy-authenticate
 const RESPONSE_CHECKED_LENGTHS: boolean[] = new Array<boolean>(32).fill(false);
 for (const name of [...responseDropped, 'content-type']) RESPONSE_CHECKED_LENGTHS[name.length] = true;
 
-interface Upstream {
-  module: typeof http | typeof https;
-  agent: http.Agent;
-  /** Free kept-alive connections to this child (ChildPool; plain http only). */
-  free: PooledSocket[];
-  secure: boolean;
-  hostname: string;
-  port: number;
+interface Upstream extends PoolEntry {
   /** Host header value. */
   host: string;
-  /** `to.headers` as flat raw pairs. */
+  /** The base URL's path, without its last slash ('' for none): the request's path goes after it. */
+  base: string;
+  /** `to.headers` as flat raw pairs (to compare), and as header lines (to send). */
   extra: string[];
+  extraLines: string;
 }
 
-/** The exchange a ClientRequest to a child belongs to (the agent's hooks and the socket's timeout find it). */
-const EXCHANGE = Symbol('exchange');
-type ProxyRequest = http.ClientRequest & { [EXCHANGE]?: Exchange };
-/** `_httpMessage` is the request node's client has on the socket (set while a request uses it, null when free). */
-type UpstreamSocket = Socket & { _httpMessage?: ProxyRequest | null };
-
-/** One forwarded request: its state lives here, not in closures. */
-class Exchange {
-  proxyReq?: ProxyRequest;
-  proxyRes?: http.IncomingMessage;
+/** One forwarded request: its state lives here, not in closures. It uses one connection at a time (SocketUser). */
+class Exchange implements SocketUser, ResponseSink {
+  /** The connection the request went out on, until the answer ended or failed. */
+  socket?: PooledSocket;
+  /** It had carried an earlier answer (a failure before any byte of answer may then be retried, once). */
+  reused = false;
+  parser!: ResponseParser;
+  /** The request's head, built once (a retry sends it again). */
+  requestHead?: string;
   tap?: UsageTap;
   /** Set once the idle timeout fired: the error the client is told. */
   timedOut?: RouterError;
-  /** The child's Keep-Alive header (its idle timeout for kept-alive connections), for the agent. */
-  keepAliveHint?: string;
+  /** The answer lets its connection carry another request (HTTP/1.1 keep-alive, and the child's Keep-Alive hint). */
+  keep = false;
   sse = false;
   retried = false;
   done = false;
-  /** The idle clock counts for this exchange (from the send to the answer's end or failure). */
-  watching = false;
   /** The client's 'drain' is listened to (added on the first write the client could not take at once). */
   drainWatched = false;
   /** The caller takes back a request that failed before any answer (forward's handBack). */
   handBack = false;
   constructor(
     readonly owner: ModelProxy,
-    readonly req: http.IncomingMessage,
-    readonly res: http.ServerResponse,
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
     readonly body: Buffer,
     readonly to: ProxyTarget,
     readonly up: Upstream,
     readonly resolve: (failed?: Error) => void,
   ) {}
 
+  /** Stop using the connection (its later events are not this exchange's): it is returned for the caller to keep or close. */
+  detach(): PooledSocket | undefined {
+    const s = this.socket;
+    this.socket = undefined;
+    if (s && s.user === this) s.user = undefined;
+    return s;
+  }
+
   /** The client's response closed (answer sent, or the client left): stop the child's work if it left. */
   readonly onClientClose = (): void => {
     this.done = true;
-    this.watching = false;
-    if (!this.res.writableFinished) this.proxyReq?.destroy();
+    // The answer is still coming: closing the connection stops the child generating it.
+    if (!this.res.writableFinished) this.detach()?.destroy();
     this.resolve();
   };
 
-  /** The upstream socket saw no byte for the idle timeout (onSocketIdle). */
-  onIdle(): void {
-    if (this.done || this.timedOut || !this.watching) return;
-    // The client is not reading and the forwarder paused the child: the silence is ours, not the child's.
-    if (this.res.writableNeedDrain) {
-      this.res.once('drain', () => this.proxyReq?.socket?.setTimeout(this.owner.idleTimeoutMs));
-      return;
-    }
-    this.watching = false;
-    const s = this.owner.idleTimeoutMs / 1000;
-    this.timedOut = new RouterError('upstream_timeout', `the model server sent nothing for ${s} s (--upstream-timeout)`);
-    this.owner.opts.onIdleTimeout?.(this.to);
-    if (this.proxyRes) {
-      this.proxyRes.destroy();
-      breakStream(this, this.timedOut);
-    } else {
-      this.proxyReq?.destroy(this.timedOut);
+  // The connection's events (child-pool.ts passes them while this exchange uses it).
+
+  onData(chunk: Buffer): void {
+    try {
+      this.parser.feed(chunk);
+    } catch (err) {
+      this.fail(err as Error);
     }
   }
 
-  readonly onResponse = (proxyRes: http.IncomingMessage): void => {
-    this.proxyRes = proxyRes;
-    const raw = proxyRes.rawHeaders;
+  onEnd(): void {
+    // A body that runs to the connection's end has ended; else the child closed the connection early.
+    if (!this.parser.close()) this.fail(this.parser.started ? midAnswer() : hangUp());
+  }
+
+  onError(err: Error): void {
+    this.fail(err);
+  }
+
+  onClose(): void {
+    this.fail(this.parser.started ? midAnswer() : hangUp());
+  }
+
+  /** The connection saw no byte for the idle timeout. */
+  onIdle(): void {
+    if (this.done || this.timedOut) return;
+    // The client is not reading and the forwarder paused the child: the silence is ours, not the child's.
+    if (this.res.writableNeedDrain) {
+      this.res.once('drain', () => this.socket?.setTimeout(this.owner.idleTimeoutMs));
+      return;
+    }
+    const s = this.owner.idleTimeoutMs / 1000;
+    this.timedOut = new RouterError('upstream_timeout', `the model server sent nothing for ${s} s (--upstream-timeout)`);
+    this.owner.opts.onIdleTimeout?.(this.to);
+    this.fail(this.timedOut);
+  }
+
+  // The answer, as the parser reads it (ResponseSink).
+
+  onHead(head: ResponseHead): void {
+    const raw = head.rawHeaders;
     const headers: string[] = [];
+    let hint: string | undefined;
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i]!;
       // Only names as long as a dropped one or Content-Type are lowered and looked up (most are not).
       if (RESPONSE_CHECKED_LENGTHS[name.length]) {
         const lower = name.toLowerCase();
         if (responseDropped.has(lower)) {
-          if (lower === 'keep-alive') this.keepAliveHint = raw[i + 1];
+          if (lower === 'keep-alive') hint = raw[i + 1];
           continue;
         }
         if (lower === 'content-type' && raw[i + 1]!.includes('text/event-stream')) this.sse = true;
       }
       headers.push(name, raw[i + 1]!);
     }
-    const res = this.res as http.ServerResponse & { locals?: Record<string, unknown> };
-    res.writeHead(proxyRes.statusCode ?? 502, headers);
+    this.keep = head.keepAlive && keepsAlive(hint);
+    const res = this.res as ServerResponse & { locals?: Record<string, unknown> };
+    res.writeHead(head.status, headers);
     // Token counts for /metrics (usage-tap.ts): keeps chunk references, parses once at the end. On the proxied
     // path `locals` is the router's own (express's res.locals on the compat routes).
     this.tap = newTap(this.sse);
     (res.locals ??= {}).usageTap = this.tap;
     // An SSE client sees the headers at once, even before the child's first event.
     if (this.sse) res.flushHeaders();
-    proxyRes.on('data', this.onData);
-    proxyRes.on('end', this.onUpstreamEnd);
-    proxyRes.on('close', this.onUpstreamClose);
-  };
+  }
 
-  /** A chunk of the answer: to the client, and to the usage tap. A client that cannot take it holds the child back. */
-  readonly onData = (chunk: Buffer): void => {
+  /** A piece of the answer: to the client, and to the usage tap. A client that cannot take it holds the child back. */
+  onBody(chunk: Buffer): void {
     tapChunk(this.tap!, chunk);
     if (this.res.write(chunk)) return;
-    this.proxyRes!.pause();
+    this.socket?.pause();
     if (!this.drainWatched) {
       this.drainWatched = true;
       this.res.on('drain', this.onDrain);
     }
-  };
+  }
 
   readonly onDrain = (): void => {
-    this.proxyRes?.resume();
+    this.socket?.resume();
   };
 
-  readonly onUpstreamEnd = (): void => {
-    this.watching = false;
+  /** The answer is whole: the connection goes back to the pool (if it may carry another), the client's answer ends. */
+  onComplete(extra: boolean): void {
+    const s = this.detach();
+    if (s) this.owner.pool.give(s, this.keep && !extra);
     if (!this.res.writableEnded) this.res.end();
-  };
+  }
 
-  readonly onUpstreamClose = (): void => {
-    this.watching = false;
-    const proxyRes = this.proxyRes!;
-    if (!proxyRes.complete && !this.res.writableEnded) breakStream(this, this.timedOut ?? new Error('the model server closed the connection mid-answer'));
-  };
-
-  readonly onError = (err: Error): void => {
-    this.watching = false;
+  /** The request or its answer failed (`err`): the connection is closed, the client told (or the request sent again). */
+  fail(err: Error): void {
+    const s = this.detach();
+    if (!s) return; // the answer had ended, or this failure was handled
+    s.destroy();
     if (this.done) return;
+    const started = this.parser.started;
     const code = (err as NodeJS.ErrnoException).code;
     // The child closed an idle kept-alive connection (its keep-alive timeout) just as this request was sent on it:
-    // nothing reached the child, so the request may be sent again, once, on a fresh connection.
-    if (!this.retried && (code === 'ECONNRESET' || code === 'EPIPE') && this.proxyReq?.reusedSocket && !this.proxyRes && !this.timedOut) {
+    // nothing came back, so the request may be sent again, once, on a fresh connection.
+    if (!this.retried && this.reused && !started && !this.timedOut && (code === 'ECONNRESET' || code === 'EPIPE')) {
       this.retried = true;
       this.owner.send(this);
       return;
     }
     // No byte of answer came and the connection failed: the caller decides (its child may be dead, a new one due).
-    if (this.handBack && code !== undefined && HANDED_BACK.has(code) && !this.proxyRes && !this.timedOut && !this.res.headersSent) {
+    if (this.handBack && code !== undefined && HANDED_BACK.has(code) && !started && !this.timedOut && !this.res.headersSent) {
       this.done = true;
       this.res.removeListener('close', this.onClientClose);
       this.resolve(err);
       return;
     }
     const told = this.timedOut ?? err;
+    // Once the client has the answer's head, the failure can only be said in-band (SSE) or by cutting the answer.
     if (this.res.headersSent) return breakStream(this, told);
     sendError(this.res, this.timedOut ?? upstreamError(err, this.to.target));
-  };
-}
-
-/** The 'timeout' listener of every upstream socket, added once when it is made: tells the exchange using it. */
-function onSocketIdle(this: UpstreamSocket): void {
-  this._httpMessage?.[EXCHANGE]?.onIdle();
-}
-
-/**
- * For external https backends (node's https.Agent; children are ChildPool's), its two per-socket hooks (node's
- * documented overridables), so that no timer is set and cleared per request: the idle timeout is armed once, when
- * the socket is made, and stays armed while the socket is free too (node's agent then closes a free socket idle
- * that long); the default keepSocketAlive would reset it to the agent's 0 on every return to the pool, and read
- * the response's headers object (built for it) for a Keep-Alive hint the exchange already has from the raw headers.
- */
-function armIdle(socket: Duplex, idleMs: number): void {
-  if (idleMs > 0) {
-    (socket as Socket).setTimeout(idleMs);
-    socket.on('timeout', onSocketIdle);
   }
 }
 
-/** As node's Agent.keepSocketAlive, less the timeout reset: a child that keeps idle connections 1 s or less gets none kept. */
-function keepAlive(socket: Duplex): boolean {
-  (socket as Socket).unref();
-  const hint = (socket as UpstreamSocket)._httpMessage?.[EXCHANGE]?.keepAliveHint;
+/** node's client's words for a connection closed before any answer (ECONNRESET: the retry and handBack rules). */
+function hangUp(): Error {
+  return Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+}
+
+function midAnswer(): Error {
+  return new Error('the model server closed the connection mid-answer');
+}
+
+/**
+ * The child's Keep-Alive hint (its idle timeout for kept-alive connections) leaves time to reuse the connection?
+ * node's agent keeps a connection 1 s less than the child says (HTTP_AGENT_KEEP_ALIVE_TIMEOUT_BUFFER), so nothing
+ * is left of 1 s; the same rule here. A child sends the same hint on every answer: the last one's verdict is kept.
+ */
+function keepsAlive(hint: string | undefined): boolean {
   if (hint === undefined) return true;
-  // A child sends the same hint on every answer: the last one's verdict is kept.
   if (hint !== lastHint) {
     const seconds = /^timeout=(\d+)/.exec(hint)?.[1];
-    // node keeps a connection 1 s less than the child says (HTTP_AGENT_KEEP_ALIVE_TIMEOUT_BUFFER): nothing is left of 1 s.
     lastHintKeeps = seconds === undefined || Number(seconds) > 1;
     lastHint = hint;
   }
@@ -258,41 +270,15 @@ function keepAlive(socket: Duplex): boolean {
 let lastHint: string | undefined;
 let lastHintKeeps = true;
 
-type Connect = (options: http.ClientRequestArgs, cb?: (err: Error | null, socket: Duplex) => void) => Duplex;
-
-class SecureUpstreamAgent extends https.Agent {
-  constructor(
-    opts: https.AgentOptions,
-    private readonly idleMs: number,
-  ) {
-    super(opts);
-  }
-  override createConnection(options: http.ClientRequestArgs, cb?: (err: Error | null, socket: Duplex) => void): Duplex {
-    const socket = (https.Agent.prototype as unknown as { createConnection: Connect }).createConnection.call(this, options, cb);
-    armIdle(socket, this.idleMs);
-    return socket;
-  }
-  override keepSocketAlive(socket: Duplex): boolean {
-    return keepAlive(socket);
-  }
-}
-
 export class ModelProxy {
-  // Keep-alive to children: a fresh TCP connection per request would dominate the overhead.
-  private readonly pool: ChildPool;
-  /** For external backends (`url = https://…`); children are always plain http on loopback. */
-  private readonly httpsAgent: https.Agent;
+  // Keep-alive to children and backends: a fresh TCP connection per request would dominate the overhead.
+  readonly pool: ChildPool;
   private readonly upstreams = new Map<string, Upstream>();
   readonly idleTimeoutMs: number;
 
   constructor(readonly opts: ProxyOptions = {}) {
     this.idleTimeoutMs = opts.idleTimeoutMs ?? 0;
-    this.pool = new ChildPool({
-      idleMs: this.idleTimeoutMs,
-      onIdle: (socket) => onSocketIdle.call(socket as UpstreamSocket),
-      keep: keepAlive,
-    });
-    this.httpsAgent = new SecureUpstreamAgent({ keepAlive: true, maxSockets: Infinity, keepAliveMsecs: 1000 }, this.idleTimeoutMs);
+    this.pool = new ChildPool({ idleMs: this.idleTimeoutMs });
   }
 
   /**
@@ -301,7 +287,7 @@ export class ModelProxy {
    * answer (after the stale-socket retry) resolves at once with that error and the client's response untouched:
    * the caller answers it (or forwards again).
    */
-  forward(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer, to: ProxyTarget, handBack = false): Promise<Error | undefined> {
+  forward(req: IncomingMessage, res: ServerResponse, body: Buffer, to: ProxyTarget, handBack = false): Promise<Error | undefined> {
     return new Promise((resolve) => {
       const x = new Exchange(this, req, res, body, to, this.upstream(to), resolve);
       x.handBack = handBack;
@@ -310,27 +296,19 @@ export class ModelProxy {
     });
   }
 
-  /** (Re)send the exchange's request to its child. */
+  /** (Re)send the exchange's request to its child: head and body in one write (corked), on a kept or new connection. */
   send(x: Exchange): void {
     const up = x.up;
-    const raw = x.req.rawHeaders;
-    const headers: string[] = ['Host', up.host];
-    for (let i = 0; i < raw.length; i += 2) {
-      if (!requestDropped.has(raw[i]!.toLowerCase())) headers.push(raw[i]!, raw[i + 1]!);
-    }
-    headers.push(...up.extra, 'Content-Length', String(x.body.length));
-    // `pool`: the child's entry, for ChildPool.addRequest (node's client hands the options to its agent).
-    // `fresh`: the retry after a stale connection takes a new one (ChildPool.addRequest).
-    const options = { hostname: up.hostname, port: up.port, method: x.req.method, path: x.req.url, headers, agent: up.agent, pool: up, fresh: x.retried };
-    const proxyReq: ProxyRequest = up.module.request(options);
-    proxyReq[EXCHANGE] = x;
-    x.proxyReq = proxyReq;
-    x.proxyRes = undefined;
-    x.watching = true;
-    proxyReq.on('response', x.onResponse);
-    proxyReq.on('error', x.onError);
-    // Headers and body in one write.
-    proxyReq.end(x.body);
+    const { socket, reused } = this.pool.take(up, x, x.retried);
+    x.socket = socket;
+    x.reused = reused;
+    x.parser = new ResponseParser(x, x.req.method === 'HEAD');
+    x.keep = false;
+    const body = x.body;
+    socket.cork();
+    socket.write((x.requestHead ??= requestHead(x.req, up, body.length)), 'latin1');
+    if (body.length > 0) socket.write(body);
+    socket.uncork();
   }
 
   /**
@@ -346,7 +324,6 @@ export class ModelProxy {
 
   close(): void {
     this.pool.destroy();
-    this.httpsAgent.destroy();
   }
 
   /** The last target's address: requests come in runs for one child (no key string built and hashed then). */
@@ -359,28 +336,62 @@ export class ModelProxy {
     const key = `${to.target} ${to.headers.authorization ?? ''}`;
     let up = this.upstreams.get(key);
     if (!up || !sameHeaders(up.extra, to.headers)) {
-      if (up && !up.secure) this.pool.retire(up);
+      if (up) this.pool.retire(up);
       const u = new URL(to.target);
       const secure = u.protocol === 'https:';
+      const extra = Object.entries(to.headers).flat();
+      let extraLines = '';
+      for (let i = 0; i < extra.length; i += 2) {
+        // What node's client checked on every request, once per target: a preset's header cannot split the request.
+        validateHeaderName(extra[i]!);
+        validateHeaderValue(extra[i]!, extra[i + 1]!);
+        extraLines += `${extra[i]!}: ${extra[i + 1]!}\r\n`;
+      }
       up = {
-        module: secure ? https : http,
-        agent: secure ? this.httpsAgent : (this.pool as unknown as http.Agent),
         free: [],
         secure,
         hostname: u.hostname.replace(/^\[|\]$/g, ''),
         port: Number(u.port) || (secure ? 443 : 80),
         host: u.host,
-        extra: Object.entries(to.headers).flat(),
+        base: u.pathname.replace(/\/$/, ''),
+        extra,
+        extraLines,
       };
       // A child's port changes with each load: old entries are dropped rather than kept for ever.
       if (this.upstreams.size > 256) {
-        for (const old of this.upstreams.values()) if (!old.secure) this.pool.retire(old);
+        for (const old of this.upstreams.values()) this.pool.retire(old);
         this.upstreams.clear();
       }
       this.upstreams.set(key, up);
     }
     this.last = { target: to.target, up };
     return up;
+  }
+}
+
+/**
+ * The request's head for the child: its method and path, Host, the client's headers less the hop-by-hop ones and
+ * the router's own, the target's headers, the kept body's length. (node's server parser has checked every name,
+ * value, method and path it took from the client: none can hold CR or LF.)
+ */
+function requestHead(req: IncomingMessage, up: Upstream, length: number): string {
+  const raw = req.rawHeaders;
+  const url = req.url!;
+  // An absolute-form target (`POST http://host/v1/...`, which node's server accepts) goes on in origin form.
+  const path = url.charCodeAt(0) === 0x2f ? url : originForm(url);
+  let head = `${req.method} ${up.base}${path} HTTP/1.1\r\nHost: ${up.host}\r\n`;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (!requestDropped.has(raw[i]!.toLowerCase())) head += `${raw[i]!}: ${raw[i + 1]!}\r\n`;
+  }
+  return `${head}${up.extraLines}Content-Length: ${length}\r\nConnection: keep-alive\r\n\r\n`;
+}
+
+function originForm(url: string): string {
+  try {
+    const u = new URL(url);
+    return u.pathname + u.search;
+  } catch {
+    return '/';
   }
 }
 
@@ -401,7 +412,7 @@ function breakStream(x: Exchange, err: Error): void {
     res.destroy(err);
     return;
   }
-  x.proxyRes?.removeListener('data', x.onData);
+  x.detach()?.destroy();
   const body = (
     err instanceof RouterError ? err : new RouterError('upstream_failed', `the model server failed mid-stream: ${err.message}`)
   ).toJSON();
