@@ -185,9 +185,7 @@ round) and the ratios.
   src/http/child-pool.ts). The head and body go out in one corked write on a pooled socket whose listeners are
   added once; the answer is parsed from the socket's bytes (Content-Length, chunked, to the connection's end; 1xx
   skipped; what llhttp refused is refused: two Content-Lengths, one beside Transfer-Encoding, bad tokens and
-  control characters, bare LF) and written to the client as it comes. A scratch relay on a socket with such a
-  parser, before the change, spent 0.252 ms per 1-token chat against the node:http relay's 0.349 ms in one run.
-  In the router, two full runs of \`--only proxy\` (04:54 UTC at 1ce2926, 05:47 UTC at 65b676c after a review's
+  control characters, bare LF) and written to the client as it comes. Two full runs of \`--only proxy\` (04:54 UTC at 1ce2926, 05:47 UTC at 65b676c after a review's
   fixes): 1-token chats 1.14x and 1.22x the relay's CPU at one connection, 0.98x and 1.10x at 8 (the fourth pass's
   run: 1.24x and 1.17x); /tokenize 0.97-1.01x and 0.92-1.11x (1.14-1.19x); fast rows 0.76-1.07x and 0.98-1.25x.
   Against llama.cpp's router on chats, per good answer 0.56x and 0.64x at one connection (0.396 against 0.709 ms,

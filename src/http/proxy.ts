@@ -138,7 +138,7 @@ class Exchange implements SocketUser, ResponseSink {
 
   onEnd(): void {
     // A body that runs to the connection's end has ended; else the child closed the connection early.
-    if (!this.parser.close()) this.fail(this.parser.started ? midAnswer() : hangUp());
+    if (!this.parser.close()) this.fail(cutShort(this.parser));
   }
 
   onError(err: Error): void {
@@ -146,7 +146,7 @@ class Exchange implements SocketUser, ResponseSink {
   }
 
   onClose(): void {
-    this.fail(this.parser.started ? midAnswer() : hangUp());
+    this.fail(cutShort(this.parser));
   }
 
   /** The connection saw no byte for the idle timeout. */
@@ -244,13 +244,13 @@ class Exchange implements SocketUser, ResponseSink {
   }
 }
 
-/** node's client's words for a connection closed before any answer (ECONNRESET: the retry and handBack rules). */
-function hangUp(): Error {
+/**
+ * The connection closed before the answer ended: before any byte of it, in node's client's words (ECONNRESET: the
+ * retry and handBack rules apply); after, mid-answer.
+ */
+function cutShort(parser: ResponseParser): Error {
+  if (parser.started) return new Error('the model server closed the connection mid-answer');
   return Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
-}
-
-function midAnswer(): Error {
-  return new Error('the model server closed the connection mid-answer');
 }
 
 /**
@@ -412,7 +412,6 @@ function breakStream(x: Exchange, err: Error): void {
     res.destroy(err);
     return;
   }
-  x.detach()?.destroy();
   const body = (
     err instanceof RouterError ? err : new RouterError('upstream_failed', `the model server failed mid-stream: ${err.message}`)
   ).toJSON();

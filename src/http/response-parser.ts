@@ -3,8 +3,8 @@
  * sends, it reports the answer's head once, then its body as views of the bytes fed (no copy), then its end.
  *
  * Why not node's client: in front of llama-server under 1-token chats, node's ClientRequest, IncomingMessage and
- * their streams were the largest share of the router's CPU beyond a bare relay's (bench/profile-chats.ts); a relay
- * on a socket with this parser spent ~0.1 ms less per request than the bare node:http relay (docs/BENCHMARKS.md).
+ * their streams were the largest share of the router's CPU beyond a bare relay's (bench/profile-chats.ts; the
+ * result, section 1 of docs/BENCHMARKS.md).
  * A response is a few hundred bytes of head and one body; the work here is one latin1 decode and one split of the
  * head, and for a chunked body a scan of each chunk-size line.
  *

@@ -331,3 +331,32 @@ test('close() with a request in flight: the client gets a 502, and the request i
     (p) => (proxy = p),
   );
 });
+
+test('bytes a child sends on a free connection (nobody asked): that connection is closed, the next request gets a new one', async () => {
+  const sockets: Socket[] = [];
+  const server = net.createServer((s) => {
+    sockets.push(s);
+    s.on('data', () => {
+      s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+      // Later, unasked: the connection sits free in the pool by then.
+      setTimeout(() => s.writable && s.write('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstale'), 30);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const proxy = new ModelProxy();
+  const fr = await front(proxy, `http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+  try {
+    const first = await post(fr.base);
+    expect([first.status, await first.text()]).toEqual([200, 'ok']);
+    await new Promise((r) => setTimeout(r, 100));
+    const second = await post(fr.base);
+    expect([second.status, await second.text()]).toEqual([200, 'ok']);
+    expect(sockets.length).toBe(2);
+    expect(sockets[0]!.destroyed || sockets[0]!.readableEnded).toBe(true);
+  } finally {
+    proxy.close();
+    await fr.close();
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((r) => server.close(() => r()));
+  }
+});
