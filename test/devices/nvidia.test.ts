@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { DeviceMonitor } from '../../src/devices/monitor.js';
 import { nameCudaDevices, parseAppsCsv, parseGpuCsv } from '../../src/devices/nvidia.js';
+import { waitFor } from '../helpers/wait.js';
 import { fakeToolDir } from './fake-tools.js';
 
 const MiB = 1024 ** 2;
@@ -135,7 +136,9 @@ describe('DeviceMonitor with the fake nvidia-smi on PATH', () => {
     await tools.setState(gpu(20_000));
     const monitor = new DeviceMonitor({ env: tools.env(), cacheMs: 60_000 });
     const before = monitor.read();
-    await new Promise((res) => setTimeout(res, 100)); // the first tool run has read its state
+    // The fake appends to the log after it has read its state: from then on that run answers 20 000 MiB used.
+    // (A fixed sleep here raced a slow spawn on a loaded CI machine, and the first run read the later state.)
+    await waitFor('the first nvidia-smi run', async () => (await readFile(log, 'utf8').catch(() => '')).includes('\n'), 15_000, 10);
     await tools.setState(gpu(0));
     monitor.invalidate();
     const after = await monitor.read();
