@@ -88,7 +88,11 @@ describe('GPUs from a fake nvidia-smi', () => {
     expect(devices.data[0]).toMatchObject({ name: 'CUDA0', label: 'NVIDIA GeForce RTX 4090', total: 24 * GiB, free: 23 * GiB });
     expect(devices.data[1]).toMatchObject({ name: 'CUDA1', label: 'NVIDIA RTX A4000', total: 16 * GiB, free: 16 * GiB });
     expect(devices.memory_margin).toBe(1024 * MiB);
-    const list = await models(r.url);
+    // Needs are resolved in the background from startup: a /devices answer does not mean they are done.
+    const list = await waitFor('both needs resolved', async () => {
+      const l = await models(r!.url);
+      return l.every((m) => m.memory) && l;
+    });
     expect(list.find((m) => m.id === 'a').memory).toEqual({ devices: { CUDA1: 3 * GiB }, source: 'override' });
     // A model the router places: its need on one GPU, whichever it will be.
     expect(list.find((m) => m.id === 'g').memory).toEqual({ devices: { GPU: 5 * GiB, CPU: GiB }, source: 'override' });
