@@ -91,7 +91,7 @@ describe('GPUs from a fake nvidia-smi', () => {
     // Needs are resolved in the background from startup: a /devices answer does not mean they are done.
     const list = await waitFor('both needs resolved', async () => {
       const l = await models(r!.url);
-      return l.every((m) => m.memory) && l;
+      return l.every((m) => m.memory) ? l : undefined;
     });
     expect(list.find((m) => m.id === 'a').memory).toEqual({ devices: { CUDA1: 3 * GiB }, source: 'override' });
     // A model the router places: its need on one GPU, whichever it will be.
@@ -135,7 +135,11 @@ describe('GPUs from a fake nvidia-smi', () => {
   });
 
   test('placement: the GPU with the most room, the other when another process fills it, a split when neither holds it', async () => {
-    await tools.setState({ gpus: gpus() });
+    // A child is measured in the background once ready, and /models then shows the measured figure instead of the
+    // placed one: the per-process query answers 2.5 s late here (within the 3 s tool timeout), so the reads
+    // right after each load see the plan.
+    const state = (used0 = 0, used1 = 0) => tools.setState({ gpus: gpus(used0, used1), appsDelayMs: 2500 });
+    await state();
     r = await start(
       presets(dir, {
         p1: { memory: 'GPU:6GiB' },
@@ -152,7 +156,7 @@ describe('GPUs from a fake nvidia-smi', () => {
 
     // Another process now takes 16 GiB of GPU 0 (with p1's 6 GiB, it reads 2 GiB free). The next load is
     // planned on a fresh reading: GPU 1.
-    await tools.setState({ gpus: gpus(22528, 0) });
+    await state(22528, 0);
     await loadModel(r.url, 'p2');
     expect(envOf(dir, 'p2').CUDA_VISIBLE_DEVICES).toBe(UUID1);
 
@@ -162,7 +166,7 @@ describe('GPUs from a fake nvidia-smi', () => {
       const s = await statuses(r!.url);
       return s.p1 === 'unloaded' && s.p2 === 'unloaded';
     });
-    await tools.setState({ gpus: gpus(0, 0) });
+    await state(0, 0);
     await loadModel(r.url, 'big');
     expect(envOf(dir, 'big').CUDA_VISIBLE_DEVICES).toBe(`${UUID0},${UUID1}`);
     const placed = (await models(r.url)).find((m) => m.id === 'big').memory.devices;
