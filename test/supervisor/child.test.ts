@@ -52,7 +52,9 @@ describe('Child', () => {
     expect(child.lastLines().join('\n')).not.toMatch(/GET \/health/);
     expect(child.lastLines()).toContain(`fake-server: listening on 127.0.0.1:${child.port}`);
 
-    const never = track(new Child(fakeServer(['--never-ready', '--log-requests'], { loadTimeoutMs: 700 })));
+    // The deadline runs from spawn, and the lines checked below are printed once node has loaded the fake: 2.5 s
+    // leaves a loaded CI machine room to get there (700 ms once let SIGTERM come before its handler existed).
+    const never = track(new Child(fakeServer(['--never-ready', '--log-requests'], { loadTimeoutMs: 2500 })));
     const err = await startError(never.start());
     expect(err.reason).toBe('timeout');
     expect(err.lastLines.join('\n')).not.toMatch(/GET \/health/);
@@ -133,16 +135,17 @@ describe('Child', () => {
   });
 
   it("never ready: rejects 'timeout' at loadTimeoutMs, and the child is gone", async () => {
-    const child = track(new Child(fakeServer(['--never-ready', '--spawn-grandchild'], { loadTimeoutMs: 800 })));
+    // 2.5 s: the fake must have started its grandchild (and said so) before the deadline, from spawn, kills it.
+    const child = track(new Child(fakeServer(['--never-ready', '--spawn-grandchild'], { loadTimeoutMs: 2500 })));
     const events = exitEvents(child);
     const t0 = Date.now();
     const err = await startError(child.start());
     const took = Date.now() - t0;
     expect(err.reason).toBe('timeout');
     expect(err.model).toBe('fake');
-    expect(err.message).toMatch(/not ready within 800 ms/);
-    expect(took).toBeGreaterThanOrEqual(800);
-    expect(took).toBeLessThan(2000);
+    expect(err.message).toMatch(/not ready within 2500 ms/);
+    expect(took).toBeGreaterThanOrEqual(2500);
+    expect(took).toBeLessThan(4000);
     const pid = child.pid!;
     expect(processGroupAlive(pid)).toBe(false);
     expect(pidAlive(pidOf(err.lastLines, 'grandchild'))).toBe(false);
