@@ -83,12 +83,13 @@ describe('engine process', () => {
     expect(slots.map((s) => s.id)).toEqual([0, 1]);
     const answers = await Promise.all(
       Array.from({ length: 5 }, (_, i) =>
-        postJson(`${engine.url}/v1/completions`, { prompt: `request ${i}`, max_tokens: 30, ignore_eos: true }),
+        // 150 tokens (~100 ms each): short answers could run one after another on a machine that stalls the client.
+        postJson(`${engine.url}/v1/completions`, { prompt: `request ${i}`, max_tokens: 150, ignore_eos: true }),
       ),
     );
     for (const a of answers) {
       expect(a.status).toBe(200);
-      expect(a.json.usage.completion_tokens).toBe(30);
+      expect(a.json.usage.completion_tokens).toBe(150);
     }
     const stats = (await (await fetch(`${engine.url}/stats`)).json()) as Record<string, number>;
     expect(stats).toEqual({ in_flight: 0, max_in_flight: 2, queued: 0, served: 5 });

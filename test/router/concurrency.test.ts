@@ -129,7 +129,8 @@ describe('concurrency = 2 on an engine that would take 8', () => {
 
   test('control: without the limit the same load reaches more than two at the child', async () => {
     expect((await modelEntry(r.url, 'wide')).concurrency).toBeUndefined();
-    await Promise.all(Array.from({ length: 5 }, () => chat(r.url, 'wide', WORK).then(completion)));
+    // Longer answers (~150 ms), as above: with ~30 ms ones a router descheduled that long sends them one by one.
+    await Promise.all(Array.from({ length: 5 }, () => chat(r.url, 'wide', { ...WORK, max_tokens: 240 }).then(completion)));
     const all = await finished(r.url, 'wide', 5);
     expect(Math.max(...all.map((i) => i.inFlight))).toBeGreaterThan(2);
   }, 120_000);
