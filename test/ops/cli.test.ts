@@ -16,6 +16,12 @@ describe('control subcommands against a live router (API key)', () => {
     const preset = presetFile(dir, '[alpha]\nalias = first\n');
     r = await startRouter(['--models-dir', dir, '--models-preset', preset, '--api-key', KEY]);
     env = { ROUTER_URL: r.url, ROUTER_API_KEY: KEY };
+    // The router listens before its first device reading lands (it is taken in the background): the status
+    // tests below want the device table.
+    await waitFor('a device reading', async () => {
+      const res = await fetch(`${r.url}/devices`, { headers: { Authorization: `Bearer ${KEY}` } });
+      return ((await res.json()) as { data: unknown[] }).data.length > 0;
+    });
   });
   afterAll(async () => {
     expect(await r.stop()).toBe(0);

@@ -54,6 +54,8 @@ describe('dashboard in headless Chromium', () => {
     await page.click('#key-form button[type=submit]');
     await page.locator('#conn[data-state="live"]').waitFor();
     expect(await page.locator('#key-form').isHidden()).toBe(true);
+    // "live" is set when the stream's headers come; the cards are drawn from its first snapshot, a moment later.
+    await page.locator('.model h3').nth(2).waitFor();
     const names = await page.locator('.model h3').allTextContents();
     expect(names.sort()).toEqual(['chat-large', 'chat-small', 'code-helper']);
     for (const n of names) expect(await page.locator(`.model[data-model="${n}"] .state`).textContent()).toBe('unloaded');

@@ -18,9 +18,10 @@ describe('process-group (/proc)', () => {
   });
 
   it('counts a zombie as gone, where kill(pid, 0) would call it alive', async () => {
-    // `sleep 0` is a child of the shell, which then execs into `sleep 3` and never reaps it: a zombie until the
-    // group ends, as a killed grandchild under a non-reaping PID 1 is.
-    const sh = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 3'], { stdio: ['ignore', 'pipe', 'ignore'], detached: true });
+    // `sleep 0` is a child of the shell, which then execs into `sleep 30` and never reaps it: a zombie until the
+    // group ends, as a killed grandchild under a non-reaping PID 1 is. (30 s: the checks must run while it lives;
+    // the finally kills the group.)
+    const sh = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'], detached: true });
     try {
       const zombie = await new Promise<number>((resolve) => sh.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))));
       await waitFor(() => readProcStat(zombie)?.state === 'Z', 3000, 'sleep 0 to become a zombie');
