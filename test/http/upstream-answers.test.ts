@@ -21,8 +21,9 @@ const TLS = { key: readFileSync(join(here, '../fixtures/tls/key.pem')), cert: re
 
 interface Raw {
   port: number;
-  /** Connections opened so far. */
+  /** Connections opened so far, and closed so far. */
   opened: number;
+  closed: number;
   /** The request heads received, in order. */
   heads: string[];
   close(): Promise<void>;
@@ -34,6 +35,7 @@ function raw(answer: (head: string) => { bytes: string; close?: boolean }): Prom
   const r: Raw = {
     port: 0,
     opened: 0,
+    closed: 0,
     heads: [],
     close: () => {
       for (const s of sockets) s.destroy();
@@ -43,7 +45,10 @@ function raw(answer: (head: string) => { bytes: string; close?: boolean }): Prom
   const server = net.createServer((s) => {
     r.opened++;
     sockets.add(s);
-    s.on('close', () => sockets.delete(s));
+    s.on('close', () => {
+      sockets.delete(s);
+      r.closed++;
+    });
     let buf = '';
     s.on('data', (d) => {
       buf += d.toString('latin1');
@@ -328,6 +333,23 @@ test('close() with a request in flight: the client gets a 502, and the request i
       expect(r.status).toBe(502);
       expect(((await r.json()) as { error: { message: string } }).error.message).toMatch(/closed its connections/);
       expect([up.opened, up.heads.length]).toEqual([1, 1]);
+    },
+    (p) => (proxy = p),
+  );
+});
+
+test('a request forwarded after close() (it was on its way): the client gets a 502 and the new connection is ended', async () => {
+  let proxy!: ModelProxy;
+  await using(
+    () => ({ bytes: 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok' }),
+    async (base, up) => {
+      proxy.close();
+      const r = await post(base);
+      expect(r.status).toBe(502);
+      expect(((await r.json()) as { error: { message: string } }).error.message).toMatch(/closed its connections/);
+      // The connection it opened does not stay, and the request never went out on it.
+      await waitFor('the connection opened after close() to end', () => up.opened === 1 && up.closed === 1, 5_000, 5);
+      expect(up.heads).toEqual([]);
     },
     (p) => (proxy = p),
   );
