@@ -336,7 +336,7 @@ export class ModelProxy {
     const key = `${to.target} ${to.headers.authorization ?? ''}`;
     let up = this.upstreams.get(key);
     if (!up || !sameHeaders(up.extra, to.headers)) {
-      if (up) this.pool.retire(up);
+      const old = up;
       const u = new URL(to.target);
       const secure = u.protocol === 'https:';
       const extra = Object.entries(to.headers).flat();
@@ -347,6 +347,8 @@ export class ModelProxy {
         validateHeaderValue(extra[i]!, extra[i + 1]!);
         extraLines += `${extra[i]!}: ${extra[i + 1]!}\r\n`;
       }
+      // Only once the new headers passed: a target whose headers fail keeps its entry (and its connections).
+      if (old) this.pool.retire(old);
       up = {
         free: [],
         secure,

@@ -9,18 +9,24 @@
  * head, and for a chunked body a scan of each chunk-size line.
  *
  * What it accepts (as node's llhttp, strict, does for a response): HTTP/1.0 and 1.1; 1xx heads skipped (100
- * Continue, 103 Early Hints); no body for 204, 304 and an answer to HEAD; a body framed by Transfer-Encoding
- * (chunked last: the chunks decoded, their extensions and trailers dropped; any other: read to the connection's
- * end), else by Content-Length, else read to the connection's end. What it refuses, as an error (the connection is
- * then closed; the client gets a 502, or a cut answer once its head was sent): a head over 64 KiB or with bare LF
- * line ends, a bad status line, a header line without a colon, folded (obs-fold), with a name that is not a token or
- * a value with control characters, a Content-Length that is not digits, given twice or beside Transfer-Encoding (the
- * ambiguity request smuggling lives on), a bad chunk-size line, a chunk not followed by CRLF. (Unlike llhttp, a
- * trailer line is only looked at for where it ends.)
+ * Continue, 103 Early Hints; at most MAX_INTERIM of them); no body for 204, 304 and an answer to HEAD; a body framed
+ * by Transfer-Encoding (chunked last: the chunks decoded, their extensions and trailers dropped; any other: read to
+ * the connection's end), else by Content-Length, else read to the connection's end. What it refuses, as an error
+ * (the connection is then closed; the client gets a 502, or a cut answer once its head was sent): a head over
+ * 16 KiB or with bare LF line ends, a bad status line, 101 Switching Protocols (the router never asks for an
+ * upgrade), a header line without a colon, folded (obs-fold), with a name that is not a token or a value with
+ * control characters, a Content-Length that is not digits, given twice or beside Transfer-Encoding (the ambiguity
+ * request smuggling lives on; checked on answers without a body too, whose headers still reach the client), a bad
+ * chunk-size line, a chunk not followed by CRLF, a trailer line that is not a header line or ends in a bare LF,
+ * trailers over 16 KiB.
+ * A head or a trailer that comes a few bytes at a time costs time in proportion to its size: the bytes kept are
+ * appended to, and searched from where the last search stopped.
  */
 
-/** The head's limit: node's default (--max-http-header-size) is 16 KiB; a child's answer head is ~200 bytes. */
-const MAX_HEAD = 64 * 1024;
+/** The head's limit, node's default (--max-http-header-size); a child's answer head is ~200 bytes. */
+const MAX_HEAD = 16 * 1024;
+/** Interim (1xx) answers before the real one: a server sends one or two (100, 103); more is a loop. */
+const MAX_INTERIM = 8;
 /** A chunk-size line (size, extensions) longer than this is refused. */
 const MAX_CHUNK_LINE = 4096;
 const CRLF2 = Buffer.from('\r\n\r\n');
@@ -28,6 +34,8 @@ const LF2 = Buffer.from('\n\n');
 
 export interface ResponseHead {
   status: number;
+  /** '1.0' or '1.1'. */
+  version: string;
   /** The header lines as flat [name, value, …] pairs, names as sent, values trimmed. */
   rawHeaders: string[];
   /** May the connection carry another request after this answer (HTTP/1.1 without `Connection: close`, …)? */
@@ -61,6 +69,12 @@ export class ResponseParser {
   private state = State.Head;
   /** Bytes of an unfinished head, or of an unfinished chunk-size or trailer line. */
   private pending?: Buffer;
+  /** An unfinished head's bytes: the first `headLength` of `headBytes` (grown by doubling, so appending is linear). */
+  private headBytes?: Buffer;
+  private headLength = 0;
+  /** Interim answers skipped, and trailer bytes read, so far. */
+  private interim = 0;
+  private trailerBytes = 0;
   /** Body bytes still due: of the Content-Length body, or of the current chunk. */
   private left = 0;
   /** CR LF bytes still due after a chunk's data. */
@@ -155,32 +169,38 @@ export class ResponseParser {
     this.sink.onComplete(at < chunk.length);
   }
 
-  /** Bytes of `chunk` from `at` joined to what is pending: one Buffer, copied only when a line spans reads. */
-  private joined(chunk: Buffer, at: number): Buffer {
-    const rest = at === 0 ? chunk : chunk.subarray(at);
-    if (!this.pending) return rest;
-    const b = Buffer.concat([this.pending, rest]);
-    this.pending = undefined;
-    return b;
-  }
-
   private readHead(chunk: Buffer, at: number): number {
-    const pendingLength = this.pending?.length ?? 0;
-    const buf = this.joined(chunk, at);
-    const end = buf.indexOf(CRLF2, Math.max(0, pendingLength - 3));
-    if (end < 0) {
-      if (buf.length > MAX_HEAD) throw new ResponseParseError(`the answer's head is over ${MAX_HEAD} bytes`);
-      // A head ended by bare LFs would never see CRLF CRLF: refused now rather than at the idle timeout.
-      if (buf.includes(LF2)) throw new ResponseParseError('the answer\'s head has bare LF line ends');
-      this.pending = Buffer.from(buf); // a copy: the chunk's memory may be reused by the caller
-      return chunk.length;
+    // The common case: the whole head in this chunk, read where it lies.
+    let buf = chunk;
+    let from = at;
+    let end: number;
+    let next: number;
+    if (this.headLength === 0) {
+      end = chunk.indexOf(CRLF2, at);
+      if (end < 0) return this.keepHead(chunk, at);
+      next = end + 4;
+    } else {
+      // A head over several reads: the new bytes appended (no more than the limit needs), searched from where the
+      // last search stopped.
+      const before = this.headLength;
+      const took = Math.min(chunk.length - at, MAX_HEAD + 4 - before);
+      this.append(chunk, at, took);
+      buf = this.headBytes!;
+      from = 0;
+      end = buf.subarray(0, this.headLength).indexOf(CRLF2, Math.max(0, before - 3));
+      if (end < 0) return this.keepHead(chunk, chunk.length, before);
+      next = at + (end + 4 - before);
+      this.headLength = 0;
     }
-    if (end > MAX_HEAD) throw new ResponseParseError(`the answer's head is over ${MAX_HEAD} bytes`);
-    // Where the head ended, in `chunk`'s offsets.
-    const next = at + (end + 4 - pendingLength);
-    const head = parseHead(buf.toString('latin1', 0, end));
-    // 1xx: an interim answer; the real one follows.
-    if (head.status < 200) return next;
+    if (end - from > MAX_HEAD) throw new ResponseParseError(`the answer's head is over ${MAX_HEAD} bytes`);
+    const head = parseHead(buf.toString('latin1', from, end));
+    if (this.headLength === 0) this.headBytes = undefined;
+    // 1xx: an interim answer; the real one follows. (101 would hand the connection to another protocol.)
+    if (head.status === 101) throw new ResponseParseError('the answer switched protocols (101), which the router never asks for');
+    if (head.status < 200) {
+      if (++this.interim > MAX_INTERIM) throw new ResponseParseError(`more than ${MAX_INTERIM} interim (1xx) answers`);
+      return next;
+    }
     this.head = head;
     const framing = this.framing(head);
     // An answer read to the connection's end leaves nothing to reuse: said before the sink looks.
@@ -200,9 +220,36 @@ export class ResponseParser {
     return next;
   }
 
+  /**
+   * No end of head yet: keep the bytes from `at` (appended already when `before` is given: the bytes kept before
+   * this read), refusing a head over the limit or one with bare LF line ends (which would never see CRLF CRLF:
+   * refused now rather than at the idle timeout).
+   */
+  private keepHead(chunk: Buffer, at: number, before?: number): number {
+    if (before === undefined) {
+      before = 0;
+      this.append(chunk, at, Math.min(chunk.length - at, MAX_HEAD + 4));
+    }
+    const kept = this.headBytes!.subarray(0, this.headLength);
+    if (this.headLength > MAX_HEAD) throw new ResponseParseError(`the answer's head is over ${MAX_HEAD} bytes`);
+    if (kept.indexOf(LF2, Math.max(0, before - 1)) >= 0) throw new ResponseParseError('the answer\'s head has bare LF line ends');
+    return chunk.length;
+  }
+
+  /** `n` bytes of `chunk` from `at` after the head's kept bytes (a copy: the chunk's memory may be reused). */
+  private append(chunk: Buffer, at: number, n: number): void {
+    const need = this.headLength + n;
+    if (!this.headBytes || this.headBytes.length < need) {
+      const grown = Buffer.allocUnsafe(Math.max(need, 2 * (this.headBytes?.length ?? 256)));
+      this.headBytes?.copy(grown, 0, 0, this.headLength);
+      this.headBytes = grown;
+    }
+    chunk.copy(this.headBytes, this.headLength, at, at + n);
+    this.headLength = need;
+  }
+
   private framing(head: ResponseHead): 'none' | 'chunked' | 'close' | number {
     const { status, rawHeaders } = head;
-    if (this.noBody || status === 204 || status === 304) return 'none';
     let length: number | undefined;
     let te: string | undefined;
     for (let i = 0; i < rawHeaders.length; i += 2) {
@@ -216,8 +263,12 @@ export class ResponseParser {
         te = te === undefined ? rawHeaders[i + 1]! : `${te}, ${rawHeaders[i + 1]!}`;
       }
     }
+    if (te !== undefined && length !== undefined) throw new ResponseParseError('the answer has both Content-Length and Transfer-Encoding');
+    // Checked above whatever the status: the headers of an answer without a body still reach the client.
+    if (this.noBody || status === 204 || status === 304) return 'none';
     if (te !== undefined) {
-      if (length !== undefined) throw new ResponseParseError('the answer has both Content-Length and Transfer-Encoding');
+      // RFC 9112 6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing; its connection is not reused.
+      if (head.version === '1.0') head.keepAlive = false;
       return /(?:^|,)[ \t]*chunked[ \t]*$/i.test(te) ? 'chunked' : 'close';
     }
     return length ?? 'close';
@@ -248,22 +299,33 @@ export class ResponseParser {
     return lf + 1;
   }
 
-  /** Trailer lines after the last chunk, up to an empty line (dropped: the answer's head was sent already). */
+  /**
+   * Trailer lines after the last chunk, up to an empty line (dropped: the answer's head was sent already), each
+   * checked as a header line is.
+   */
   private readTrailers(chunk: Buffer, at: number): number {
     for (;;) {
       const lf = chunk.indexOf(0x0a, at);
       if (lf < 0) {
+        this.trailerBytes += chunk.length - at;
+        if (this.trailerBytes > MAX_HEAD) throw new ResponseParseError(`the answer's trailers are over ${MAX_HEAD} bytes`);
         this.keepPending(chunk, at);
         return chunk.length;
       }
-      const lineLength = (this.pending?.length ?? 0) + lf + 1 - at;
+      this.trailerBytes += lf + 1 - at;
+      if (this.trailerBytes > MAX_HEAD) throw new ResponseParseError(`the answer's trailers are over ${MAX_HEAD} bytes`);
+      const line = this.pending
+        ? Buffer.concat([this.pending, chunk.subarray(at, lf + 1)]).toString('latin1')
+        : chunk.toString('latin1', at, lf + 1);
       this.pending = undefined;
       at = lf + 1;
-      // "\r\n" alone (a bare "\n" too, as llhttp's lenient mode) ends the answer.
-      if (lineLength <= 2) {
+      if (!line.endsWith('\r\n')) throw new ResponseParseError('a trailer line of the answer has a bare LF line end');
+      // "\r\n" alone ends the answer.
+      if (line.length === 2) {
         this.finish(chunk, at);
         return at;
       }
+      headerLine(line.slice(0, -2));
     }
   }
 
@@ -296,21 +358,26 @@ function parseHead(text: string): ResponseHead {
   const rawHeaders: string[] = [];
   let connection: string | undefined;
   for (let i = 1; i < lines.length; i++) {
-    const line = lines[i]!;
-    const colon = line.indexOf(':');
-    const c0 = line.charCodeAt(0);
-    if (colon <= 0 || c0 === 0x20 || c0 === 0x09) throw new ResponseParseError(`a bad header line in the answer: ${JSON.stringify(line.slice(0, 40))}`);
-    const name = line.slice(0, colon);
-    const value = trimOws(line.slice(colon + 1));
-    // What node's ServerResponse would refuse to send on (and llhttp refused to read): checked here, so a bad
-    // header is a 502 before any of the answer is sent.
-    if (!TOKEN.test(name) || !FIELD_VALUE.test(value)) {
-      throw new ResponseParseError(`a bad header line in the answer: ${JSON.stringify(line.slice(0, 40))}`);
-    }
+    const [name, value] = headerLine(lines[i]!);
     if (name.length === 10 && name.toLowerCase() === 'connection') connection = connection === undefined ? value : `${connection}, ${value}`;
     rawHeaders.push(name, value);
   }
   const tokens = connection?.toLowerCase();
-  const keepAlive = status[1] === '1' ? !tokens || !/(?:^|[ ,])close(?:$|[ ,])/.test(tokens) : !!tokens && /(?:^|[ ,])keep-alive(?:$|[ ,])/.test(tokens);
-  return { status: Number(status[2]), rawHeaders, keepAlive };
+  const keepAlive = status[1] === '1' ? !tokens || !/(?:^|[ \t,])close(?:$|[ \t,])/.test(tokens) : !!tokens && /(?:^|[ \t,])keep-alive(?:$|[ \t,])/.test(tokens);
+  return { status: Number(status[2]), version: `1.${status[1]}`, rawHeaders, keepAlive };
+}
+
+/**
+ * One header (or trailer) line without its CRLF, as [name, value]. What node's ServerResponse would refuse to send on
+ * (and llhttp refused to read) is refused here, so a bad header is a 502 before any of the answer is sent.
+ */
+function headerLine(line: string): [string, string] {
+  const colon = line.indexOf(':');
+  const c0 = line.charCodeAt(0);
+  if (colon > 0 && c0 !== 0x20 && c0 !== 0x09) {
+    const name = line.slice(0, colon);
+    const value = trimOws(line.slice(colon + 1));
+    if (TOKEN.test(name) && FIELD_VALUE.test(value)) return [name, value];
+  }
+  throw new ResponseParseError(`a bad header line in the answer: ${JSON.stringify(line.slice(0, 40))}`);
 }

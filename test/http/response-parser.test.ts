@@ -63,7 +63,7 @@ test.each([
 
 test('the head: status, names as sent, values trimmed of their white space, in order', () => {
   const r = readAllWays('HTTP/1.1 404 Not Found\r\nX-A:  one \r\nx-b:\ttwo\r\nX-Empty:\r\nContent-Length: 0\r\n\r\n');
-  expect(r.head).toEqual({ status: 404, rawHeaders: ['X-A', 'one', 'x-b', 'two', 'X-Empty', '', 'Content-Length', '0'], keepAlive: true });
+  expect(r.head).toEqual({ status: 404, version: '1.1', rawHeaders: ['X-A', 'one', 'x-b', 'two', 'X-Empty', '', 'Content-Length', '0'], keepAlive: true });
 });
 
 test('an answer to HEAD has no body whatever its length says', () => {
@@ -131,14 +131,55 @@ test.each([
   expect(() => parse([...bytes].map((b) => Buffer.from([b])))).toThrow(message);
 });
 
-test('a head over 64 KiB is refused, whole or in pieces; one just under is read', () => {
-  const big = `${ok}X-Big: ${'a'.repeat(64 * 1024)}\r\nContent-Length: 0\r\n\r\n`;
-  expect(() => parse([Buffer.from(big)])).toThrow(/over 65536 bytes/);
-  const pieces: Buffer[] = [];
-  for (let i = 0; i < big.length; i += 1000) pieces.push(Buffer.from(big.slice(i, i + 1000)));
-  expect(() => parse(pieces)).toThrow(/over 65536 bytes/);
-  const fits = `${ok}X-Big: ${'a'.repeat(60 * 1024)}\r\nContent-Length: 2\r\n\r\nok`;
+test('a head over 16 KiB (node\'s limit) is refused, whole or in pieces; one just under is read, whole or in pieces', () => {
+  const big = `${ok}X-Big: ${'a'.repeat(16 * 1024)}\r\nContent-Length: 0\r\n\r\n`;
+  expect(() => parse([Buffer.from(big)])).toThrow(/over 16384 bytes/);
+  const pieces = (text: string, n: number) => {
+    const out: Buffer[] = [];
+    for (let i = 0; i < text.length; i += n) out.push(Buffer.from(text.slice(i, i + n)));
+    return out;
+  };
+  expect(() => parse(pieces(big, 1000))).toThrow(/over 16384 bytes/);
+  const fits = `${ok}X-Big: ${'a'.repeat(16 * 1024 - 100)}\r\nContent-Length: 2\r\n\r\nok`;
   expect(parse([Buffer.from(fits)]).body).toBe('ok');
+  expect(parse(pieces(fits, 1000)).body).toBe('ok');
+  expect(parse(pieces(fits, 7)).head!.rawHeaders[1]).toHaveLength(16 * 1024 - 100);
+});
+
+test.each([
+  ['Content-Length beside Transfer-Encoding on a 204', 'HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nTransfer-Encoding: chunked\r\n\r\n', {}, /both Content-Length/],
+  ['a bad Content-Length on a 304', 'HTTP/1.1 304 Not Modified\r\nContent-Length: abc\r\n\r\n', {}, /not a number/],
+  ['two Content-Lengths on an answer to HEAD', `${ok}Content-Length: 5\r\nContent-Length: 7\r\n\r\n`, { head: true }, /two Content-Lengths/],
+])('refused, though the answer has no body (its headers still reach the client): %s', (_name, text, opts, message) => {
+  expect(() => parse([Buffer.from(text, 'latin1')], opts)).toThrow(message);
+});
+
+test('101 Switching Protocols is refused (the router never asks to upgrade), and so is an endless run of interim answers', () => {
+  expect(() => parse([Buffer.from(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n${ok}Content-Length: 0\r\n\r\n`)])).toThrow(/switched protocols/);
+  const interim = 'HTTP/1.1 100 Continue\r\n\r\n';
+  expect(parse([Buffer.from(`${interim.repeat(8)}${ok}Content-Length: 2\r\n\r\nok`)]).body).toBe('ok');
+  expect(() => parse([Buffer.from(`${interim.repeat(9)}${ok}Content-Length: 2\r\n\r\nok`)])).toThrow(/more than 8 interim/);
+});
+
+test('trailers: each line checked as a header line, a bare LF refused, at most 16 KiB; only an empty line ends them', () => {
+  const chunked = `${ok}Transfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n`;
+  // A two-byte line that is not CRLF does not end the answer (it did: the rest then met the next request).
+  expect(() => parse([Buffer.from(`${chunked}a\nX: y\r\n\r\n`)])).toThrow(/bare LF/);
+  expect(() => parse([Buffer.from(`${chunked}Nonsense\r\n\r\n`)])).toThrow(/bad header line/);
+  expect(() => parse([Buffer.from(`${chunked}X-T: a\x01\r\n\r\n`, 'latin1')])).toThrow(/bad header line/);
+  expect(() => parse([Buffer.from(`${chunked}\n`)])).toThrow(/bare LF/);
+  const many = Array.from({ length: 20 }, (_, i) => `X-T${i}: ${'v'.repeat(1000)}\r\n`).join('');
+  expect(() => parse([Buffer.from(`${chunked}${many}\r\n`)])).toThrow(/trailers are over 16384 bytes/);
+  expect(() => parse([...Buffer.from(`${chunked}${many}\r\n`)].map((b) => Buffer.from([b])))).toThrow(/trailers are over 16384 bytes/);
+});
+
+test('HTTP/1.0 with Transfer-Encoding: read, but its connection is not kept (RFC 9112 6.1: faulty framing)', () => {
+  const r = readAllWays('HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n');
+  expect([r.body, r.head!.keepAlive]).toEqual(['hi', false]);
+});
+
+test('Connection tokens split by a tab are read as tokens', () => {
+  expect(parse([Buffer.from(`${ok}Connection: keep-alive,\tclose\r\nContent-Length: 0\r\n\r\n`)]).head!.keepAlive).toBe(false);
 });
 
 test('a head with bare LF line ends is refused as soon as its blank line comes, not at a timeout', () => {
