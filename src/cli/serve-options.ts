@@ -25,6 +25,7 @@ export interface ServeConfig {
   fitParamsBin?: string;
   loadTimeout: number;
   upstreamTimeout: number;
+  sendTimeout: number;
   stopTimeout: number;
   queueMax: number;
   queueTimeout: number;
@@ -75,6 +76,7 @@ export function addServeOptions(cmd: Command): Command {
     .option('--fit-params-bin <path>', 'llama-fit-params, the memory probe for llama-server children (default: beside --server-bin, else on PATH)')
     .option('--load-timeout <s>', 'seconds a child may take to become ready', seconds, 600)
     .option('--upstream-timeout <s>', 'seconds a child may send nothing on a request before its client gets a 504 and the child a health check (0 = no limit)', seconds, 600)
+    .option('--send-timeout <s>', 'seconds a client may take none of its answer before the router cuts it and frees the child (0 = no limit)', seconds, 600)
     .option('--stop-timeout <s>', 'seconds between SIGTERM and SIGKILL when stopping a child', seconds, 10)
     .option('--queue-max <n>', 'most requests waiting for a model (503 beyond)', integer(0), 256)
     .option('--queue-timeout <s>', 'seconds a request may wait for its model (503 after)', seconds, 600)

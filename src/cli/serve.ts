@@ -100,6 +100,7 @@ export async function serve(config: ServeConfig): Promise<void> {
     maxBodyBytes: config.maxBody,
     reload,
     upstreamTimeoutMs: config.upstreamTimeout * 1000,
+    sendTimeoutMs: config.sendTimeout * 1000,
     props: { modelsMax, autoload },
   });
   process.on('SIGHUP', () => {

@@ -37,6 +37,8 @@ export interface AppOptions {
   reload?: () => Promise<ReloadSummary>;
   /** A child silent this long on a request gets the client a 504 and is checked for a hang (0 = no limit). */
   upstreamTimeoutMs?: number;
+  /** A client that takes none of its answer this long has it cut, freeing the child (0 = no limit). */
+  sendTimeoutMs?: number;
   /** What GET /props without ?model= reports (llama-server's router answers it). */
   props?: CompatOptions['props'];
 }
@@ -83,6 +85,7 @@ export function createApp(
   const app = express();
   const proxy = new ModelProxy({
     idleTimeoutMs: opts.upstreamTimeoutMs,
+    sendTimeoutMs: opts.sendTimeoutMs,
     onIdleTimeout: (to) => to.model && router.checkHung(to.model, Math.min(10_000, opts.upstreamTimeoutMs ?? 10_000)),
   });
   // A child about to stop first loses our idle connections to it: it exits sooner (ModelProxy.dropIdle). The event

@@ -11,6 +11,8 @@
  *
  * What it keeps on top of a bare relay, each without work per streamed chunk:
  * - a child that dies mid-answer ends an SSE stream with an error event rather than a clean-looking end;
+ * - a client that takes none of its answer for the send timeout has it cut, so it cannot hold the child (held back
+ *   by backpressure) for ever; one timer per answer that ever stalls, none otherwise;
  * - a child silent for the idle timeout (stopped, deadlocked) gets its client a 504 (or an SSE error event)
  *   instead of a hang. The clock is the upstream socket's own idle timeout, armed once when the socket is made
  *   and refreshed by node on every read and write (no timer set and cleared per request); time the client spends
@@ -41,6 +43,12 @@ export interface ProxyOptions {
   idleTimeoutMs?: number;
   /** The child of `to` stayed silent for idleTimeoutMs: the owner may check whether it is hung. */
   onIdleTimeout?(to: ProxyTarget): void;
+  /**
+   * Longest time a client may take none of its answer (its socket full, no 'drain') before the answer is cut and the
+   * child's connection closed (0 = no limit). Without it a client that stops reading holds the child (and a slot of
+   * its --parallel) for as long as its connection stays open; llama-server's own --timeout does the same to it.
+   */
+  sendTimeoutMs?: number;
 }
 
 /** Hop-by-hop headers (RFC 9110 7.6.1), and what the router itself owns: never forwarded. */
@@ -98,6 +106,9 @@ class Exchange implements SocketUser, ResponseSink {
   done = false;
   /** The client's 'drain' is listened to (added on the first write the client could not take at once). */
   drainWatched = false;
+  /** The client cannot take more (waiting for its 'drain'), and the clock on that wait (--send-timeout). */
+  stalled = false;
+  stallTimer?: NodeJS.Timeout;
   /** The caller takes back a request that failed before any answer (forward's handBack). */
   handBack = false;
   constructor(
@@ -121,6 +132,7 @@ class Exchange implements SocketUser, ResponseSink {
   /** The client's response closed (answer sent, or the client left): stop the child's work if it left. */
   readonly onClientClose = (): void => {
     this.done = true;
+    if (this.stallTimer) clearTimeout(this.stallTimer);
     // The answer is still coming: closing the connection stops the child generating it.
     if (!this.res.writableFinished) this.detach()?.destroy();
     this.resolve();
@@ -202,10 +214,24 @@ class Exchange implements SocketUser, ResponseSink {
       this.drainWatched = true;
       this.res.on('drain', this.onDrain);
     }
+    // One timer per answer, made at its first stall and re-armed at the next (not per chunk, nor per drain).
+    const limit = this.owner.sendTimeoutMs;
+    if (limit > 0 && !this.stalled) {
+      this.stalled = true;
+      if (this.stallTimer) this.stallTimer.refresh();
+      else this.stallTimer = setTimeout(this.onStall, limit);
+    }
   }
 
   readonly onDrain = (): void => {
+    this.stalled = false;
     this.socket?.resume();
+  };
+
+  /** --send-timeout: the client took nothing for that long. Its answer is cut (it cannot be told otherwise). */
+  readonly onStall = (): void => {
+    if (!this.stalled || this.done) return;
+    this.res.destroy(); // 'close': onClientClose closes the child's connection, which stops its work
   };
 
   /** The answer is whole: the connection goes back to the pool (if it may carry another), the client's answer ends. */
@@ -275,9 +301,11 @@ export class ModelProxy {
   readonly pool: ChildPool;
   private readonly upstreams = new Map<string, Upstream>();
   readonly idleTimeoutMs: number;
+  readonly sendTimeoutMs: number;
 
   constructor(readonly opts: ProxyOptions = {}) {
     this.idleTimeoutMs = opts.idleTimeoutMs ?? 0;
+    this.sendTimeoutMs = opts.sendTimeoutMs ?? 0;
     this.pool = new ChildPool({ idleMs: this.idleTimeoutMs });
   }
 

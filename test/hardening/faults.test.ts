@@ -197,6 +197,39 @@ test("a client that stops reading a long stream: the router's memory stays bound
   expect(processesMentioning(preset)).toEqual([]);
 }, 240_000);
 
+test('a client that takes none of its answer for --send-timeout: the answer is cut, the child freed, the reference released', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'router-stall-'));
+  const preset = presetFile(dir, `[firehose]\ncmd = ${process.execPath} ${join(FIXTURES, 'firehose-server.mjs')} --port \${PORT} --api-key \${API_KEY} --mb 96\n`);
+  const r = await startRouter(['--models-preset', preset, '--log-level', 'debug', '--send-timeout', '1']);
+  let sock: net.Socket | undefined;
+  try {
+    await fetch(`${r.url}/models/load`, { method: 'POST', body: JSON.stringify({ model: 'firehose' }) }).then(json);
+    const body = JSON.stringify({ model: 'firehose', stream: true, messages: [{ role: 'user', content: 'all of it' }] });
+    sock = net.connect(r.port, '127.0.0.1');
+    await new Promise<void>((res) => sock!.once('connect', () => res()));
+    sock.pause(); // reads nothing, and keeps its connection open
+    sock.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    await waitFor('the firehose blocked', () => /firehose: blocked after/.test(r.output()), 30_000);
+    // Without the limit the child stays blocked on this client for as long as its connection is open.
+    await waitFor('the child told its client is gone', () => /firehose: client gone after/.test(r.output()), 30_000);
+    await referencesAtZero(r.url);
+    // The client's answer was cut: read now, it ends without [DONE].
+    const chunks: Buffer[] = [];
+    sock.on('data', (d: Buffer) => chunks.push(d));
+    sock.on('error', () => {}); // a reset is as good as an end here
+    sock.resume();
+    await new Promise<void>((res) => sock!.once('close', () => res()));
+    const raw = Buffer.concat(chunks).toString('utf8');
+    expect(raw).toMatch(/^HTTP\/1.1 200/);
+    expect(raw).not.toMatch(/\[DONE\]/);
+    expect(r.output()).not.toMatch(/firehose: sent/);
+  } finally {
+    sock?.destroy();
+    expect(await r.stop()).toBe(0);
+  }
+  expect(processesMentioning(preset)).toEqual([]);
+}, 120_000);
+
 test('an unwritable state dir: the router starts, serves and measures; the figures are only not kept', async () => {
   const dir = await modelsDir(['alpha']);
   const blocker = join(mkdtempSync(join(tmpdir(), 'router-state-')), 'a-file');
