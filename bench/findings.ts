@@ -7,11 +7,13 @@ ratios; on a quiet machine run \`npm run bench\` again.
 
 **Proxy overhead (issue 14): the proxied path runs outside express and http-proxy-3, with an HTTP/1.1 client of
 its own on the router's keep-alive pool (no node ClientRequest or IncomingMessage per request), and a child's
-output is read from files in batches. In section 1's run its CPU per request is 0.98-1.25x the bare node:http
-relay's on every fast row (JSON and streams, 1-64 connections), with 0.14 ms added at one connection (targets
-met); 0.92-1.11x on llama-server /tokenize and 1.10-1.22x on 1-token chats. Against llama.cpp's router: per good
-answer 0.39-0.64x its CPU on every llama-server row; per request sent 0.79-1.28x, more on 1-token chats (0.376
-against 0.294 ms at one connection, 0.311 against 0.274 at 8: its every second request fails). Per request sent, that target is not met on chats.** Section 1 now measures, in one
+output is read from files in batches. In section 1's run its CPU per request is 0.88-1.02x the bare node:http
+relay's on every fast row (JSON and streams, 1-64 connections), with 0.20 ms added at one connection (targets
+met); 0.95-1.07x with the bundled engine, 1.06-1.07x on llama-server /tokenize and 0.94-1.15x on 1-token chats.
+Against llama.cpp's router: per good answer 0.43-0.64x its CPU on every llama-server row; per request sent
+0.87-1.28x: /tokenize at one connection 1.08x (0.223 against 0.206 ms), 1-token chats 1.28x at one connection
+(0.408 against 0.319 ms) and 1.04x at 8 (0.305 against 0.293): its every second request fails. Per request sent,
+that target is not met.** Section 1 now measures, in one
 run, direct, a 10-line node:http relay (the floor of a node proxy), nginx, our router and, with llama-server
 children, llama.cpp's own router mode, with each proxy's CPU time per request (its threads' schedstat over the
 round) and the ratios.
@@ -199,6 +201,14 @@ round) and the ratios.
   idle timeout on the socket, the SSE error event, abort by closing the connection, backpressure by pausing it,
   hop-by-hop headers, the firehose memory bound. New: a malformed answer is a 502 in OpenAI JSON; a backend URL's
   path goes before the request's (it was dropped); https backends are pooled the same way (TLS sockets).
+  After a review of the client for hostile answers (2026-12-05, later): Content-Length and Transfer-Encoding are
+  checked on answers without a body too; trailer lines are checked as header lines, end only at CRLF and are
+  capped at 16 KiB (a 2-byte line such as \`a\\n\` ended an answer early); the head limit is node's 16 KiB; a
+  head over several reads is appended to, not copied and searched whole on every read; 101 is refused; and \`--send-timeout\`
+  (600 s) cuts the answer of a client that takes none of it that long, which otherwise held its child (and a
+  slot of its --parallel) for as long as its connection stayed open. Section 1 re-run after these, at 6558963:
+  the figures in the paragraph at the top of these findings (the run at 65b676c gave chats 1.22x and 1.10x the
+  relay's, per request sent 1.28x llama.cpp's router's at one connection, the same worst case as now).
 - llama.cpp's router drops every second request on a kept-alive connection ("socket hang up", counted in the
   failures column: 5,843-35,711 per row in section 1's run); ours and the bare relay had none. Its CPU per
   request is per request sent, failures included; the CPU ms/answer column gives both sides per good answer.
