@@ -305,7 +305,8 @@ export class ModelProxy {
 
   constructor(readonly opts: ProxyOptions = {}) {
     this.idleTimeoutMs = opts.idleTimeoutMs ?? 0;
-    this.sendTimeoutMs = opts.sendTimeoutMs ?? 0;
+    // setTimeout takes at most 2^31-1 ms (~24.8 days); a longer one would fire after 1 ms.
+    this.sendTimeoutMs = Math.min(opts.sendTimeoutMs ?? 0, 2 ** 31 - 1);
     this.pool = new ChildPool({ idleMs: this.idleTimeoutMs });
   }
 

@@ -19,8 +19,9 @@
  * request smuggling lives on; checked on answers without a body too, whose headers still reach the client), a bad
  * chunk-size line, a chunk not followed by CRLF, a trailer line that is not a header line or ends in a bare LF,
  * trailers over 16 KiB.
- * A head or a trailer that comes a few bytes at a time costs time in proportion to its size: the bytes kept are
- * appended to, and searched from where the last search stopped.
+ * A head that comes a few bytes at a time costs time in proportion to its size: the bytes kept are appended to, and
+ * searched from where the last search stopped. (A trailer or chunk-size line spanning reads is joined again on each
+ * read; its 4 KiB cap bounds that.)
  */
 
 /** The head's limit, node's default (--max-http-header-size); a child's answer head is ~200 bytes. */
@@ -194,7 +195,7 @@ export class ResponseParser {
     }
     if (end - from > MAX_HEAD) throw new ResponseParseError(`the answer's head is over ${MAX_HEAD} bytes`);
     const head = parseHead(buf.toString('latin1', from, end));
-    if (this.headLength === 0) this.headBytes = undefined;
+    this.headBytes = undefined;
     // 1xx: an interim answer; the real one follows. (101 would hand the connection to another protocol.)
     if (head.status === 101) throw new ResponseParseError('the answer switched protocols (101), which the router never asks for');
     if (head.status < 200) {
@@ -231,7 +232,8 @@ export class ResponseParser {
       this.append(chunk, at, Math.min(chunk.length - at, MAX_HEAD + 4));
     }
     const kept = this.headBytes!.subarray(0, this.headLength);
-    if (this.headLength > MAX_HEAD) throw new ResponseParseError(`the answer's head is over ${MAX_HEAD} bytes`);
+    // Up to 3 bytes of an unfinished CRLF CRLF may be kept beyond a head that is just within the limit.
+    if (this.headLength > MAX_HEAD + 3) throw new ResponseParseError(`the answer's head is over ${MAX_HEAD} bytes`);
     if (kept.indexOf(LF2, Math.max(0, before - 1)) >= 0) throw new ResponseParseError('the answer\'s head has bare LF line ends');
     return chunk.length;
   }
@@ -264,11 +266,11 @@ export class ResponseParser {
       }
     }
     if (te !== undefined && length !== undefined) throw new ResponseParseError('the answer has both Content-Length and Transfer-Encoding');
+    // RFC 9112 6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing; its connection is not reused.
+    if (te !== undefined && head.version === '1.0') head.keepAlive = false;
     // Checked above whatever the status: the headers of an answer without a body still reach the client.
     if (this.noBody || status === 204 || status === 304) return 'none';
     if (te !== undefined) {
-      // RFC 9112 6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing; its connection is not reused.
-      if (head.version === '1.0') head.keepAlive = false;
       return /(?:^|,)[ \t]*chunked[ \t]*$/i.test(te) ? 'chunked' : 'close';
     }
     return length ?? 'close';

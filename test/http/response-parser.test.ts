@@ -144,6 +144,16 @@ test('a head over 16 KiB (node\'s limit) is refused, whole or in pieces; one jus
   expect(parse([Buffer.from(fits)]).body).toBe('ok');
   expect(parse(pieces(fits, 1000)).body).toBe('ok');
   expect(parse(pieces(fits, 7)).head!.rawHeaders[1]).toHaveLength(16 * 1024 - 100);
+  // A head of exactly the limit (without its CRLF CRLF), split anywhere in its last bytes or fed a byte at a time.
+  const prefix = `${ok}Content-Length: 2\r\nX-Big: `;
+  const exact = Buffer.from(`${prefix}${'a'.repeat(16 * 1024 - prefix.length)}\r\n\r\nok`);
+  expect(exact.indexOf('\r\n\r\n')).toBe(16 * 1024);
+  for (let cut = exact.length - 12; cut < exact.length; cut++) expect(parse([exact.subarray(0, cut), exact.subarray(cut)]).body).toBe('ok');
+  expect(parse([...exact].map((b) => Buffer.from([b]))).body).toBe('ok');
+  const over = Buffer.from(`${prefix}${'a'.repeat(16 * 1024 - prefix.length + 1)}\r\n\r\nok`);
+  for (let cut = over.length - 12; cut <= over.length; cut++) {
+    expect(() => parse([over.subarray(0, cut), over.subarray(cut)])).toThrow(/over 16384 bytes/);
+  }
 });
 
 test.each([
@@ -176,6 +186,9 @@ test('trailers: each line checked as a header line, a bare LF refused, at most 1
 test('HTTP/1.0 with Transfer-Encoding: read, but its connection is not kept (RFC 9112 6.1: faulty framing)', () => {
   const r = readAllWays('HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n');
   expect([r.body, r.head!.keepAlive]).toEqual(['hi', false]);
+  // An answer without a body too.
+  const head = readAllWays('HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n', { head: true });
+  expect([head.complete, head.head!.keepAlive]).toEqual([false, false]);
 });
 
 test('Connection tokens split by a tab are read as tokens', () => {

@@ -384,3 +384,12 @@ test('bytes a child sends on a free connection (nobody asked): that connection i
     await new Promise<void>((r) => server.close(() => r()));
   }
 });
+
+test("a --send-timeout beyond setTimeout's range is held at its largest delay, not taken as 1 ms", () => {
+  const proxy = new ModelProxy({ sendTimeoutMs: 30 * 24 * 3600_000 });
+  try {
+    expect(proxy.sendTimeoutMs).toBe(2 ** 31 - 1);
+  } finally {
+    proxy.close();
+  }
+});
