@@ -106,7 +106,11 @@ class Exchange implements SocketUser, ResponseSink {
   done = false;
   /** The client's 'drain' is listened to (added on the first write the client could not take at once). */
   drainWatched = false;
-  /** The client cannot take more (waiting for its 'drain'), and the clock on that wait (--send-timeout). */
+  /**
+   * The client cannot take more (waiting for its 'drain'), and the clock on that wait (--send-timeout). Not
+   * res.writableNeedDrain: that turns false once the answer is ended, though a client that reads nothing still
+   * holds the request (and its lease) until the rest is taken.
+   */
   stalled = false;
   stallTimer?: NodeJS.Timeout;
   /** The caller takes back a request that failed before any answer (forward's handBack). */

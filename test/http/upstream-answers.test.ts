@@ -75,11 +75,19 @@ function raw(answer: (head: string) => { bytes: string; close?: boolean }): Prom
   );
 }
 
-/** The router's side: every request forwarded to `target` with the body `{}`. */
-async function front(proxy: ModelProxy, target: string, body = Buffer.from('{}')): Promise<{ base: string; port: number; close(): Promise<void> }> {
+/**
+ * The router's side: every request forwarded to `target` with the body `{}` and the target's headers `headers()`
+ * (a forward that throws is answered 500 with its message, as the router's routes answer it in OpenAI JSON).
+ */
+async function front(
+  proxy: ModelProxy,
+  target: string,
+  body = Buffer.from('{}'),
+  headers: () => Record<string, string> = () => ({}),
+): Promise<{ base: string; port: number; close(): Promise<void> }> {
   const server = http.createServer((req, res) => {
     req.resume();
-    req.on('end', () => void proxy.forward(req, res, body, { target, headers: {} }));
+    req.on('end', () => proxy.forward(req, res, body, { target, headers: headers() }).catch((err: Error) => res.writeHead(500).end(err.message)));
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   const port = (server.address() as AddressInfo).port;
@@ -391,5 +399,24 @@ test("a --send-timeout beyond setTimeout's range is held at its largest delay, n
     expect(proxy.sendTimeoutMs).toBe(2 ** 31 - 1);
   } finally {
     proxy.close();
+  }
+});
+
+test("a target's new headers that fail validation leave its entry, and the connection it keeps, as they were", async () => {
+  const up = await raw(() => ({ bytes: 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok' }));
+  const proxy = new ModelProxy();
+  let headers: Record<string, string> = { authorization: 'Bearer a' };
+  const fr = await front(proxy, `http://127.0.0.1:${up.port}`, Buffer.from('{}'), () => headers);
+  try {
+    expect([(await post(fr.base)).status, up.opened]).toEqual([200, 1]);
+    headers = { authorization: 'Bearer a', 'x-split': 'a\r\nb' };
+    const bad = await post(fr.base);
+    expect([bad.status, await bad.text()]).toEqual([500, expect.stringMatching(/Invalid character in header content/)]);
+    headers = { authorization: 'Bearer a' };
+    expect([(await post(fr.base)).status, up.opened]).toEqual([200, 1]);
+  } finally {
+    proxy.close();
+    await fr.close();
+    await up.close();
   }
 });
