@@ -1,6 +1,6 @@
 /**
- * The proxy benchmark's load generator: N keep-alive connections, each sending the next request when the
- * last answer has ended, for a fixed time. Every answer's status is checked (and a stream's end, when asked):
+ * The proxy benchmark's load generator: N keep-alive connections (or N at a time, a new one per request), each
+ * sending the next request when the last answer has ended, for a fixed time. Every answer's status is checked (and a stream's end, when asked):
  * autocannon miscounts llama-server's answers, and a proxy that answers fast with errors must not look fast.
  */
 import http from 'node:http';
@@ -20,13 +20,20 @@ export interface LoadResult {
 export interface LoadOptions {
   /** The last bytes of a good answer must contain this (a stream's `[DONE]`). */
   tail?: string;
+  /**
+   * A new connection for every request (`Connection: close`): what a client of llama.cpp's router gets anyway, as
+   * it closes each connection after one answer though it announces keep-alive; here no side fails, and every side
+   * pays for a connection per answer.
+   */
+  fresh?: boolean;
 }
 
 export async function load(url: string, body: string, connections: number, durationS: number, opts: LoadOptions = {}): Promise<LoadResult> {
   const u = new URL(url);
   const payload = Buffer.from(body);
-  const headers = { 'content-type': 'application/json', 'content-length': String(payload.length) };
-  const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
+  const headers: Record<string, string> = { 'content-type': 'application/json', 'content-length': String(payload.length) };
+  if (opts.fresh) headers.connection = 'close';
+  const agent = new http.Agent({ keepAlive: !opts.fresh, maxSockets: connections });
   const latencies: number[] = [];
   const failureKinds: Record<string, number> = {};
   let failures = 0;

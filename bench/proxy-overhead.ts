@@ -65,6 +65,12 @@ export interface OverheadRow {
   request: string;
   stream: boolean;
   connections: number;
+  /**
+   * A new connection per request (`Connection: close`), `connections` at a time. llama.cpp's router closes every
+   * connection after one answer though it announces keep-alive, so on kept-alive connections every second request
+   * fails without reaching it; here no side fails and every side pays for a connection per answer.
+   */
+  fresh?: boolean;
   chunks: number;
   rounds: number;
   sides: SideResult[];
@@ -185,9 +191,13 @@ export async function proxyOverhead(opts: OverheadOptions, log: (s: string) => v
         ['/tokenize', '/tokenize', JSON.stringify({ model: 'tiny-llama', content: 'Hello, world. How are you today?' })],
         ['chat (1 token)', '/v1/chat/completions', JSON.stringify({ model: 'tiny-llama', messages: [{ role: 'user', content: 'Hi' }], max_tokens: 1 })],
       ];
-      for (const [what, path, body] of requests) {
-        log(`proxy overhead: llama-server, ${what}, ${c} connections`);
-        rows.push(await compare(llamaPort, llamaSides, path, body, c, opts.rounds, opts.durationS, { upstream: 'llama-server', request: what, stream: false, chunks: 1 }));
+      for (const fresh of [false, true]) {
+        for (const [what, path, body] of requests) {
+          log(`proxy overhead: llama-server, ${what}, ${c} connections${fresh ? ', a new one per request' : ''}`);
+          rows.push(
+            await compare(llamaPort, llamaSides, path, body, c, opts.rounds, opts.durationS, { upstream: 'llama-server', request: what, stream: false, chunks: 1, ...(fresh ? { fresh } : {}) }),
+          );
+        }
       }
     }
     return { rows, notes };
@@ -230,12 +240,12 @@ async function compare(
   connections: number,
   rounds: number,
   durationS: number,
-  what: Pick<OverheadRow, 'upstream' | 'request' | 'stream' | 'chunks'>,
+  what: Pick<OverheadRow, 'upstream' | 'request' | 'stream' | 'chunks' | 'fresh'>,
 ): Promise<OverheadRow> {
   const sides: Side[] = [{ name: 'direct', url: `http://127.0.0.1:${childPort}`, pids: () => [] }, ...proxies];
-  const tail = what.stream ? '[DONE]' : undefined;
+  const loadOpts = { tail: what.stream ? '[DONE]' : undefined, fresh: what.fresh };
   // Warm every path (keep-alive sockets, JIT) before anything is recorded.
-  for (const s of sides) await load(`${s.url}${path}`, body, connections, Math.min(1, durationS), { tail });
+  for (const s of sides) await load(`${s.url}${path}`, body, connections, Math.min(1, durationS), loadOpts);
   const results = new Map<SideName, { load: LoadResult; cpuMsPerReq?: number; cpuMsPerOk?: number }[]>(sides.map((s) => [s.name, []]));
   for (let i = 0; i < rounds; i++) {
     // Rotate the order each round, so a drift in the machine's load does not favour one side.
@@ -243,7 +253,7 @@ async function compare(
       const s = sides[(i + k) % sides.length]!;
       const pids = s.pids();
       const before = totalCpuMs(pids);
-      const r = await load(`${s.url}${path}`, body, connections, durationS, { tail });
+      const r = await load(`${s.url}${path}`, body, connections, durationS, loadOpts);
       const spent = totalCpuMs(pids) - before;
       const n = r.latencies.length + r.failures;
       const ok = r.latencies.length;
