@@ -4,7 +4,7 @@
  * `strace -c` of its main thread. The profile and system-call figures in docs/BENCHMARKS.md's findings (issue 14's
  * fourth pass) come from it.
  *
- *   LLAMA_SERVER=/path/to/llama-server node dist/bench/profile-chats.js router|relay [--strace] [--seconds S] [--conns N]
+ *   LLAMA_SERVER=/path/to/llama-server node dist/bench/profile-chats.js router|relay [--strace] [--seconds S] [--conns N] [--fresh]
  *
  * The profile covers the proxy's whole life, start-up included (module loading shows up as node:modules and
  * compile frames): compare the request-path rows, per request served.
@@ -21,12 +21,12 @@ import { BARE_RELAY, ROUTER_BIN } from './processes.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { strace: { type: 'boolean' }, seconds: { type: 'string', default: '8' }, conns: { type: 'string', default: '1' } },
+  options: { strace: { type: 'boolean' }, fresh: { type: 'boolean' }, seconds: { type: 'string', default: '8' }, conns: { type: 'string', default: '1' } },
 });
 const which = positionals[0];
 const llamaServer = process.env.LLAMA_SERVER;
 if ((which !== 'router' && which !== 'relay') || !llamaServer) {
-  process.stderr.write('usage: LLAMA_SERVER=/path/to/llama-server profile-chats router|relay [--strace] [--seconds S] [--conns N]\n');
+  process.stderr.write('usage: LLAMA_SERVER=/path/to/llama-server profile-chats router|relay [--strace] [--seconds S] [--conns N] [--fresh]\n');
   process.exit(2);
 }
 
@@ -66,10 +66,11 @@ try {
   await healthy(`http://127.0.0.1:${port}/health`);
   const url = `http://127.0.0.1:${port}/v1/chat/completions`;
   const body = JSON.stringify({ model: 'tiny-llama', messages: [{ role: 'user', content: 'Hi' }], max_tokens: 1 });
-  const warm = await load(url, body, Number(values.conns), 2); // also loads the router's model
+  const fresh = { fresh: values.fresh === true };
+  const warm = await load(url, body, Number(values.conns), 2, fresh); // also loads the router's model
   const tracer = values.strace ? spawn('strace', ['-c', '-p', String(proxy.pid)], { stdio: ['ignore', 'inherit', 'inherit'] }) : undefined;
   if (tracer) await sleep(300);
-  const r = await load(url, body, Number(values.conns), Number(values.seconds));
+  const r = await load(url, body, Number(values.conns), Number(values.seconds), fresh);
   if (tracer) {
     tracer.kill('SIGINT');
     await new Promise((res) => tracer.once('exit', res));
