@@ -7,13 +7,17 @@ ratios; on a quiet machine run \`npm run bench\` again.
 
 **Proxy overhead (issue 14): the proxied path runs outside express and http-proxy-3, with an HTTP/1.1 client of
 its own on the router's keep-alive pool (no node ClientRequest or IncomingMessage per request), and a child's
-output is read from files in batches. In section 1's run its CPU per request is 0.88-1.02x the bare node:http
-relay's on every fast row (JSON and streams, 1-64 connections), with 0.20 ms added at one connection (targets
-met); 0.95-1.07x with the bundled engine, 1.06-1.07x on llama-server /tokenize and 0.94-1.15x on 1-token chats.
-Against llama.cpp's router: per good answer 0.43-0.64x its CPU on every llama-server row; per request sent
-0.87-1.28x: /tokenize at one connection 1.08x (0.223 against 0.206 ms), 1-token chats 1.28x at one connection
-(0.408 against 0.319 ms) and 1.04x at 8 (0.305 against 0.293): its every second request fails. Per request sent,
-that target is not met.** Section 1 now measures, in one
+output is read from files in batches. In section 1's run its CPU per request is 0.73-1.09x the bare node:http
+relay's on every fast row (JSON and streams, 1-64 connections), with 0.11 ms added at one connection (targets
+met); 0.64-0.93x with the bundled engine, 0.94-1.07x on llama-server /tokenize but 1.51x at one kept-alive
+connection (0.246 against 0.163 ms; 1.07x in the run at 6558963, and 0.180 against 0.172 ms over 8 rounds of 2 s
+run just for that row afterwards), 1.01-1.06x on 1-token chats. Against llama.cpp's router, per answer: 0.44-0.62x
+its CPU on kept-alive connections (where it drops every second request, below), and on a new connection per
+request, where no side fails, 0.79x and 0.62x on /tokenize (1 and 8 at a time), 0.85x on 1-token chats 8 at a
+time, but **1.18x on 1-token chats one at a time (0.729 against 0.616 ms), where the bare node relay is 1.12x
+(0.691 ms): that target is not met**, and what is left there is node's own HTTP server per connection, not the
+router's work (ours is 1.05x the relay's on that row). Per request sent on kept-alive connections, counting the
+requests it dropped as served, ours is 0.89-1.23x its.** Section 1 now measures, in one
 run, direct, a 10-line node:http relay (the floor of a node proxy), nginx, our router and, with llama-server
 children, llama.cpp's own router mode, with each proxy's CPU time per request (its threads' schedstat over the
 round) and the ratios.
@@ -210,8 +214,18 @@ round) and the ratios.
   the figures in the paragraph at the top of these findings (the run at 65b676c gave chats 1.22x and 1.10x the
   relay's, per request sent 1.28x llama.cpp's router's at one connection, the same worst case as now).
 - llama.cpp's router drops every second request on a kept-alive connection ("socket hang up", counted in the
-  failures column: 5,843-35,711 per row in section 1's run); ours and the bare relay had none. Its CPU per
-  request is per request sent, failures included; the CPU ms/answer column gives both sides per good answer.
+  failures column: 3,268-21,149 per row in section 1's run); ours and the bare relay had none. Why, on a raw
+  socket (b10587): to a request with \`Connection: keep-alive\` it answers with \`Keep-Alive: timeout=5, max=100\`
+  and no \`Connection: close\`, then sends FIN 4 ms after the answer, before the next request is written; that
+  request meets a closed socket and never reaches it. So its CPU per request sent divides its work by twice the
+  requests it served, and its CPU per answer is its cost of one (connection included: every answer is on a new
+  one). The rows marked "new" check this: every side gets a new connection per request (\`Connection: close\`),
+  nothing fails, and llama.cpp's router's CPU per request there (0.370, 0.616, 0.364, 0.488 ms) is near its CPU
+  per answer on kept-alive connections (0.398, 0.803, 0.295, 0.666 ms), not near its CPU per request sent
+  (0.199, 0.402, 0.147, 0.334 ms). The target is therefore judged per answer, on both kinds of rows; the
+  per-request-sent ratio is still printed. The bare relay now drops the client's hop-by-hop \`Connection\` header:
+  forwarded, a client's \`close\` cost it its kept-alive connection upstream on every request (our router never
+  forwarded it).
 - Large bodies: \`model\` is found by a structural scan (src/http/json-model.ts) above 64 KiB instead of a full
   JSON.parse: 1.2 ms against 21.5 ms on a 1 MB chat of plain text, 7.6 against 13.5 ms on text full of
   escapes; it still refuses invalid UTF-8, a non-object, unbalanced or too deep JSON.
