@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { load, type LoadResult } from './client.js';
 import { totalCpuMs } from './cpu.js';
 import { findNginx, startNginx } from './nginx.js';
-import { BARE_RELAY, ENGINE_BIN, FAST_UPSTREAM, startCommand, startProcess, startRouter, untilHealthy, waitFor, type Started } from './processes.js';
+import { BARE_RELAY, ENGINE_BIN, FAST_UPSTREAM, NET_RELAY, startCommand, startProcess, startRouter, untilHealthy, waitFor, type Started } from './processes.js';
 import { median, percentile } from './stats.js';
 
 export interface OverheadOptions {
@@ -35,7 +35,7 @@ export interface OverheadOptions {
   noNginx?: boolean;
 }
 
-export type SideName = 'direct' | 'bare relay' | 'nginx' | 'router' | 'llama.cpp router';
+export type SideName = 'direct' | 'bare relay' | 'net relay' | 'nginx' | 'router' | 'llama.cpp router';
 
 export interface SideResult {
   name: SideName;
@@ -180,7 +180,16 @@ export async function proxyOverhead(opts: OverheadOptions, log: (s: string) => v
     ]);
     started.push(peer);
     await untilHealthy(peer, 30_000);
-    const llamaSides: Side[] = [...(await proxiesFor(llamaPort, 'llama')), ours, { name: 'llama.cpp router', url: peer.url, pids: () => [peer.proc.pid!] }];
+    // Beside them, the floor of any node proxy (bench/fixtures/net-relay.ts: raw sockets, no node HTTP code).
+    const netRelay = await startProcess([NET_RELAY, '${PORT}', String(llamaPort)]);
+    started.push(netRelay);
+    await untilHealthy(netRelay, 10_000);
+    const llamaSides: Side[] = [
+      ...(await proxiesFor(llamaPort, 'llama')),
+      { name: 'net relay', url: netRelay.url, pids: () => [netRelay.proc.pid!] },
+      ours,
+      { name: 'llama.cpp router', url: peer.url, pids: () => [peer.proc.pid!] },
+    ];
     // The peer loads its child on the first request naming the model.
     await waitFor('llama.cpp router loading tiny-llama', async () => {
       const r = await load(`${peer.url}/tokenize`, JSON.stringify({ model: 'tiny-llama', content: 'Hi' }), 1, 0.05);

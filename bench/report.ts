@@ -56,7 +56,8 @@ export function render(r: Results): string {
         'the order of the sides rotated each round. The client (bench/client.ts) keeps its connections alive, sends the next request ' +
         'when an answer has ended, and checks every answer (status 200; a stream must end with `[DONE]`). "bare relay" is ' +
         'bench/fixtures/bare-relay.ts, a 10-line node:http relay (createServer + http.request + pipe, keep-alive agent): the floor ' +
-        'of a node proxy. "nginx" is nginx started by the benchmark (one worker, keep-alive upstream, no buffering). "fast" is ' +
+        'of a node proxy. "net relay" (llama-server rows) is bench/fixtures/net-relay.ts, a relay on raw sockets with no node HTTP code ' +
+        '(the head\'s end and Content-Length are all it reads): what any node proxy costs at least. "nginx" is nginx started by the benchmark (one worker, keep-alive upstream, no buffering). "fast" is ' +
         `bench/fixtures/fast-upstream.ts, a canned OpenAI-compatible server (streams: ${o.chunks} SSE chunks, one per event-loop turn); ` +
         '"engine" the bundled engine doing real inference on a generated tiny model; "llama-server" a real llama-server child on the same ' +
         "model, and beside our router llama.cpp's own router mode (`llama-server --models-dir`) with its own child. " +
@@ -236,11 +237,25 @@ export function overheadTargets(rows: OverheadRow[]): string[] {
       ...(fresh.length ? [`a new connection per request ${perOk(fresh).toFixed(2)}x`] : []),
     ];
     const sent = kept.length ? worst(kept.map((x) => ratio(x, 'router', 'llama.cpp router'))) : undefined;
+    // Where ours loses, the raw-socket relay on the same row says whether any node proxy could win there.
+    const floor = (x: OverheadRow) => {
+      const u = ok(x, 'net relay');
+      const v = ok(x, 'llama.cpp router');
+      return u !== undefined && v ? u / v : undefined;
+    };
+    const lost = llama.filter((x) => {
+      const u = ok(x, 'router');
+      const v = ok(x, 'llama.cpp router');
+      return u !== undefined && v !== undefined && u > v * TARGETS.cpuVsLlamaRouter && floor(x) !== undefined;
+    });
     out.push(
       `- the router's CPU per answer ≤ llama.cpp's router's (worst llama-server row): ${all.toFixed(2)}x (${parts.join(', ')}), ${verdict(all <= TARGETS.cpuVsLlamaRouter)}` +
         (sent === undefined
           ? ''
           : `; per request sent on kept-alive connections, counting the requests it dropped without reading as requests served: ${sent.toFixed(2)}x`),
+      ...lost.map(
+        (x) => `  - ${x.request} at ${x.connections}${x.fresh ? ', a new connection per request' : ' kept-alive'}: the raw-socket relay is ${floor(x)!.toFixed(2)}x llama.cpp's router's there`,
+      ),
     );
   }
   return out;

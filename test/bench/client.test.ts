@@ -1,13 +1,14 @@
 /**
  * The proxy benchmark's client and the verdict on llama.cpp's router: a new connection per request when asked (and
- * one kept-alive connection otherwise), through the bare relay too, whose own connection upstream stays kept alive;
+ * one kept-alive connection otherwise), through the bare and the raw-socket relays too, whose own connections upstream
+ * stay kept alive;
  * and the target judged per good answer, with the per-request-sent figure still reported.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { load } from '../../bench/client.js';
-import { BARE_RELAY, startProcess, stopAll, untilHealthy } from '../../bench/processes.js';
+import { BARE_RELAY, NET_RELAY, startProcess, stopAll, untilHealthy } from '../../bench/processes.js';
 import type { OverheadRow, SideResult } from '../../bench/proxy-overhead.js';
 import { overheadTargets } from '../../bench/report.js';
 
@@ -53,11 +54,17 @@ describe('the benchmark client', () => {
     }
   });
 
-  it("through the bare relay, a client's Connection: close does not close the relay's connection upstream", async () => {
+  it.each([
+    ['bare relay', BARE_RELAY],
+    ['net relay', NET_RELAY],
+  ])("through the %s, every answer arrives and a client's Connection: close does not close the connection upstream", async (_name, bin) => {
     const s = await counting();
-    const relay = await startProcess([BARE_RELAY, '${PORT}', String(s.port)]);
+    const relay = await startProcess([bin, '${PORT}', String(s.port)]);
     try {
       await untilHealthy(relay, 10_000);
+      const kept = await load(`${relay.url}/x`, '{"a":1}', 2, 0.3);
+      expect(kept.failures).toBe(0);
+      expect(kept.latencies.length).toBeGreaterThan(5);
       const before = s.connections();
       const r = await load(`${relay.url}/x`, '{}', 1, 0.3, { fresh: true });
       expect(r.failures).toBe(0);
@@ -79,6 +86,17 @@ describe("the verdict against llama.cpp's router", () => {
     sides: [side('bare relay', 0.2, 0.2), side('router', ...ours), side('llama.cpp router', ...peer)],
   });
   const line = (rows: OverheadRow[]) => overheadTargets(rows).find((l) => l.includes("llama.cpp's router's"))!;
+
+  it("names, under a row where ours loses, what the raw-socket relay costs there against llama.cpp's router", () => {
+    const lost = row(true, [0.4, 0.4], [0.36, 0.36, 0]);
+    lost.sides.splice(1, 0, side('net relay', 0.38, 0.38));
+    const won = row(false, [0.2, 0.2], [0.17, 0.34, 500]);
+    won.sides.splice(1, 0, side('net relay', 0.1, 0.1));
+    const lines = overheadTargets([won, lost]);
+    expect(lines.filter((l) => l.includes('raw-socket relay'))).toEqual([
+      "  - /tokenize at 1, a new connection per request: the raw-socket relay is 1.06x llama.cpp's router's there",
+    ]);
+  });
 
   it.each([
     // Kept alive, half its requests dropped: cheaper per request sent, dearer per answer; new connections agree.
