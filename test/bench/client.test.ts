@@ -70,6 +70,11 @@ describe('the benchmark client', () => {
       expect(r.failures).toBe(0);
       expect(r.latencies.length).toBeGreaterThan(5);
       expect(s.connections() - before).toBeLessThanOrEqual(1);
+      // Several at a time, each closing: the relay says it closes, so node's client never sends a request on a
+      // connection the relay is closing.
+      const many = await load(`${relay.url}/x`, '{}', 8, 0.5, { fresh: true });
+      expect(many.failureKinds).toEqual({});
+      expect(many.latencies.length).toBeGreaterThan(20);
     } finally {
       await relay.stop();
       await s.close();
