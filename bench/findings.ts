@@ -7,17 +7,18 @@ ratios; on a quiet machine run \`npm run bench\` again.
 
 **Proxy overhead (issue 14): the proxied path runs outside express and http-proxy-3, with an HTTP/1.1 client of
 its own on the router's keep-alive pool (no node ClientRequest or IncomingMessage per request), and a child's
-output is read from files in batches. In section 1's run its CPU per request is 0.73-1.09x the bare node:http
-relay's on every fast row (JSON and streams, 1-64 connections), with 0.11 ms added at one connection (targets
-met); 0.64-0.93x with the bundled engine, 0.94-1.07x on llama-server /tokenize but 1.51x at one kept-alive
-connection (0.246 against 0.163 ms; 1.07x in the run at 6558963, and 0.180 against 0.172 ms over 8 rounds of 2 s
-run just for that row afterwards), 1.01-1.06x on 1-token chats. Against llama.cpp's router, per answer: 0.44-0.62x
-its CPU on kept-alive connections (where it drops every second request, below), and on a new connection per
-request, where no side fails, 0.79x and 0.62x on /tokenize (1 and 8 at a time), 0.85x on 1-token chats 8 at a
-time, but **1.18x on 1-token chats one at a time (0.729 against 0.616 ms), where the bare node relay is 1.12x
-(0.691 ms): that target is not met**, and what is left there is node's own HTTP server per connection, not the
-router's work (ours is 1.05x the relay's on that row). Per request sent on kept-alive connections, counting the
-requests it dropped as served, ours is 0.89-1.23x its.** Section 1 now measures, in one
+output is read from files in batches. In section 1's run its CPU per request is 0.77-0.99x the bare node:http
+relay's on every fast row (JSON and streams, 1-64 connections), with 0.21 ms added at one connection (targets
+met); 0.80-1.00x with the bundled engine, 0.93-1.11x on llama-server /tokenize and 0.64-1.08x on 1-token chats.
+Against llama.cpp's router, per answer: 0.38-0.58x its CPU on kept-alive connections (where it drops every
+second request, below) and 0.77-0.80x with a new connection per request 8 at a time, but one at a time 0.95x on
+1-token chats and **1.01x on /tokenize (0.393 against 0.390 ms): not met, by 1%**. That row is at parity within
+the machine's noise: across the three runs of this session the worst row was 1.18x (1-token chats one at a time on
+new connections, at 5cb115d), 0.94x (at 0695339) and 1.01x (this one). The bare relay is 1.08x llama.cpp's router
+there and the raw-socket relay 0.57x: a node proxy can win that row, and what ours spends beyond the raw-socket
+relay is node's HTTP server (0.93x the bare relay's CPU there), the one piece of the path that is not our own.
+Per request sent on kept-alive connections, counting the requests llama.cpp's router dropped as served, ours is
+0.76-1.17x its.** Section 1 now measures, in one
 run, direct, a 10-line node:http relay (the floor of a node proxy), nginx, our router and, with llama-server
 children, llama.cpp's own router mode, with each proxy's CPU time per request (its threads' schedstat over the
 round) and the ratios.
@@ -214,18 +215,29 @@ round) and the ratios.
   the figures in the paragraph at the top of these findings (the run at 65b676c gave chats 1.22x and 1.10x the
   relay's, per request sent 1.28x llama.cpp's router's at one connection, the same worst case as now).
 - llama.cpp's router drops every second request on a kept-alive connection ("socket hang up", counted in the
-  failures column: 3,268-21,149 per row in section 1's run); ours and the bare relay had none. Why, on a raw
-  socket (b10587): to a request with \`Connection: keep-alive\` it answers with \`Keep-Alive: timeout=5, max=100\`
-  and no \`Connection: close\`, then sends FIN 4 ms after the answer, before the next request is written; that
-  request meets a closed socket and never reaches it. So its CPU per request sent divides its work by twice the
-  requests it served, and its CPU per answer is its cost of one (connection included: every answer is on a new
-  one). The rows marked "new" check this: every side gets a new connection per request (\`Connection: close\`),
-  nothing fails, and llama.cpp's router's CPU per request there (0.370, 0.616, 0.364, 0.488 ms) is near its CPU
-  per answer on kept-alive connections (0.398, 0.803, 0.295, 0.666 ms), not near its CPU per request sent
-  (0.199, 0.402, 0.147, 0.334 ms). The target is therefore judged per answer, on both kinds of rows; the
-  per-request-sent ratio is still printed. The bare relay now drops the client's hop-by-hop \`Connection\` header:
-  forwarded, a client's \`close\` cost it its kept-alive connection upstream on every request (our router never
-  forwarded it).
+  failures column: 2,996-22,088 per row in section 1's run); ours and both relays had none. Why, on a raw socket
+  (b10587): to a request with \`Connection: keep-alive\` it answers with \`Keep-Alive: timeout=5, max=100\` and no
+  \`Connection: close\`, then sends FIN 4 ms after the answer, before the next request is written; that request
+  meets a closed socket and never reaches it. So its CPU per request sent divides its work by twice the requests
+  it served, and its CPU per answer is its cost of one (a connection included: each answer is on a new one). The
+  rows marked "new" check this: every side gets a new connection per request (\`Connection: close\`), nothing
+  fails, and llama.cpp's router's CPU per request there (0.390, 0.545, 0.284, 0.529 ms) is near its CPU per answer
+  on kept-alive connections (0.309, 0.560, 0.310, 0.520 ms), not its CPU per request sent (0.154, 0.280, 0.155,
+  0.260 ms). The target is therefore judged per answer on both kinds of rows; the per-request-sent ratio is
+  still printed.
+- The raw-socket relay (bench/fixtures/net-relay.ts, llama-server rows): 0.49-0.77x the bare node:http relay's
+  CPU, 0.20-0.78x llama.cpp's router's per answer. It is the floor under any node proxy, and it says where the
+  rest of the gap is: our router is at the bare relay's level (0.64-1.11x on these rows), so the next lever is a
+  server side of our own for the proxied routes (request head parsing, answer writing) as the client side already
+  is; not started: it is the router's edge to hostile clients (smuggling, slow heads, pipelining), and node's
+  server covers that today.
+- The first run with that relay found two faults in the benchmark's relays, fixed before the figures above. The
+  raw-socket relay closed after an answer to \`Connection: close\` without saying so, and node's agent handed the
+  connection to its next queued request before the FIN came (26,670 and 3,121 socket hang ups on the rows with 8
+  new connections at a time); it now adds \`Connection: close\` (RFC 9112 9.6). The bare relay copied the child's
+  \`connection\`/\`keep-alive\` answer headers onto answers its server was closing (behind a node upstream, 185 of
+  511 answers were a 400 from its own server) and forwarded the client's \`close\` upstream, which cost it a new
+  connection to the child per request; it copies neither now. Our router already handled both.
 - Large bodies: \`model\` is found by a structural scan (src/http/json-model.ts) above 64 KiB instead of a full
   JSON.parse: 1.2 ms against 21.5 ms on a 1 MB chat of plain text, 7.6 against 13.5 ms on text full of
   escapes; it still refuses invalid UTF-8, a non-object, unbalanced or too deep JSON.
