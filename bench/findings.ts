@@ -210,9 +210,9 @@ round) and the ratios.
   capped at 16 KiB (a 2-byte line such as \`a\\n\` ended an answer early); the head limit is node's 16 KiB; a
   head over several reads is appended to, not copied and searched whole on every read; 101 is refused; and \`--send-timeout\`
   (600 s) cuts the answer of a client that takes none of it that long, which otherwise held its child (and a
-  slot of its --parallel) for as long as its connection stayed open. Section 1 re-run after these, at 6558963:
-  the figures in the paragraph at the top of these findings (the run at 65b676c gave chats 1.22x and 1.10x the
-  relay's, per request sent 1.28x llama.cpp's router's at one connection, the same worst case as now).
+  slot of its --parallel) for as long as its connection stayed open. Section 1 re-run after these, at 6558963
+  (before the rows with a new connection per request): chats 0.94-1.15x the relay's, per request sent 0.87-1.28x
+  llama.cpp's router's (the run at 65b676c gave chats 1.22x and 1.10x, per request sent 1.28x at one connection).
 - llama.cpp's router drops every second request on a kept-alive connection ("socket hang up", counted in the
   failures column: 2,712-21,817 per row in section 1's run); ours and both relays had none. Why, on a raw socket
   (b10587): to a request with \`Connection: keep-alive\` it answers with \`Keep-Alive: timeout=5, max=100\` and no
@@ -227,8 +227,8 @@ round) and the ratios.
 - The raw-socket relay (bench/fixtures/net-relay.ts, llama-server rows): 0.49-0.81x the bare node:http relay's
   CPU, 0.20-0.77x llama.cpp's router's per answer. It is a floor for forwarding the bytes in node, not for a
   router: it reads no body, finds no model and checks nothing. The gap from it to ours holds node's HTTP server
-  and our own routing work together; the table does not split them (our router is at the bare relay's level,
-  0.75-1.16x on these rows, and the bare relay has node's HTTP client too). A server side of our own for the
+  and our own routing work together; the table does not split them (our router is 0.75-1.16x the bare relay's
+  CPU on these rows, and the bare relay has node's HTTP client too). A server side of our own for the
   proxied routes, as the client side already is, would take node's part out; not started: it is the router's
   edge to hostile clients (smuggling, slow heads, pipelining), which node's server covers today.
 - The first run with that relay found faults in the benchmark's relays, fixed before the figures above. The
@@ -242,8 +242,8 @@ round) and the ratios.
 - Large bodies: \`model\` is found by a structural scan (src/http/json-model.ts) above 64 KiB instead of a full
   JSON.parse: 1.2 ms against 21.5 ms on a 1 MB chat of plain text, 7.6 against 13.5 ms on text full of
   escapes; it still refuses invalid UTF-8, a non-object, unbalanced or too deep JSON.
-- Cold start with swaps (section 3, bench/cold-swap.ts): ours 33 ms median against llama.cpp's router's 20 ms,
-  14 swaps each (target within 20 ms: met); it was 797 against 354 ms at load 16. Traced with timestamps (the
+- Cold start with swaps (section 3, bench/cold-swap.ts): ours 29 ms median against llama.cpp's router's 18 ms,
+  14 swaps each (target within 20 ms: met; 33 against 20 ms in the run before); it was 797 against 354 ms at load 16. Traced with timestamps (the
   router's debug log, the child's own clock in its lines): ~100 ms of a ~190 ms swap passed between the old child
   gone and the new spawn, the scheduler waiting for a reading newer than the unload while the router spaced
   readings 200 ms apart (a reading asked for after an exit is now taken at once: src/router/memory-figures.ts);
@@ -371,7 +371,7 @@ without the fix). On the bundled engine the longest in-flight request includes r
 (\`--parallel 1\`, two clients): the router admits them, so a drain waits for the child's queue too. The replay
 (2b) on real llama-server children, after the cold-swap fixes (issue 14), one --quick run of 60 s at load ~3-4:
 46 loads against llama.cpp's 51, p50 0.04 s on both, p99 and max 0.12 s against 0.09 s: fewer loads, and we
-still lose ~30 ms at the tail (the cold swap's remaining gap: 33 against 20 ms median in section 3). Before
+still lose ~30 ms at the tail (the cold swap's remaining gap: 33 against 20 ms median in section 3's run then, 29 against 18 ms now). Before
 those fixes, at load ~10: 41 loads against 44, p50/p99 0.45 / 1.82 s against 0.21 / 1.17 s.
 
 **Cold start: the router's share is now within the measure's noise (target ≤ 50 ms met in a --quick run at load
