@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { load, type LoadResult } from './client.js';
 import { totalCpuMs } from './cpu.js';
+import { describeProbe, probeKeepAlive } from './keepalive-probe.js';
 import { findNginx, startNginx } from './nginx.js';
 import { BARE_RELAY, ENGINE_BIN, FAST_UPSTREAM, NET_RELAY, startCommand, startProcess, startRouter, untilHealthy, waitFor, type Started } from './processes.js';
 import { median, percentile } from './stats.js';
@@ -195,6 +196,12 @@ export async function proxyOverhead(opts: OverheadOptions, log: (s: string) => v
       const r = await load(`${peer.url}/tokenize`, JSON.stringify({ model: 'tiny-llama', content: 'Hi' }), 1, 0.05);
       return r.latencies.length > 0;
     }, 60_000, 200);
+    // Whether each router keeps the connections it says it keeps: the kept-alive rows' failures depend on it.
+    for (const [name, url] of [["llama.cpp's router", peer.url], ['our router', router.url]] as const) {
+      const msg = `${name}, a POST /tokenize asking to keep its connection: ${describeProbe(await probeKeepAlive(`${url}/tokenize`, JSON.stringify({ model: 'tiny-llama', content: 'Hi' })))} (bench/keepalive-probe.ts)`;
+      log(msg);
+      notes.push(msg);
+    }
     for (const c of opts.llamaConcurrencies ?? [1]) {
       const requests: [string, string, string][] = [
         ['/tokenize', '/tokenize', JSON.stringify({ model: 'tiny-llama', content: 'Hello, world. How are you today?' })],

@@ -5,19 +5,35 @@
  * and the target judged per good answer, with the per-request-sent figure still reported.
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { load } from '../../bench/client.js';
+import { describeProbe, probeKeepAlive } from '../../bench/keepalive-probe.js';
 import { BARE_RELAY, NET_RELAY, startProcess, stopAll, untilHealthy } from '../../bench/processes.js';
 import type { OverheadRow, SideResult } from '../../bench/proxy-overhead.js';
 import { overheadTargets } from '../../bench/report.js';
 
-/** A server answering `{}` that counts the connections it was given. */
-async function counting(): Promise<{ url: string; connections: () => number; port: number; close: () => Promise<void> }> {
+/**
+ * The upstream of these tests: it echoes each request's body, its head and body in two writes a moment apart (as
+ * llama-server writes them), or with no Content-Length at all (chunked) when the path is /chunked; and it counts the
+ * connections it was given.
+ */
+async function upstream(): Promise<{ url: string; port: number; connections: () => number; close: () => Promise<void> }> {
   let n = 0;
   const server = http.createServer((req, res) => {
-    req.resume();
-    req.on('end', () => res.end(req.url === '/health' ? '{"status":"ok"}' : '{}'));
+    const parts: Buffer[] = [];
+    req.on('data', (d: Buffer) => parts.push(d));
+    req.on('end', () => {
+      const body = Buffer.concat(parts);
+      if (req.url === '/health') return res.end('{"status":"ok"}');
+      if (req.url === '/chunked') {
+        res.write(body);
+        return setTimeout(() => res.end(), 5);
+      }
+      res.writeHead(200, { 'content-length': body.length });
+      res.flushHeaders();
+      setTimeout(() => res.end(body), 2);
+    });
   });
   server.on('connection', () => n++);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -39,7 +55,7 @@ describe('the benchmark client', () => {
   });
 
   it('keeps one connection alive, or opens a new one per request when asked', async () => {
-    const s = await counting();
+    const s = await upstream();
     try {
       const kept = await load(`${s.url}/x`, '{}', 1, 0.3);
       expect(kept.failures).toBe(0);
@@ -58,7 +74,7 @@ describe('the benchmark client', () => {
     ['bare relay', BARE_RELAY],
     ['net relay', NET_RELAY],
   ])("through the %s, every answer arrives and a client's Connection: close does not close the connection upstream", async (_name, bin) => {
-    const s = await counting();
+    const s = await upstream();
     const relay = await startProcess([bin, '${PORT}', String(s.port)]);
     try {
       await untilHealthy(relay, 10_000);
@@ -81,36 +97,6 @@ describe('the benchmark client', () => {
     }
   }, 30_000);
 });
-
-/**
- * An upstream that echoes each request's body, its head and body in two writes a moment apart (as llama-server
- * writes them), or with no Content-Length at all (chunked) when the path is /chunked.
- */
-async function echoing(): Promise<{ port: number; close: () => Promise<void> }> {
-  const server = http.createServer((req, res) => {
-    const parts: Buffer[] = [];
-    req.on('data', (d: Buffer) => parts.push(d));
-    req.on('end', () => {
-      const body = Buffer.concat(parts);
-      if (req.url === '/health') return res.end('{"status":"ok"}');
-      if (req.url === '/chunked') {
-        res.write(body);
-        return setTimeout(() => res.end(), 5);
-      }
-      res.writeHead(200, { 'content-length': body.length });
-      res.flushHeaders();
-      setTimeout(() => res.end(body), 2);
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    port: (server.address() as AddressInfo).port,
-    close: () => new Promise<void>((r) => {
-      server.closeAllConnections();
-      server.close(() => r());
-    }),
-  };
-}
 
 /** POST body to url; the answer's body, or the error's code. */
 function post(url: string, body: string, agent: http.Agent, close: boolean): Promise<string> {
@@ -138,7 +124,7 @@ describe('the relays', () => {
     ['net relay', false, NET_RELAY],
     ['net relay', true, NET_RELAY],
   ])('the %s gives each of 4 clients at a time its own answer, split over reads (a new connection each: %s)', async (_name, fresh, bin) => {
-    const up = await echoing();
+    const up = await upstream();
     const relay = await startProcess([bin, '${PORT}', String(up.port)]);
     const agent = new http.Agent({ keepAlive: !fresh, maxSockets: 4 });
     try {
@@ -163,7 +149,7 @@ describe('the relays', () => {
   }, 30_000);
 
   it('the net relay closes an answer it cannot frame (no Content-Length) rather than pass a wrong one, and goes on', async () => {
-    const up = await echoing();
+    const up = await upstream();
     const relay = await startProcess([NET_RELAY, '${PORT}', String(up.port)]);
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     try {
@@ -176,6 +162,29 @@ describe('the relays', () => {
       await up.close();
     }
   }, 30_000);
+});
+
+describe('the keep-alive probe', () => {
+  it('tells a server that keeps its connection from one that says so and closes it (as llama.cpp\'s router does)', async () => {
+    const up = await upstream();
+    // Says keep-alive, as llama.cpp's router does, and closes once the answer is written.
+    const closer = net.createServer((s) => {
+      s.once('data', () => s.end('HTTP/1.1 200 OK\r\nKeep-Alive: timeout=5, max=100\r\nContent-Length: 2\r\n\r\nok'));
+    });
+    await new Promise<void>((r) => closer.listen(0, '127.0.0.1', r));
+    try {
+      const kept = await probeKeepAlive(`${up.url}/x`, '{"a":1}', 200);
+      expect(kept).toEqual({ status: 200, connection: 'keep-alive', keepAlive: 'timeout=5' });
+      expect(describeProbe(kept, 200)).toMatch(/still open 200 ms after the answer$/);
+      const closed = await probeKeepAlive(`http://127.0.0.1:${(closer.address() as AddressInfo).port}/x`, '{}', 2_000);
+      expect(closed).toMatchObject({ status: 200, connection: undefined, keepAlive: 'timeout=5, max=100' });
+      expect(closed.closedAfterMs).toBeLessThan(1_000);
+      expect(describeProbe(closed)).toMatch(/Connection: \(none\), Keep-Alive: timeout=5, max=100; it closed the connection \d+ ms after the answer$/);
+    } finally {
+      await up.close();
+      await new Promise<void>((r) => closer.close(() => r()));
+    }
+  });
 });
 
 describe("the verdict against llama.cpp's router", () => {
