@@ -13,9 +13,9 @@ met); 0.68-1.09x with the bundled engine, 0.94-1.12x on llama-server /tokenize a
 Against llama.cpp's router, per answer, with a new connection per request (the fair setup: every side pays for a
 connection per answer, as llama.cpp's router's clients do anyway, below): 0.75-0.93x, the most on 1-token chats
 one at a time (0.509 against 0.545 ms). On kept-alive connections, where it closes after each answer and we do
-not, 0.37-0.76x. That target is met in this run, but not robustly: across the four runs of this session the worst
-row was 1.18x (1-token chats one at a time on new connections, at 5cb115d), 0.94x (at 0695339, a run whose page
-was not kept), 1.01x (/tokenize one at a time on new connections, at d993f6b) and 0.93x (this one). One request
+not, 0.37-0.76x. That target is met in this run, but not robustly: across the three runs of this session whose
+page was kept (git history of this file) the worst row was 1.18x (1-token chats one at a time on new connections,
+at 5cb115d), 1.01x (/tokenize one at a time on new connections, at d993f6b) and 0.93x (this one). One request
 at a time on new connections we are level with it, within the machine's noise. Per request sent on kept-alive
 connections, counting its unanswered requests as served, ours is 0.74-1.52x its.** Section 1 now measures, in one
 run, direct, a bare node:http relay, a raw-socket relay (llama-server rows), nginx when it is installed (it is not on
@@ -214,10 +214,11 @@ round) and the ratios.
   (before the rows with a new connection per request): chats 0.94-1.15x the relay's, per request sent 0.87-1.28x
   llama.cpp's router's (the run at 65b676c gave chats 1.22x and 1.10x, per request sent 1.28x at one connection).
 - llama.cpp's router drops every second request on a kept-alive connection ("socket hang up", counted in the
-  failures column: 2,712-21,817 per row in section 1's run); ours and both relays had none. Why, on a raw socket
-  (b10587): to a request with \`Connection: keep-alive\` it answers with \`Keep-Alive: timeout=5, max=100\` and no
-  \`Connection: close\`, then closes the connection (its FIN came 4 ms after the answer); a request sent on it next
-  is not answered. So its CPU per request sent divides its work by about twice the requests it served, and its
+  failures column: 2,712-21,817 per row in section 1's run); ours and both relays had none. Why
+  (\`LLAMA_SERVER=/work/shared/llama.cpp/llama-server node dist/bench/keepalive-probe.js\`, b10587, one kept-alive POST
+  on a raw socket, 3 times each): to a request with \`Connection: keep-alive\` it answers with \`Keep-Alive:
+  timeout=5, max=100\` and no \`Connection\` header, then closes the connection 0 ms after the answer, 3 of 3 (our
+  router answered \`Connection: keep-alive\` and kept it open); a request sent on it next is not answered. So its CPU per request sent divides its work by about twice the requests it served, and its
   CPU per answer is its cost of one (a connection included: each answer is on a new one). The rows marked "new"
   check this: every side gets a new connection per request (\`Connection: close\`) and nothing fails; there,
   llama.cpp's router's CPU per request (0.365, 0.545, 0.281, 0.516 ms) is its CPU per answer on kept-alive

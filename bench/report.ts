@@ -64,7 +64,7 @@ export function render(r: Results): string {
         'CPU ms/req = the proxy process\'s own CPU time over the round (from /proc; never its children\'s) / requests sent, failed ones included; ' +
         'CPU ms/answer = the same CPU / good answers (they differ only where requests failed). ' +
         '"N new" in conns: N at a time, a new connection per request (`Connection: close`), for every side. ' +
-        "llama.cpp's router (b10587, checked on a raw socket: see Findings) answers a kept-alive request with `Keep-Alive: timeout=5, max=100` " +
+        "llama.cpp's router (b10587; bench/keepalive-probe.ts, in the notes below when LLAMA_SERVER is set) answers a kept-alive request with `Keep-Alive: timeout=5, max=100` " +
         'and then closes the connection, so the request sent next on it is not answered ("socket hang up"): its CPU per request sent counts ' +
         'requests it did not serve, and its CPU per answer is what it spends on one. ' +
         'Added = median over rounds of (proxy - direct) in the same round; % of direct = median of proxy rps / direct rps.',
