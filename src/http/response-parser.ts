@@ -20,8 +20,8 @@
  * chunk-size line, a chunk not followed by CRLF, a trailer line that is not a header line or ends in a bare LF,
  * trailers over 16 KiB.
  * A head that comes a few bytes at a time costs time in proportion to its size: the bytes kept are appended to, and
- * searched from where the last search stopped. (A trailer or chunk-size line spanning reads is joined again on each
- * read; its 4 KiB cap bounds that.)
+ * searched from where the last search stopped. (A chunk-size or trailer line spanning reads is joined again on each
+ * read; the 4 KiB cap on a chunk-size line and the 16 KiB cap on trailers bound that.)
  */
 
 /** The head's limit, node's default (--max-http-header-size); a child's answer head is ~200 bytes. */
@@ -178,7 +178,11 @@ export class ResponseParser {
     let next: number;
     if (this.headLength === 0) {
       end = chunk.indexOf(CRLF2, at);
-      if (end < 0) return this.keepHead(chunk, at);
+      if (end < 0) {
+        this.append(chunk, at, Math.min(chunk.length - at, MAX_HEAD + 4));
+        this.checkKept(0);
+        return chunk.length;
+      }
       next = end + 4;
     } else {
       // A head over several reads: the new bytes appended (no more than the limit needs), searched from where the
@@ -189,7 +193,10 @@ export class ResponseParser {
       buf = this.headBytes!;
       from = 0;
       end = buf.subarray(0, this.headLength).indexOf(CRLF2, Math.max(0, before - 3));
-      if (end < 0) return this.keepHead(chunk, chunk.length, before);
+      if (end < 0) {
+        this.checkKept(before);
+        return chunk.length;
+      }
       next = at + (end + 4 - before);
       this.headLength = 0;
     }
@@ -222,20 +229,14 @@ export class ResponseParser {
   }
 
   /**
-   * No end of head yet: keep the bytes from `at` (appended already when `before` is given: the bytes kept before
-   * this read), refusing a head over the limit or one with bare LF line ends (which would never see CRLF CRLF:
-   * refused now rather than at the idle timeout).
+   * No end of head yet in the bytes kept (`before` of them kept before this read): refuse a head over the limit or one
+   * with bare LF line ends (which would never see CRLF CRLF: refused now rather than at the idle timeout).
    */
-  private keepHead(chunk: Buffer, at: number, before?: number): number {
-    if (before === undefined) {
-      before = 0;
-      this.append(chunk, at, Math.min(chunk.length - at, MAX_HEAD + 4));
-    }
-    const kept = this.headBytes!.subarray(0, this.headLength);
+  private checkKept(before: number): void {
     // Up to 3 bytes of an unfinished CRLF CRLF may be kept beyond a head that is just within the limit.
     if (this.headLength > MAX_HEAD + 3) throw new ResponseParseError(`the answer's head is over ${MAX_HEAD} bytes`);
+    const kept = this.headBytes!.subarray(0, this.headLength);
     if (kept.indexOf(LF2, Math.max(0, before - 1)) >= 0) throw new ResponseParseError('the answer\'s head has bare LF line ends');
-    return chunk.length;
   }
 
   /** `n` bytes of `chunk` from `at` after the head's kept bytes (a copy: the chunk's memory may be reused). */
