@@ -1,5 +1,6 @@
 /** GET /metrics against a real router: values move as requests flow, behind the API key. */
 import { execa } from 'execa';
+import { readFileSync } from 'node:fs';
 import OpenAI from 'openai';
 import { chat, json, startRouter, waitFor, type RunningRouter } from '../helpers/router.js';
 import { LONG, modelsDir } from '../router/fixtures.js';
@@ -176,5 +177,26 @@ describe('/metrics (models-max 1, API key)', () => {
     }
     const lint = await execa(tool, ['check', 'metrics'], { input: text, reject: false });
     expect({ code: lint.exitCode, out: `${lint.stdout}${lint.stderr}`.trim() }).toEqual({ code: 0, out: '' });
+  });
+});
+
+describe('an idle router', () => {
+  test('wakes about a dozen times a second, not a hundred: the event-loop lag is sampled every 100 ms (prom-client samples every 10)', async () => {
+    const dir = await modelsDir(['alpha']);
+    const r = await startRouter(['--models-dir', dir]);
+    try {
+      // The lag figures are still there.
+      const text = await (await fetch(`${r.url}/metrics`)).text();
+      expect(text).toContain('# TYPE nodejs_eventloop_lag_p99_seconds gauge');
+      // Voluntary context switches of the main thread (/proc/PID/status): each is the event loop going to sleep.
+      const switches = () => Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(readFileSync(`/proc/${r.proc.pid}/status`, 'utf8'))![1]);
+      await new Promise((res) => setTimeout(res, 500));
+      const before = switches();
+      await new Promise((res) => setTimeout(res, 2_000));
+      // 2 s: ~20 lag ticks, 4 scheduler ticks, 2 timeout checks of node's server; ~200 lag ticks at 10 ms.
+      expect(switches() - before).toBeLessThan(100);
+    } finally {
+      expect(await r.stop()).toBe(0);
+    }
   });
 });
