@@ -20,6 +20,7 @@ export const ENGINE_BIN = join(ROOT, 'bin', 'router-engine.js');
 export const FAST_UPSTREAM = join(ROOT, 'dist', 'bench', 'fixtures', 'fast-upstream.js');
 export const BARE_RELAY = join(ROOT, 'dist', 'bench', 'fixtures', 'bare-relay.js');
 export const NET_RELAY = join(ROOT, 'dist', 'bench', 'fixtures', 'net-relay.js');
+export const CLIENT_RELAY = join(ROOT, 'dist', 'bench', 'fixtures', 'client-relay.js');
 
 const live = new Set<ChildProcess>();
 

@@ -12,7 +12,7 @@ import { load, type LoadResult } from './client.js';
 import { totalCpuMs } from './cpu.js';
 import { describeProbe, probeKeepAlive } from './keepalive-probe.js';
 import { findNginx, startNginx } from './nginx.js';
-import { BARE_RELAY, ENGINE_BIN, FAST_UPSTREAM, NET_RELAY, startCommand, startProcess, startRouter, untilHealthy, waitFor, type Started } from './processes.js';
+import { BARE_RELAY, CLIENT_RELAY, ENGINE_BIN, FAST_UPSTREAM, NET_RELAY, startCommand, startProcess, startRouter, untilHealthy, waitFor, type Started } from './processes.js';
 import { median, percentile } from './stats.js';
 
 export interface OverheadOptions {
@@ -34,9 +34,15 @@ export interface OverheadOptions {
   llamaConcurrencies?: number[];
   /** Leave nginx out even when installed (tests). */
   noNginx?: boolean;
+  /**
+   * Warm each side of a row until it has given this many good answers (at most `warmMaxS` seconds), after a first
+   * second that is measured: the row's cold figure. Without it, one second (or the round's length, if shorter).
+   */
+  warmAnswers?: number;
+  warmMaxS?: number;
 }
 
-export type SideName = 'direct' | 'bare relay' | 'net relay' | 'nginx' | 'router' | 'llama.cpp router';
+export type SideName = 'direct' | 'bare relay' | 'net relay' | 'client relay' | 'nginx' | 'router' | 'llama.cpp router';
 
 export interface SideResult {
   name: SideName;
@@ -56,6 +62,11 @@ export interface SideResult {
    * over fewer requests when some failed (llama.cpp's router drops every second request on a kept-alive connection).
    */
   cpuMsPerOk?: number;
+  /**
+   * CPU ms per good answer over the first second of the row (its warm-up's start): the path not yet optimised by
+   * V8 for a node proxy (its figure falls over its first few thousand requests on a path), the same for the others.
+   */
+  coldCpuMsPerOk?: number;
   failures: number;
   failureKinds: Record<string, number>;
 }
@@ -150,7 +161,7 @@ export async function proxyOverhead(opts: OverheadOptions, log: (s: string) => v
         const body = JSON.stringify({ model: 'fast', messages: [{ role: 'user', content: 'Hi' }], max_tokens: opts.chunks, stream });
         log(`proxy overhead: fast upstream, ${stream ? 'stream' : 'json'}, ${c} connections`);
         rows.push(
-          await compare(fastPort, fastSides, '/v1/chat/completions', body, c, opts.rounds, opts.durationS, {
+          await compare(fastPort, fastSides, '/v1/chat/completions', body, c, opts, opts.rounds, {
             upstream: 'fast',
             request: 'chat',
             stream,
@@ -166,7 +177,7 @@ export async function proxyOverhead(opts: OverheadOptions, log: (s: string) => v
     for (const stream of [false, true]) {
       const body = JSON.stringify({ model: 'tiny', messages: [{ role: 'user', content: 'Hi' }], max_tokens: 8, stream });
       log(`proxy overhead: bundled engine, ${stream ? 'stream' : 'json'}, 1 connection`);
-      rows.push(await compare(enginePort, engineSides, '/v1/chat/completions', body, 1, rounds, opts.durationS, { upstream: 'engine', request: 'chat', stream, chunks: stream ? 8 : 1 }));
+      rows.push(await compare(enginePort, engineSides, '/v1/chat/completions', body, 1, opts, rounds, { upstream: 'engine', request: 'chat', stream, chunks: stream ? 8 : 1 }));
     }
     await unloadModel(router, 'tiny');
     if (!opts.llamaServer) return { rows, notes };
@@ -181,13 +192,19 @@ export async function proxyOverhead(opts: OverheadOptions, log: (s: string) => v
     ]);
     started.push(peer);
     await untilHealthy(peer, 30_000);
-    // Beside them, the floor of any node proxy (bench/fixtures/net-relay.ts: raw sockets, no node HTTP code).
+    // Beside them, the floor of any node proxy (bench/fixtures/net-relay.ts: raw sockets, no node HTTP code), and the
+    // router less its routing (bench/fixtures/client-relay.ts: node's server and the router's client): what node's
+    // server side costs, and what the routing does.
     const netRelay = await startProcess([NET_RELAY, '${PORT}', String(llamaPort)]);
     started.push(netRelay);
     await untilHealthy(netRelay, 10_000);
+    const clientRelay = await startProcess([CLIENT_RELAY, '${PORT}', String(llamaPort)]);
+    started.push(clientRelay);
+    await untilHealthy(clientRelay, 10_000);
     const llamaSides: Side[] = [
       ...(await proxiesFor(llamaPort, 'llama')),
       { name: 'net relay', url: netRelay.url, pids: () => [netRelay.proc.pid!] },
+      { name: 'client relay', url: clientRelay.url, pids: () => [clientRelay.proc.pid!] },
       ours,
       { name: 'llama.cpp router', url: peer.url, pids: () => [peer.proc.pid!] },
     ];
@@ -211,7 +228,7 @@ export async function proxyOverhead(opts: OverheadOptions, log: (s: string) => v
         for (const [what, path, body] of requests) {
           log(`proxy overhead: llama-server, ${what}, ${c} connections${fresh ? ', a new one per request' : ''}`);
           rows.push(
-            await compare(llamaPort, llamaSides, path, body, c, opts.rounds, opts.durationS, { upstream: 'llama-server', request: what, stream: false, chunks: 1, ...(fresh ? { fresh } : {}) }),
+            await compare(llamaPort, llamaSides, path, body, c, opts, opts.rounds, { upstream: 'llama-server', request: what, stream: false, chunks: 1, ...(fresh ? { fresh } : {}) }),
           );
         }
       }
@@ -254,14 +271,29 @@ async function compare(
   path: string,
   body: string,
   connections: number,
+  opts: Pick<OverheadOptions, 'durationS' | 'warmAnswers' | 'warmMaxS'>,
   rounds: number,
-  durationS: number,
   what: Pick<OverheadRow, 'upstream' | 'request' | 'stream' | 'chunks' | 'fresh'>,
 ): Promise<OverheadRow> {
+  const durationS = opts.durationS;
   const sides: Side[] = [{ name: 'direct', url: `http://127.0.0.1:${childPort}`, pids: () => [] }, ...proxies];
   const loadOpts = { tail: what.stream ? '[DONE]' : undefined, fresh: what.fresh };
-  // Warm every path (keep-alive sockets, JIT) before anything is recorded.
-  for (const s of sides) await load(`${s.url}${path}`, body, connections, Math.min(1, durationS), loadOpts);
+  const cold = new Map<SideName, number>();
+  // Warm every path (keep-alive sockets, JIT) before anything is recorded. A node proxy's CPU per request on a path
+  // it has not run yet falls by half or more over its first few thousand requests (V8 optimises a function once it
+  // has run enough; with --no-opt the router stays at about twice its warm figure): warmed for a second only, the
+  // first rounds of a slow row (~400 chats a second) measured that, not the path. The first second is measured.
+  const slice = Math.min(1, durationS);
+  for (const s of sides) {
+    const pids = s.pids();
+    const before = totalCpuMs(pids);
+    const first = await load(`${s.url}${path}`, body, connections, slice, loadOpts);
+    if (pids.length && first.latencies.length) cold.set(s.name, (totalCpuMs(pids) - before) / first.latencies.length);
+    const until = performance.now() + ((opts.warmMaxS ?? 0) - slice) * 1000;
+    for (let answers = first.latencies.length; answers < (opts.warmAnswers ?? 0) && performance.now() < until; ) {
+      answers += (await load(`${s.url}${path}`, body, connections, slice, loadOpts)).latencies.length;
+    }
+  }
   const results = new Map<SideName, { load: LoadResult; cpuMsPerReq?: number; cpuMsPerOk?: number }[]>(sides.map((s) => [s.name, []]));
   for (let i = 0; i < rounds; i++) {
     // Rotate the order each round, so a drift in the machine's load does not favour one side.
@@ -298,6 +330,7 @@ async function compare(
         rpsRatio: median(rs.map((r, i) => r.load.rps / direct[i]!.load.rps)),
         ...(cpu.length ? { cpuMsPerReq: median(cpu) } : {}),
         ...(cpuOk.length ? { cpuMsPerOk: median(cpuOk) } : {}),
+        ...(cold.has(s.name) ? { coldCpuMsPerOk: cold.get(s.name) } : {}),
         failures: rs.reduce((n, r) => n + r.load.failures, 0),
         failureKinds: kinds,
       };

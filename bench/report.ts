@@ -14,7 +14,7 @@ export interface Results {
   quick: boolean;
   durationS: number;
   overhead?: OverheadResult;
-  overheadOpts?: { rounds: number; durationS: number; chunks: number };
+  overheadOpts?: { rounds: number; durationS: number; chunks: number; warmAnswers?: number; warmMaxS?: number };
   sim?: string;
   /** The replay against llama.cpp's router mode (bench/replay.ts), rendered. */
   replay?: string;
@@ -53,11 +53,18 @@ export function render(r: Results): string {
       '## 1. Proxy overhead',
       '',
       `The same child answered directly and through each proxy, side by side in one run: ${o.rounds} rounds of ${o.durationS} s per row, ` +
-        'the order of the sides rotated each round. The client (bench/client.ts) keeps its connections alive (on rows marked "new", opens one per request), sends the next request ' +
+        'the order of the sides rotated each round' +
+        (o.warmAnswers
+          ? `, after each side of the row was warmed for ${o.warmAnswers} good answers (at least ${Math.min(1, o.durationS)} s, at most ${o.warmMaxS} s): a node proxy's CPU per request on a path it has not run yet ` +
+            'falls by half or more over its first few thousand requests, as V8 optimises it. "cold" is the CPU per good answer in the first second of that warm-up. '
+          : `, after ${Math.min(1, o.durationS)} s of warm-up per side ("cold": the CPU per good answer then). `) +
+        'The client (bench/client.ts) keeps its connections alive (on rows marked "new", opens one per request), sends the next request ' +
         'when an answer has ended, and checks every answer (status 200; a stream must end with `[DONE]`). "bare relay" is ' +
         'bench/fixtures/bare-relay.ts, a 10-line node:http relay (createServer + http.request + pipe, keep-alive agent): the floor ' +
         'of a node proxy. "net relay" (llama-server rows) is bench/fixtures/net-relay.ts, a relay on raw sockets with no node HTTP code ' +
-        '(the head\'s end and Content-Length are all it reads): what any node proxy costs at least. "nginx" is nginx started by the benchmark (one worker, keep-alive upstream, no buffering). "fast" is ' +
+        '(the head\'s end and Content-Length are all it reads): what any node proxy costs at least. "client relay" (llama-server rows) is ' +
+        'bench/fixtures/client-relay.ts, node\'s HTTP server handing each request to the router\'s own client (src/http/proxy.ts) with none of the routing ' +
+        '(guards, body rules, the model\'s lookup, the queue, metrics): net relay to client relay is node\'s server side, client relay to router the routing. "nginx" is nginx started by the benchmark (one worker, keep-alive upstream, no buffering). "fast" is ' +
         `bench/fixtures/fast-upstream.ts, a canned OpenAI-compatible server (streams: ${o.chunks} SSE chunks, one per event-loop turn); ` +
         '"engine" the bundled engine doing real inference on a generated tiny model; "llama-server" a real llama-server child on the same ' +
         "model, and beside our router llama.cpp's own router mode (`llama-server --models-dir`) with its own child. " +
@@ -70,8 +77,8 @@ export function render(r: Results): string {
         'Added = median over rounds of (proxy - direct) in the same round; % of direct = median of proxy rps / direct rps.',
       '',
       ...(r.overhead.notes.length ? [...r.overhead.notes.map((n) => `- ${n}`), ''] : []),
-      '| upstream | request | conns | via | p50 / p99 ms | added p50 ms | rps | % of direct | CPU ms/req | CPU ms/answer | CPU vs bare relay | failures |',
-      '|---|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|',
+      '| upstream | request | conns | via | p50 / p99 ms | added p50 ms | rps | % of direct | CPU ms/req | CPU ms/answer | cold CPU ms/answer | CPU vs bare relay | failures |',
+      '|---|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
     );
     for (const x of r.overhead.rows) {
       const relay = x.sides.find((s) => s.name === 'bare relay')?.cpuMsPerReq;
@@ -82,6 +89,7 @@ export function render(r: Results): string {
           `| ${x.upstream} | ${x.request}${x.stream ? ` stream (${x.chunks} chunks)` : ''} | ${x.connections}${x.fresh ? ' new' : ''} | ${s.name} | ${ms(s.p50)} / ${ms(s.p99)} | ` +
             `${direct ? '' : ms(s.addedP50)} | ${s.rps.toFixed(0)} | ${direct ? '' : `${(s.rpsRatio * 100).toFixed(0)}%`} | ` +
             `${s.cpuMsPerReq === undefined ? '' : ms(s.cpuMsPerReq, 3)} | ${s.cpuMsPerOk === undefined ? '' : ms(s.cpuMsPerOk, 3)} | ` +
+            `${s.coldCpuMsPerOk === undefined ? '' : ms(s.coldCpuMsPerOk, 3)} | ` +
             `${s.cpuMsPerReq === undefined || !relay ? '' : `${(s.cpuMsPerReq / relay).toFixed(2)}x`} | ` +
             `${s.failures}${kinds ? ` (${kinds})` : ''} |`,
         );
@@ -250,7 +258,8 @@ export function overheadTargets(rows: OverheadRow[]): string[] {
       ...lost.map(
         (x) =>
           `  - ${x.request} at ${x.connections}${x.fresh ? ', a new connection per request' : ' kept-alive'}: the raw-socket relay ` +
-          `(forwarding bytes, no routing) is ${x2(perOk(x, 'net relay')!)} llama.cpp's router's there`,
+          `(forwarding bytes, no routing) is ${x2(perOk(x, 'net relay')!)} llama.cpp's router's there` +
+          (perOk(x, 'client relay') === undefined ? '' : `, the client relay (node's server and our client, no routing) ${x2(perOk(x, 'client relay')!)}`),
       ),
     );
   }

@@ -72,7 +72,7 @@ export async function runBench(opts: BenchOptions): Promise<Results> {
       r.replay = renderReplay(await replay({ llamaServer, workDir: work, ...o }, opts.log), o);
     });
     await part('proxy', async () => {
-      const o = { rounds: q ? 2 : 5, durationS: q ? 0.5 : 3, chunks: 16 };
+      const o = { rounds: q ? 2 : 5, durationS: q ? 0.5 : 3, chunks: 16, ...(q ? {} : { warmAnswers: 3000, warmMaxS: 10 }) };
       r.overheadOpts = o;
       r.overhead = await proxyOverhead(
         { ...o, concurrencies: [1, 16, 64], modelPath, llamaServer: process.env.LLAMA_SERVER || undefined, llamaArgs: process.env.BENCH_LLAMA_ARGS?.split(/\s+/).filter(Boolean), llamaConcurrencies: [1, 8] },

@@ -9,7 +9,7 @@ import net, { type AddressInfo } from 'node:net';
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { load } from '../../bench/client.js';
 import { describeProbe, probeKeepAlive } from '../../bench/keepalive-probe.js';
-import { BARE_RELAY, NET_RELAY, startProcess, stopAll, untilHealthy } from '../../bench/processes.js';
+import { BARE_RELAY, CLIENT_RELAY, NET_RELAY, startProcess, stopAll, untilHealthy } from '../../bench/processes.js';
 import type { OverheadRow, SideResult } from '../../bench/proxy-overhead.js';
 import { overheadTargets } from '../../bench/report.js';
 
@@ -73,6 +73,7 @@ describe('the benchmark client', () => {
   it.each([
     ['bare relay', BARE_RELAY],
     ['net relay', NET_RELAY],
+    ['client relay', CLIENT_RELAY],
   ])("through the %s, every answer arrives and a client's Connection: close does not close the connection upstream", async (_name, bin) => {
     const s = await upstream();
     const relay = await startProcess([bin, '${PORT}', String(s.port)]);
@@ -123,6 +124,8 @@ describe('the relays', () => {
     ['bare relay', true, BARE_RELAY],
     ['net relay', false, NET_RELAY],
     ['net relay', true, NET_RELAY],
+    ['client relay', false, CLIENT_RELAY],
+    ['client relay', true, CLIENT_RELAY],
   ])('the %s gives each of 4 clients at a time its own answer, split over reads (a new connection each: %s)', async (_name, fresh, bin) => {
     const up = await upstream();
     const relay = await startProcess([bin, '${PORT}', String(up.port)]);
@@ -205,6 +208,14 @@ describe("the verdict against llama.cpp's router", () => {
     const lines = overheadTargets([won, lost]);
     expect(lines.filter((l) => l.includes('raw-socket relay'))).toEqual([
       "  - /tokenize at 1, a new connection per request: the raw-socket relay (forwarding bytes, no routing) is 1.06x llama.cpp's router's there",
+    ]);
+  });
+
+  it('adds the client relay (node\'s server and our client) under a row we lose, when the row has one', () => {
+    const lost = row(true, [0.4, 0.4], [0.36, 0.36, 0]);
+    lost.sides.splice(1, 0, side('net relay', 0.27, 0.27), side('client relay', 0.3, 0.3));
+    expect(overheadTargets([lost]).filter((l) => l.includes('raw-socket relay'))).toEqual([
+      "  - /tokenize at 1, a new connection per request: the raw-socket relay (forwarding bytes, no routing) is 0.75x llama.cpp's router's there, the client relay (node's server and our client, no routing) 0.83x",
     ]);
   });
 
