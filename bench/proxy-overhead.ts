@@ -63,8 +63,9 @@ export interface SideResult {
    */
   cpuMsPerOk?: number;
   /**
-   * CPU ms per good answer over the first second of the row (its warm-up's start): the path not yet optimised by
-   * V8 for a node proxy (its figure falls over its first few thousand requests on a path), the same for the others.
+   * CPU ms per good answer over the first slice of the row's warm-up (1 s, or the round's length if shorter). Cold
+   * for a path the side has not run in an earlier row (a node proxy's figure falls over its first few thousand
+   * requests on a path, as V8 optimises it); on later rows, what earlier rows left warm.
    */
   coldCpuMsPerOk?: number;
   failures: number;
@@ -282,13 +283,16 @@ async function compare(
   // Warm every path (keep-alive sockets, JIT) before anything is recorded. A node proxy's CPU per request on a path
   // it has not run yet falls by half or more over its first few thousand requests (V8 optimises a function once it
   // has run enough; with --no-opt the router stays at about twice its warm figure): warmed for a second only, the
-  // first rounds of a slow row (~400 chats a second) measured that, not the path. The first second is measured.
+  // first rounds of a slow row (~400 chats a second) measured that, not the path. The first slice is measured.
+  // Direct (no process of ours to warm: the child is the one every side uses) gets the first slice only.
   const slice = Math.min(1, durationS);
   for (const s of sides) {
     const pids = s.pids();
     const before = totalCpuMs(pids);
     const first = await load(`${s.url}${path}`, body, connections, slice, loadOpts);
     if (pids.length && first.latencies.length) cold.set(s.name, (totalCpuMs(pids) - before) / first.latencies.length);
+    if (!pids.length) continue;
+    // The last slice starts before the deadline: at most one slice past warmMaxS.
     const until = performance.now() + ((opts.warmMaxS ?? 0) - slice) * 1000;
     for (let answers = first.latencies.length; answers < (opts.warmAnswers ?? 0) && performance.now() < until; ) {
       answers += (await load(`${s.url}${path}`, body, connections, slice, loadOpts)).latencies.length;

@@ -54,9 +54,10 @@ export function render(r: Results): string {
       '',
       `The same child answered directly and through each proxy, side by side in one run: ${o.rounds} rounds of ${o.durationS} s per row, ` +
         'the order of the sides rotated each round' +
-        (o.warmAnswers
-          ? `, after each side of the row was warmed for ${o.warmAnswers} good answers (at least ${Math.min(1, o.durationS)} s, at most ${o.warmMaxS} s): a node proxy's CPU per request on a path it has not run yet ` +
-            'falls by half or more over its first few thousand requests, as V8 optimises it. "cold" is the CPU per good answer in the first second of that warm-up. '
+        (o.warmAnswers && o.warmMaxS
+          ? `, after each proxy was warmed on the row until ${o.warmAnswers} good answers or ${o.warmMaxS} s (at least ${Math.min(1, o.durationS)} s): a node proxy's CPU per request on a path it has not run yet ` +
+            `falls by half or more over its first few thousand requests, as V8 optimises it. "cold" is the CPU per good answer in the first ${Math.min(1, o.durationS)} s of that warm-up: ` +
+            'cold for a path no earlier row ran, otherwise what earlier rows left warm. '
           : `, after ${Math.min(1, o.durationS)} s of warm-up per side ("cold": the CPU per good answer then). `) +
         'The client (bench/client.ts) keeps its connections alive (on rows marked "new", opens one per request), sends the next request ' +
         'when an answer has ended, and checks every answer (status 200; a stream must end with `[DONE]`). "bare relay" is ' +

@@ -30,7 +30,7 @@ describe('benchmark pieces', () => {
         expect(s.rps).toBeGreaterThan(0);
         expect(Number.isFinite(s.addedP99)).toBe(true);
         // CPU per request is measured for the proxies (a process's own CPU), never for direct.
-        // So is the first second of the warm-up (its first 0.3 s here): the cold figure.
+        // So is the first slice of the warm-up (0.3 s here): the cold figure.
         if (s.name === 'direct') {
           expect(s.cpuMsPerReq).toBeUndefined();
           expect(s.coldCpuMsPerOk).toBeUndefined();
@@ -53,7 +53,7 @@ describe('benchmark pieces', () => {
       findings: '',
     });
     expect(md).toContain('## 1. Proxy overhead');
-    expect(md).toContain('warmed for 300 good answers (at least 0.3 s, at most 1 s)');
+    expect(md).toContain('warmed on the row until 300 good answers or 1 s (at least 0.3 s)');
     expect(md).toContain('| cold CPU ms/answer |');
     expect(md).toMatch(/CPU per request ≤ 1.5x the bare relay's .*: \d+\.\d+x, (met|\*\*not met\*\*)/);
     expect(processesMentioning(FAST_UPSTREAM)).toEqual([]);
