@@ -58,7 +58,7 @@ export class RouterMetrics {
     // No prefix: prom-client's names already start with process_ / nodejs_ (a prefix of router_process_ made
     // router_process_process_cpu_seconds_total); these are the names every Node exporter and dashboard uses.
     // The event-loop lag figures come from a libuv timer that fires every eventLoopMonitoringPrecision ms, idle or
-    // not: prom-client's 10 ms woke an idle router ~110 times a second (~14 at 100 ms), each wakeup CPU taken from
+    // not: prom-client's 10 ms woke an idle router ~100 times a second (~13 at 100 ms), each wakeup CPU taken from
     // the children on a small machine. A block of the loop still shows: it delays the tick it overlaps.
     collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: LAG_RESOLUTION_MS });
     // Gauges named like counters (promtool: "non-counter metrics should not have _total suffix"); their sums by

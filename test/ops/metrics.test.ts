@@ -191,10 +191,15 @@ describe('an idle router', () => {
       // Voluntary context switches of the main thread (/proc/PID/status): each is the event loop going to sleep.
       const switches = () => Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(readFileSync(`/proc/${r.proc.pid}/status`, 'utf8'))![1]);
       await new Promise((res) => setTimeout(res, 500));
-      const before = switches();
-      await new Promise((res) => setTimeout(res, 2_000));
-      // 2 s: ~20 lag ticks, 4 scheduler ticks, 2 timeout checks of node's server; ~200 lag ticks at 10 ms.
-      expect(switches() - before).toBeLessThan(100);
+      // The quieter of two seconds (a GC helper's wait or a page fault on a busy machine also counts): ~10 lag ticks,
+      // 2 scheduler ticks and a timeout check of node's server; ~100 lag ticks at 10 ms.
+      const counts: number[] = [];
+      for (let i = 0; i < 2; i++) {
+        const before = switches();
+        await new Promise((res) => setTimeout(res, 1_000));
+        counts.push(switches() - before);
+      }
+      expect(Math.min(...counts)).toBeLessThan(50);
     } finally {
       expect(await r.stop()).toBe(0);
     }
