@@ -35,8 +35,8 @@ export interface OverheadOptions {
   /** Leave nginx out even when installed (tests). */
   noNginx?: boolean;
   /**
-   * Warm each side of a row until it has given this many good answers (at most `warmMaxS` seconds), after a first
-   * second that is measured: the row's cold figure. Without it, one second (or the round's length, if shorter).
+   * Warm each proxy on a row until it has given this many good answers or `warmMaxS` seconds have passed. Its first
+   * slice (1 s, or the round's length if shorter) is measured: the row's cold figure. Without them, that slice only.
    */
   warmAnswers?: number;
   warmMaxS?: number;
@@ -281,9 +281,9 @@ async function compare(
   const loadOpts = { tail: what.stream ? '[DONE]' : undefined, fresh: what.fresh };
   const cold = new Map<SideName, number>();
   // Warm every path (keep-alive sockets, JIT) before anything is recorded. A node proxy's CPU per request on a path
-  // it has not run yet falls by half or more over its first few thousand requests (V8 optimises a function once it
-  // has run enough; with --no-opt the router stays at about twice its warm figure): warmed for a second only, the
-  // first rounds of a slow row (~400 chats a second) measured that, not the path. The first slice is measured.
+  // it has not run yet falls by half or more over its first few thousand requests, as V8 optimises it (the cold
+  // column of the first row): warmed for a second only, the first rounds of a slow row (~400 chats a second) held
+  // part of that. The first slice is measured.
   // Direct (no process of ours to warm: the child is the one every side uses) gets the first slice only.
   const slice = Math.min(1, durationS);
   for (const s of sides) {

@@ -1,5 +1,4 @@
 /** `router` itself: load the catalogue, start the router and its HTTP server, stop cleanly. */
-import http from 'node:http';
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -7,8 +6,7 @@ import type { Logger } from 'pino';
 import { assertValid } from '../catalog/index.js';
 import { readCatalog, reloader, watchCatalog, type CatalogSource } from './reload.js';
 import { createApp } from '../http/app.js';
-import { answerClientError, refuseExpectation } from '../http/client-error.js';
-import { deferContinue } from '../http/body.js';
+import { createRouterServer } from '../http/server.js';
 import { isLoopbackAddress } from '../http/host-guard.js';
 import { Router } from '../router/router.js';
 import { createLogger } from './logger.js';
@@ -108,23 +106,7 @@ export async function serve(config: ServeConfig): Promise<void> {
     void reload().catch(() => undefined);
   });
   const unwatch = config.watch ? watchCatalog(source, reload, logger) : () => {};
-  // Timeouts are checked every connectionsCheckingInterval (node's default 30 s would let a
-  // slowloris client hold its socket 45 s instead of 15).
-  // requireHostHeader off: node's own refusal is a bare 400; app.ts refuses in JSON instead.
-  // handler: the proxied routes on node:http directly, everything else through the express app.
-  const httpServer = http.createServer({ connectionsCheckingInterval: 1_000, requireHostHeader: false }, handler);
-  httpServer.on('clientError', answerClientError);
-  httpServer.on('checkExpectation', refuseExpectation);
-  // `Expect: 100-continue`: the 100 is sent by readBody once the request passed its checks and its declared
-  // size is allowed, so a refused upload is never sent at all (node would send it at once).
-  httpServer.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => {
-    deferContinue(req);
-    handler(req, res);
-  });
-  // Slow clients may not hold a connection open forever by trickling headers.
-  httpServer.headersTimeout = 15_000;
-  httpServer.requestTimeout = 120_000;
-  httpServer.keepAliveTimeout = 5_000;
+  const httpServer = createRouterServer(handler);
 
   await new Promise<void>((resolve, reject) => {
     httpServer.once('error', reject);

@@ -17,7 +17,7 @@ import { ModelHistogram } from './model-histogram.js';
 const STATES = ['unloaded', 'loading', 'loaded', 'unloading', 'failed'] as const;
 
 /** How often the event loop's lag is sampled (prom-client's default: 10 ms). */
-export const LAG_RESOLUTION_MS = 100;
+const LAG_RESOLUTION_MS = 100;
 
 /** Label for requests whose model could not be resolved (kept out of per-name cardinality). */
 export const UNKNOWN_MODEL = '(unknown)';
