@@ -2,7 +2,7 @@
  * Per-model figures of each answered inference request, for /metrics and the dashboard's history: duration,
  * time to first byte, and the tokens the child's answer reports (usage-tap.ts), with the generation speed.
  */
-import type { ServerResponse } from 'node:http';
+import type { Answer } from './edge.js';
 import { Counter, type Registry } from 'prom-client';
 import type { History } from './history.js';
 import { ModelHistogram } from './model-histogram.js';
@@ -76,7 +76,7 @@ export class AnswerMetrics {
    * One request whose model is known, once its answer is over or its client gone (`started`:
    * performance.now() at its arrival; the proxy left the tap in res.locals.usageTap).
    */
-  observe(model: string, started: number, res: ServerResponse & { locals?: Record<string, unknown> }): void {
+  observe(model: string, started: number, res: Answer): void {
     const ended = performance.now();
     const tap = res.locals?.usageTap as UsageTap | undefined;
     const durationS = (ended - started) / 1000;

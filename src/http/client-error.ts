@@ -6,6 +6,7 @@
  */
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Answer, RequestHead } from './edge.js';
 import { RouterError, sendError } from './errors.js';
 
 function errorFor(code: string | undefined): RouterError {
@@ -40,7 +41,7 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Socket): v
 }
 
 /** HTTP/1.1 demands a Host header; node's own check answers a bare 400, so it is off and this answers in JSON. */
-export function requireHost(req: IncomingMessage, res: ServerResponse, next: () => void): void {
+export function requireHost(req: RequestHead, res: Answer, next: () => void): void {
   if (req.httpVersion === '1.1' && req.headers.host === undefined) {
     sendError(res, new RouterError('invalid_request', 'an HTTP/1.1 request needs a Host header'));
     return;

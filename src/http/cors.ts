@@ -13,7 +13,7 @@
  * Exempt: /health (no effect, nothing to read), and top-level GET navigations (a link to the dashboard from
  * another site opens it; the page then makes its own same-origin requests).
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Answer, RequestHead } from './edge.js';
 import { RouterError, sendError } from './errors.js';
 
 export interface CorsPolicy {
@@ -56,7 +56,7 @@ function sameOrigin(origin: string, host: string | undefined): boolean {
 
 type Verdict = 'same' | 'allowed' | 'refused' | 'none';
 
-function judge(req: IncomingMessage, policy: CorsPolicy): Verdict {
+function judge(req: RequestHead, policy: CorsPolicy): Verdict {
   const origin = header(req, 'origin');
   if (origin !== undefined) {
     if (sameOrigin(origin, req.headers.host)) return 'same';
@@ -72,17 +72,17 @@ function judge(req: IncomingMessage, policy: CorsPolicy): Verdict {
   return 'none';
 }
 
-function header(req: IncomingMessage, name: string): string | undefined {
+function header(req: RequestHead, name: string): string | undefined {
   const v = req.headers[name];
   return typeof v === 'string' ? v : undefined;
 }
 
-function isPreflight(req: IncomingMessage): boolean {
+function isPreflight(req: RequestHead): boolean {
   return req.method === 'OPTIONS' && header(req, 'origin') !== undefined && header(req, 'access-control-request-method') !== undefined;
 }
 
 /** Request header names a preflight may ask for: tokens only, so nothing odd is echoed back. */
-function requestedHeaders(req: IncomingMessage): string[] {
+function requestedHeaders(req: RequestHead): string[] {
   const raw = header(req, 'access-control-request-headers') ?? '';
   return raw
     .split(',')
@@ -91,7 +91,7 @@ function requestedHeaders(req: IncomingMessage): string[] {
     .slice(0, 32);
 }
 
-function refusal(req: IncomingMessage): RouterError {
+function refusal(req: RequestHead): RouterError {
   const from = header(req, 'origin') ?? `a ${header(req, 'sec-fetch-site')} page`;
   return new RouterError(
     'origin_not_allowed',
@@ -100,8 +100,8 @@ function refusal(req: IncomingMessage): RouterError {
 }
 
 /** Middleware (express or plain node:http): preflights, CORS headers for allowed origins, 403 for the rest. */
-export function corsGuard(policy: CorsPolicy, open: (req: IncomingMessage) => boolean) {
-  return (req: IncomingMessage, res: ServerResponse, next: () => void): void => {
+export function corsGuard(policy: CorsPolicy, open: (req: RequestHead) => boolean) {
+  return (req: RequestHead, res: Answer, next: () => void): void => {
     if (open(req)) return next();
     const verdict = judge(req, policy);
     if (verdict === 'refused') return sendError(res, refusal(req));

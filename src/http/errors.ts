@@ -3,8 +3,7 @@
  * OpenAI error type. Lower-level failures are mapped onto it with `cause`; nothing the
  * router says is ever plain text or HTML.
  */
-import type { ServerResponse } from 'node:http';
-import type { Response } from 'express';
+import type { Answer } from './edge.js';
 import { ModelError, type ModelErrorKind } from '../router/errors.js';
 import { closeAfterAnswer } from './linger.js';
 
@@ -113,7 +112,7 @@ export function retryAfterOf(e: RouterError): number | undefined {
  * Write `err` as OpenAI error JSON. Plain node:http responses work too (the raw proxied path), hence only
  * ServerResponse methods here.
  */
-export function sendError(res: Response | ServerResponse, err: unknown): void {
+export function sendError(res: Answer, err: unknown): void {
   const e = toRouterError(err);
   if (res.headersSent) {
     res.destroy();

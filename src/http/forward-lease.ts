@@ -11,7 +11,7 @@
  * so does a new child that fails too (one retry, never a loop). All of it is on the error path only: the caller's
  * normal path stays one `proxy.forward(…, true)` call, and this runs only when that hands the request back.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Answer, RequestHead } from './edge.js';
 import type { Cancel, Lease, Router } from '../router/router.js';
 import { upstreamError, type ModelProxy } from './proxy.js';
 
@@ -24,8 +24,8 @@ import { upstreamError, type ModelProxy } from './proxy.js';
 export async function retryOnNewChild(
   router: Router,
   proxy: ModelProxy,
-  req: IncomingMessage,
-  res: ServerResponse,
+  req: RequestHead,
+  res: Answer,
   body: Buffer,
   lease: Lease,
   cancel: Cancel,

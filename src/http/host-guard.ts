@@ -10,7 +10,7 @@
  * warns at start when it is missing). This is Ollama's rule.
  */
 import { isIP } from 'node:net';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Answer, RequestHead } from './edge.js';
 import { RouterError, sendError } from './errors.js';
 
 export interface HostPolicy {
@@ -78,7 +78,7 @@ export function refusedHost(header: string | undefined, policy: HostPolicy): str
 export function hostGuard(policy: HostPolicy) {
   const active = hostCheckActive(policy);
   const passed = new Set<string>();
-  return (req: IncomingMessage, res: ServerResponse, next: () => void): void => {
+  return (req: RequestHead, res: Answer, next: () => void): void => {
     const host = req.headers.host;
     if (!active || host === undefined || passed.has(host)) return next();
     const why = refusedHost(host, policy);

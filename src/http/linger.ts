@@ -4,13 +4,13 @@
  * it was sent (it sees EPIPE/ECONNRESET instead). So, as nginx's lingering close does: send the answer, then FIN,
  * and read and throw away what still comes (nothing is kept) until the client closes, at most LINGER_MS.
  */
-import type { ServerResponse } from 'node:http';
+import type { Answer } from './edge.js';
 import type { Socket } from 'node:net';
 
 export const LINGER_MS = 5_000;
 
 /** Answer with `Connection: close`; once the answer is out, half-close and let the client hang up first. */
-export function closeAfterAnswer(res: ServerResponse): void {
+export function closeAfterAnswer(res: Answer): void {
   res.setHeader('Connection', 'close');
   const socket = res.socket as (Socket & { destroySoon?: () => void }) | null;
   if (!socket || socket.destroyed) return;

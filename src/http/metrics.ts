@@ -5,8 +5,8 @@
  * Counters and histograms are fed by router events as they happen; gauges (in flight,
  * queued, state, memory) are read from the router at scrape time, so they can never drift.
  */
-import type { ServerResponse } from 'node:http';
 import type { NextFunction, Request, Response } from 'express';
+import type { Answer } from './edge.js';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AdmittedEvent, Router, RouterEvent } from '../router/router.js';
 import { sendError } from './errors.js';
@@ -252,7 +252,7 @@ export class RouterMetrics {
    * request") when the client left before any answer. The counter is fed at scrape time (collect), so the
    * request path pays a map lookup, not prom-client's label hashing.
    */
-  countAnswered(model: string | undefined, res: ServerResponse, started: number): void {
+  countAnswered(model: string | undefined, res: Answer, started: number): void {
     const name = model ?? UNKNOWN_MODEL;
     const code = res.headersSent ? res.statusCode : 499;
     const key = `${code} ${name}`;

@@ -25,7 +25,8 @@
  * - hop-by-hop headers are not forwarded either way; the client's key never reaches the child;
  * - a malformed answer (response-parser.ts) is a 502 in OpenAI JSON, or a cut answer once its head was sent.
  */
-import { validateHeaderName, validateHeaderValue, type IncomingMessage, type ServerResponse } from 'node:http';
+import { validateHeaderName, validateHeaderValue } from 'node:http';
+import type { Answer, RequestHead } from './edge.js';
 import { ChildPool, type PoolEntry, type PooledSocket, type SocketUser } from './child-pool.js';
 import { RouterError, sendError } from './errors.js';
 import { ResponseParser, type ResponseHead, type ResponseSink } from './response-parser.js';
@@ -117,8 +118,8 @@ class Exchange implements SocketUser, ResponseSink {
   handBack = false;
   constructor(
     readonly owner: ModelProxy,
-    readonly req: IncomingMessage,
-    readonly res: ServerResponse,
+    readonly req: RequestHead,
+    readonly res: Answer,
     readonly body: Buffer,
     readonly to: ProxyTarget,
     readonly up: Upstream,
@@ -199,7 +200,7 @@ class Exchange implements SocketUser, ResponseSink {
       headers.push(name, raw[i + 1]!);
     }
     this.keep = head.keepAlive && keepsAlive(hint);
-    const res = this.res as ServerResponse & { locals?: Record<string, unknown> };
+    const res = this.res;
     res.writeHead(head.status, headers);
     // Token counts for /metrics (usage-tap.ts): keeps chunk references, parses once at the end. On the proxied
     // path `locals` is the router's own (express's res.locals on the compat routes).
@@ -320,7 +321,7 @@ export class ModelProxy {
    * answer (after the stale-socket retry) resolves at once with that error and the client's response untouched:
    * the caller answers it (or forwards again).
    */
-  forward(req: IncomingMessage, res: ServerResponse, body: Buffer, to: ProxyTarget, handBack = false): Promise<Error | undefined> {
+  forward(req: RequestHead, res: Answer, body: Buffer, to: ProxyTarget, handBack = false): Promise<Error | undefined> {
     return new Promise((resolve) => {
       const x = new Exchange(this, req, res, body, to, this.upstream(to), resolve);
       x.handBack = handBack;
@@ -409,7 +410,7 @@ export class ModelProxy {
  * the router's own, the target's headers, the kept body's length. (node's server parser has checked every name,
  * value, method and path it took from the client: none can hold CR or LF.)
  */
-function requestHead(req: IncomingMessage, up: Upstream, length: number): string {
+function requestHead(req: RequestHead, up: Upstream, length: number): string {
   const raw = req.rawHeaders;
   const url = req.url!;
   // An absolute-form target (`POST http://host/v1/...`, which node's server accepts) goes on in origin form.
