@@ -340,12 +340,12 @@ export class ResponseParser {
 }
 
 /** A header name (RFC 9110 token). */
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+export const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** A header value: no control characters but tab (node's checkInvalidHeaderChar). */
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 
 /** Spaces and tabs off both ends (String.trim also takes other Unicode white space, 0xA0 among it). */
-function trimOws(v: string): string {
+export function trimOws(v: string): string {
   let a = 0;
   let b = v.length;
   while (a < b && (v.charCodeAt(a) === 0x20 || v.charCodeAt(a) === 0x09)) a++;
