@@ -90,7 +90,7 @@ export async function serve(config: ServeConfig): Promise<void> {
     },
   });
   const reload = reloader(router, source, logger, catalog.router);
-  const { handler, proxy } = createApp(router, {
+  const { handler, proxy, lane } = createApp(router, {
     apiKey: apiKeys,
     listenHost: config.host,
     allowedHosts: config.allowedHosts,
@@ -106,7 +106,7 @@ export async function serve(config: ServeConfig): Promise<void> {
     void reload().catch(() => undefined);
   });
   const unwatch = config.watch ? watchCatalog(source, reload, logger) : () => {};
-  const httpServer = createRouterServer(handler);
+  const httpServer = createRouterServer(handler, lane);
 
   await new Promise<void>((resolve, reject) => {
     httpServer.once('error', reject);

@@ -20,6 +20,7 @@ import { LogFollowers } from './logs-routes.js';
 import { RouterMetrics } from './metrics.js';
 import { listDevices } from './snapshot.js';
 import { compatRoutes, type CompatOptions } from './compat-routes.js';
+import type { LaneSetup } from './server.js';
 
 export interface AppOptions {
   /** One key or several (--api-key-file). */
@@ -81,7 +82,7 @@ async function reloadOrFail(opts: AppOptions): Promise<ReloadSummary> {
 export function createApp(
   router: Router,
   opts: AppOptions,
-): { app: express.Express; proxy: ModelProxy; handler: (req: IncomingMessage, res: ServerResponse) => void } {
+): { app: express.Express; proxy: ModelProxy; handler: (req: IncomingMessage, res: ServerResponse) => void; lane: LaneSetup } {
   const app = express();
   const proxy = new ModelProxy({
     idleTimeoutMs: opts.upstreamTimeoutMs,
@@ -176,5 +177,7 @@ export function createApp(
     if (proxied.matches(req)) proxied.handle(req, res);
     else app(req, res);
   };
-  return { app, proxy, handler };
+  // Whole proxied requests read in one piece skip node's server (fast-lane.ts); the same handler serves them.
+  const lane: LaneSetup = { paths: new Set(proxiedRoutes), maxBodyBytes: opts.maxBodyBytes, handle: proxied.handleLane };
+  return { app, proxy, handler, lane };
 }

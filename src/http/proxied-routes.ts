@@ -15,6 +15,9 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Cancel, Router } from '../router/router.js';
 import { keyOf } from './auth.js';
+import type { Answer, RequestHead } from './edge.js';
+import type { LaneRequest } from './fast-lane.js';
+import type { LaneResponse } from './lane-response.js';
 import { retryOnNewChild } from './forward-lease.js';
 import { RouterError, sendError } from './errors.js';
 import type { RouterMetrics } from './metrics.js';
@@ -32,7 +35,7 @@ export interface ProxiedOptions {
   readBody(req: IncomingMessage, res: ServerResponse): Promise<Buffer>;
 }
 
-export type Guard = (req: IncomingMessage, res: ServerResponse, next: () => void) => void;
+export type Guard = (req: RequestHead, res: Answer, next: () => void) => void;
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest();
 
@@ -63,11 +66,22 @@ export class ProxiedRoutes {
     this.passed = true;
   };
 
+  /** A request read by node's server: its body is read here. */
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
+    if (this.admits(req, res)) void this.serve(req, res, this.o.readBody(req, res));
+  };
+
+  /** A request the fast lane read whole (fast-lane.ts). */
+  readonly handleLane = (req: LaneRequest, res: LaneResponse): void => {
+    if (this.admits(req, res)) void this.serve(req, res, req.body);
+  };
+
+  /** The guards and the key: false when one of them answered. */
+  private admits(req: RequestHead, res: Answer): boolean {
     for (const guard of this.o.guards) {
       this.passed = false;
       guard(req, res, this.next);
-      if (!this.passed) return;
+      if (!this.passed) return false;
     }
     if (this.keyHashes.length) {
       const given = keyOf(req);
@@ -76,19 +90,21 @@ export class ProxiedRoutes {
       let ok = false;
       for (const k of this.keyHashes) if (hash && timingSafeEqual(hash, k)) ok = true;
       if (!ok) {
-        return sendError(res, new RouterError('invalid_api_key', given === undefined ? 'missing API key' : 'invalid API key'));
+        sendError(res, new RouterError('invalid_api_key', given === undefined ? 'missing API key' : 'invalid API key'));
+        return false;
       }
     }
-    void this.serve(req, res);
-  };
+    return true;
+  }
 
-  private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  /** `body`: the request's, or its reading (node's server). */
+  private async serve(req: RequestHead, res: Answer, body: Buffer | Promise<Buffer>): Promise<void> {
     const { router, proxy } = this.o;
     const call = new Call(this.o.metrics, res);
     res.on('close', call.onClose);
     let release: (() => void) | undefined;
     try {
-      const body = await this.o.readBody(req, res);
+      if (!Buffer.isBuffer(body)) body = await body;
       const spec = router.require(modelOf(req, body));
       call.model = spec.name;
       const lease = await router.acquire(spec.name, call);
@@ -119,7 +135,7 @@ class Call implements Cancel {
 
   constructor(
     private readonly metrics: RouterMetrics,
-    private readonly res: ServerResponse,
+    private readonly res: Answer,
   ) {}
 
   /** Counted once, when the answer is closed (or the client left: 499). Only a client gone before its answer was sent aborts. */
