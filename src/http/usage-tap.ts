@@ -74,13 +74,9 @@ export function readUsage(tap: UsageTap): Usage | undefined {
     for (let i = tap.n - kept; i < tap.n; i++) chunks.push(tap.tail[i % TAIL]!);
     tailBuf = Buffer.concat(chunks);
   }
-  const endBytes = tailBuf.subarray(Math.max(0, tailBuf.length - SEARCH_BYTES));
+  const end = tailBuf.subarray(Math.max(0, tailBuf.length - SEARCH_BYTES)).toString('utf8');
   // The first chunk is in the tail already when the answer had TAIL chunks or fewer.
-  const startBytes = tap.n > TAIL && tap.first ? tap.first.subarray(0, SEARCH_BYTES) : undefined;
-  // Most answers that are not generations (/tokenize, /detokenize, templates) name neither: no text is decoded.
-  if (!mentionsUsage(endBytes) && !(startBytes && mentionsUsage(startBytes))) return undefined;
-  const end = endBytes.toString('utf8');
-  const start = startBytes ? startBytes.toString('utf8') : '';
+  const start = tap.n > TAIL && tap.first ? tap.first.subarray(0, SEARCH_BYTES).toString('utf8') : '';
   const usage = (lastObject(end, 'usage') ?? lastObject(start, 'usage')) as Record<string, unknown> | undefined;
   const timings = (lastObject(end, 'timings') ?? lastObject(start, 'timings')) as Record<string, unknown> | undefined;
   if (!usage && !timings) return undefined;
@@ -92,14 +88,6 @@ export function readUsage(tap: UsageTap): Usage | undefined {
   if (completion !== undefined) out.completionTokens = completion;
   if (tps !== undefined && tps > 0) out.tokensPerSecond = tps;
   return out;
-}
-
-const USAGE_KEY = Buffer.from('"usage"');
-const TIMINGS_KEY = Buffer.from('"timings"');
-
-/** The bytes hold a `"usage"` or `"timings"` (as a key or not: lastObject decides). */
-function mentionsUsage(bytes: Buffer): boolean {
-  return bytes.includes(USAGE_KEY) || bytes.includes(TIMINGS_KEY);
 }
 
 /**

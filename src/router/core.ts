@@ -5,7 +5,7 @@
 import type { SchedulerEvent } from '../scheduler/types.js';
 import type { MemoryFigures } from './memory-figures.js';
 import type { ModelTable } from './model-table.js';
-import type { AdmittedEvent, LogEvent, RouterEvent, RouterOptions } from './types.js';
+import type { LogEvent, RouterEvent, RouterOptions } from './types.js';
 
 export interface RouterCore {
   readonly opts: RouterOptions;
@@ -18,8 +18,6 @@ export interface RouterCore {
   handle(event: SchedulerEvent): void;
   /** Tell the router's listeners (/models/sse, the dashboard). */
   emitEvent(e: Omit<RouterEvent, 'at'>): void;
-  /** A request was let through (the queue-wait histogram in /metrics). */
-  emitAdmitted(e: AdmittedEvent): void;
   /** A model's output line, for `GET /logs/:model?follow=1`. */
   emitLog(e: LogEvent): void;
 }

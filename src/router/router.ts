@@ -63,7 +63,6 @@ export class Router extends EventEmitter {
       figures: this.figures,
       handle,
       emitEvent: (e) => this.emitEvent(e),
-      emitAdmitted: (e) => this.emit('admitted', e satisfies AdmittedEvent),
       emitLog: (e) => this.emit('log', e satisfies LogEvent),
     };
     this.waiters = new Waiters(this.core);
@@ -99,9 +98,12 @@ export class Router extends EventEmitter {
    * Wait until `model` may serve one more request; the lease holds a reference until
    * released. A client that goes away (signal) leaves the queue at once.
    */
-  acquire(model: string, signal?: Cancel): Promise<Lease> {
-    // Emits 'admitted' as it lets the request through (waiters.ts).
-    return this.waiters.enqueue(model, 'request', signal) as Promise<Lease>;
+  async acquire(model: string, signal?: Cancel): Promise<Lease> {
+    const started = Date.now();
+    const lease = await this.waiters.enqueue(model, 'request', signal);
+    // For the queue-wait histogram in /metrics: how long this request waited to be admitted.
+    this.emit('admitted', { model: lease!.model, waitMs: Date.now() - started } satisfies AdmittedEvent);
+    return lease!;
   }
 
   /** Load a model (or find it loaded); resolves when it is ready. */

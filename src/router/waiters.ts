@@ -3,7 +3,6 @@
  * (admitted, refused, or gone with its client); a lease gives its reference back exactly once, however often it is
  * released.
  */
-import type { ModelSpec } from '../catalog/model-spec.js';
 import type { Effect } from '../scheduler/types.js';
 import type { RouterCore } from './core.js';
 import { explainTooLarge } from './ctx-auto.js';
@@ -16,15 +15,9 @@ type Kind = 'request' | 'load';
 interface Waiter {
   model: string;
   kind: Kind;
-  /** Date.now() when it was queued (the queue-wait figure of the 'admitted' event). */
-  since: number;
-  signal?: Cancel;
-  onAbort?: () => void;
   resolve(lease: Lease | undefined): void;
   reject(err: ModelError): void;
 }
-
-const gone = () => new ModelError('client_gone', 'client went away');
 
 export class Waiters {
   readonly #waiting = new Map<string, Waiter>();
@@ -32,76 +25,53 @@ export class Waiters {
 
   constructor(private readonly core: RouterCore) {}
 
-  /**
-   * Queue `model` for a request (resolves with a lease) or a load (resolves when ready). Not an async function: a
-   * request for a loaded model is admitted while the scheduler handles it, and its one promise is already settled
-   * when this returns (no promise of an async function wrapped around it: this is on every proxied request).
-   */
-  enqueue(model: string, kind: Kind, signal?: Cancel): Promise<Lease | undefined> {
+  /** Queue `model` for a request (resolves with a lease) or a load (resolves when ready). */
+  async enqueue(model: string, kind: Kind, signal?: Cancel): Promise<Lease | undefined> {
     const core = this.core;
-    const since = Date.now();
-    let spec: ModelSpec;
-    try {
-      spec = core.models.require(model);
-    } catch (err) {
-      return Promise.reject(err);
+    const spec = core.models.require(model);
+    if (signal?.aborted) throw new ModelError('client_gone', 'client went away');
+    const record = core.models.get(spec.name)!;
+    if (core.figures?.wanted(record)) {
+      await core.figures.resolveNeed(spec);
+      // The abort listener is added below: a client that left during this wait would otherwise hold a queue place
+      // (and maybe start a load) for nobody.
+      if (signal?.aborted) throw new ModelError('client_gone', 'client went away');
     }
-    if (signal?.aborted) return Promise.reject(gone());
-    const name = spec.name;
-    if (core.figures?.wanted(core.models.get(name)!)) {
-      return core.figures.resolveNeed(spec).then(() => {
-        // The abort listener is added below: a client that left during this wait would otherwise hold a queue place
-        // (and maybe start a load) for nobody.
-        if (signal?.aborted) throw gone();
-        return this.wait(name, kind, since, signal);
-      });
-    }
-    return this.wait(name, kind, since, signal);
-  }
-
-  private wait(model: string, kind: Kind, since: number, signal: Cancel | undefined): Promise<Lease | undefined> {
     const id = `${kind}-${++this.#seq}`;
     return new Promise<Lease | undefined>((resolve, reject) => {
-      const w: Waiter = { model, kind, since, signal, resolve, reject };
-      if (signal) {
-        w.onAbort = () => {
-          if (this.#waiting.delete(id)) {
-            reject(gone());
-            this.core.handle({ type: 'done', id, now: Date.now() });
-          }
-        };
-        signal.addEventListener('abort', w.onAbort, { once: true });
-      }
-      this.#waiting.set(id, w);
-      this.core.handle({ type: 'request', id, model, kind, now: Date.now() });
+      const onAbort = () => {
+        if (this.#waiting.delete(id)) {
+          reject(new ModelError('client_gone', 'client went away'));
+          core.handle({ type: 'done', id, now: Date.now() });
+        }
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const settle = () => signal?.removeEventListener('abort', onAbort);
+      this.#waiting.set(id, {
+        model: spec.name,
+        kind,
+        resolve: (l) => (settle(), resolve(l)),
+        reject: (e) => (settle(), reject(e)),
+      });
+      core.handle({ type: 'request', id, model: spec.name, kind, now: Date.now() });
     });
   }
 
-  /** The waiter leaves the map (answered): its client's leaving no longer concerns it. */
-  #take(id: string): Waiter | undefined {
-    const w = this.#waiting.get(id);
-    if (!w) return undefined;
-    this.#waiting.delete(id);
-    if (w.onAbort) w.signal!.removeEventListener('abort', w.onAbort);
-    return w;
-  }
-
   admit(effect: Extract<Effect, { type: 'admit' }>): void {
-    const w = this.#take(effect.id);
+    const w = this.#waiting.get(effect.id);
     if (!w) {
       // Admitted after its client left: give the reference straight back.
       this.core.handle({ type: 'done', id: effect.id, now: Date.now() });
       return;
     }
-    if (w.kind === 'load') return w.resolve(undefined);
-    w.resolve(this.lease(effect.id, effect.model));
-    // For the queue-wait histogram in /metrics: how long this request waited to be admitted.
-    this.core.emitAdmitted({ model: effect.model, waitMs: Date.now() - w.since });
+    this.#waiting.delete(effect.id);
+    w.resolve(w.kind === 'load' ? undefined : this.lease(effect.id, effect.model));
   }
 
   reject(effect: Extract<Effect, { type: 'reject' }>): void {
-    const w = this.#take(effect.id);
+    const w = this.#waiting.get(effect.id);
     if (!w) return;
+    this.#waiting.delete(effect.id);
     const record = this.core.models.get(w.model);
     const { kind, message, retryAfterS } = effect.error;
     // An external backend's failures are the backend's, not ours: retryable, and 'unreachable' when no connection was made.

@@ -257,13 +257,6 @@ export class Scheduler {
       }
     }
     if (this.shuttingDown) return;
-    // Nothing waits (the turn of every answered request): no one to admit or plan for, and no reservation or
-    // tentative figure is wanted any more (the end of the turn below would clear them all).
-    if (this.queue.length === 0) {
-      this.reservations.clear();
-      for (const m of this.models.values()) m.tentative = undefined;
-      return;
-    }
 
     /** Models that must not take new requests: a waiter needs their room. */
     const draining = new Set<string>();
