@@ -14,8 +14,10 @@
  * the connection over: the bytes read are put back (unshift) and node's own connection listener takes the socket,
  * as if it had just been accepted. From then on node serves it, with all its limits and timeouts. The lane keeps its
  * own: headersTimeout until a connection's first byte, keepAliveTimeout between answers, none while an answer is
- * written (as node). A client that ends its side while its answer is being written is gone (as node: the answer is
- * dropped). A read that comes while an answer is written is kept (up to a limit, then reading pauses) and read after it.
+ * written (as node). A client that ends its side while its answer is being written is gone: what was written is still
+ * sent, then the connection is ended, and the answer is over at once (its child's work stopped); node's server ends the
+ * connection too, and the answer's next write fails. A read that comes while an answer is written is kept and read
+ * after it; past a limit, reading pauses (as node's server pauses a connection whose pipelined requests pile up).
  */
 import type { Socket } from 'node:net';
 import type { RequestHead } from './edge.js';
@@ -83,9 +85,13 @@ export class FastLane {
     return !this.closing;
   }
 
-  /** The server stops: idle connections are closed now, busy ones after their answer (server.closeIdleConnections). */
-  closeIdle(): void {
+  /** The server is closing (server.close()): no more requests are taken; answers close their connections. */
+  stop(): void {
     this.closing = true;
+  }
+
+  /** Connections waiting for a request are closed; busy ones are left to finish (server.closeIdleConnections). */
+  closeIdle(): void {
     for (const c of this.open) if (!c.res) c.socket.destroy();
   }
 
@@ -115,6 +121,10 @@ class LaneConnection implements LaneOwner {
 
   get keepAliveS(): number {
     return Math.floor(this.lane.o.timeouts().keepAliveMs / 1000);
+  }
+
+  get accepting(): boolean {
+    return this.lane.accepting;
   }
 
   /** A read, or the reads kept while an answer was written. */
@@ -184,11 +194,11 @@ function onData(this: LaneSocket, chunk: Buffer): void {
   this[CONNECTION]?.read(chunk);
 }
 
-/** The client ended its side: an answer being written is dropped (node's server does the same), an idle one closed. */
+/** The client ended its side: the connection is ended once what was written is sent; an answer being written is over. */
 function onEnd(this: LaneSocket): void {
   const c = this[CONNECTION];
-  if (c?.res) this.destroy();
-  else this.end();
+  this.end();
+  if (c?.res) c.answered(c.res, false);
 }
 
 /** A reset or a failed write: 'close' follows. */

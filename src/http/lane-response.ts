@@ -3,10 +3,12 @@
  * node's ServerResponse puts it: the status line; the headers set (setHeader), then those given to writeHead (which
  * replace the ones of the same name); Date; Connection, with Keep-Alive when the connection is kept; the body framed by
  * the Content-Length given, else by its length when it is written whole by end(), else chunked; no body for 1xx, 204
- * and 304. Head and body go out in one corked write.
+ * and 304. Head and body go out in one corked write (an SSE answer's head alone first: flushHeaders).
  *
  * Its 'close' comes once: after the whole answer was handed to the kernel (writableFinished), or when the client's
- * connection closed first. The connection (fast-lane.ts) is told either way (LaneOwner.answered).
+ * connection closed or ended first. The connection (fast-lane.ts) is told either way (LaneOwner.answered). Once over,
+ * the answer lets go of the connection, as node's does (`socket` null): a late write or destroy() does nothing to the
+ * connection, which may be carrying the next request.
  */
 import { EventEmitter } from 'node:events';
 import { STATUS_CODES, validateHeaderName, validateHeaderValue } from 'node:http';
@@ -18,6 +20,8 @@ export interface LaneOwner {
   answered(res: LaneResponse, finished: boolean): void;
   /** Keep-Alive's timeout (s), said on answers that keep the connection. */
   readonly keepAliveS: number;
+  /** The server takes more requests (false once it is closing: answers then close their connection). */
+  readonly accepting: boolean;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -38,19 +42,27 @@ export class LaneResponse extends EventEmitter implements Answer {
   private chunked = false;
   private bodiless = false;
   private closed = false;
+  /** The connection, until the answer is over. */
+  private conn: Socket | null;
 
   constructor(
-    readonly socket: Socket,
+    socket: Socket,
     readonly req: { resume(): unknown },
     /** The connection may carry another request after this answer. */
     public keepAlive: boolean,
     private readonly owner: LaneOwner,
   ) {
     super();
+    this.conn = socket;
+  }
+
+  /** The client's connection; null once the answer is over. */
+  get socket(): Socket | null {
+    return this.conn;
   }
 
   get writableNeedDrain(): boolean {
-    return this.socket.writableNeedDrain;
+    return this.conn?.writableNeedDrain ?? false;
   }
 
   setHeader(name: string, value: number | string): this {
@@ -86,13 +98,13 @@ export class LaneResponse extends EventEmitter implements Answer {
 
   flushHeaders(): void {
     if (!this.headersSent) this.head = this.makeHead(undefined);
-    if (this.head === undefined || this.destroyed) return;
-    this.socket.write(this.head, 'latin1');
+    if (this.head === undefined || !this.conn || this.destroyed) return;
+    this.conn.write(this.head, 'latin1');
     this.head = undefined;
   }
 
   write(chunk: Buffer | string): boolean {
-    if (this.writableEnded || this.destroyed) return false;
+    if (this.writableEnded || this.destroyed || !this.conn) return false;
     if (!this.headersSent) this.head = this.makeHead(undefined);
     return this.put(chunk, false);
   }
@@ -100,7 +112,7 @@ export class LaneResponse extends EventEmitter implements Answer {
   end(chunk?: Buffer | string): this {
     if (this.writableEnded) return this;
     this.writableEnded = true;
-    if (this.destroyed) return this;
+    if (this.destroyed || !this.conn) return this;
     // An answer written whole by end() says its length (as node does).
     if (!this.headersSent) this.head = this.makeHead(chunk ?? EMPTY);
     this.put(chunk ?? EMPTY, true);
@@ -110,21 +122,24 @@ export class LaneResponse extends EventEmitter implements Answer {
   destroy(_error?: Error): this {
     if (this.destroyed) return this;
     this.destroyed = true;
-    // The connection's 'close' ends the answer (LaneOwner.answered, then 'close' here).
-    this.socket.destroy();
+    // The connection's 'close' ends the answer (LaneOwner.answered, then 'close' here). An answer that is over has
+    // let go of its connection: nothing to do.
+    this.conn?.destroy();
     return this;
   }
 
-  /** 'close', once (the connection calls it when the answer is over). */
+  /** The answer is over (the connection calls it once): it lets go of the connection, then 'close'. */
   emitClose(): void {
     if (this.closed) return;
     this.closed = true;
+    this.conn = null;
+    if (!this.writableFinished) this.destroyed = true;
     this.emit('close');
   }
 
   /** Write the head if due, then `chunk` framed; `last` ends the answer and finishes it once the kernel has it. */
   private put(chunk: Buffer | string, last: boolean): boolean {
-    const socket = this.socket;
+    const socket = this.conn!;
     const body = !this.bodiless && chunk.length > 0;
     if (last && !body && !this.chunked && this.head === undefined) {
       // Nothing left to write (the common end of a proxied answer): finished once what was written is with the
@@ -162,13 +177,13 @@ export class LaneResponse extends EventEmitter implements Answer {
 
   /** The head, with the framing: `whole` is the entire body when end() writes it with the head. */
   private makeHead(whole: Buffer | string | undefined): string {
-    this.headersSent = true;
     const status = this.statusCode;
     this.bodiless = status < 200 || status === 204 || status === 304;
     let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'unknown'}\r\n`;
     let length = false;
     let date = false;
     let connection: string | undefined;
+    let te: string | undefined;
     const fields = this.fields;
     for (let i = 0; i < fields.length; i += 2) {
       const name = fields[i]!;
@@ -185,24 +200,29 @@ export class LaneResponse extends EventEmitter implements Answer {
           if (name.toLowerCase() === 'content-length') length = true;
           break;
         case 17:
-          // Framing is the lane's: a Transfer-Encoding set by the answer is not honoured (nothing on the path sets one).
-          if (name.toLowerCase() === 'transfer-encoding') throw new Error('the answer may not set Transfer-Encoding');
+          if (name.toLowerCase() === 'transfer-encoding') te = value;
           break;
       }
     }
     if (!date) head += `Date: ${utcDate()}\r\n`;
+    // A server that is closing takes no more requests on this connection: the answer says so.
+    if (!this.owner.accepting) this.keepAlive = false;
+    // A Transfer-Encoding set by the answer frames it, as node does: chunked, or else to the connection's close.
+    if (te !== undefined && !/(?:^|,)\s*chunked\s*$/i.test(te)) this.keepAlive = false;
     if (connection === undefined) {
       head += this.keepAlive ? `Connection: keep-alive\r\nKeep-Alive: timeout=${this.owner.keepAliveS}\r\n` : 'Connection: close\r\n';
     } else if (connection.includes('close')) {
       this.keepAlive = false;
     }
-    if (!this.bodiless && !length) {
+    if (te !== undefined) this.chunked = !this.bodiless && /(?:^|,)\s*chunked\s*$/i.test(te);
+    else if (!this.bodiless && !length) {
       if (whole !== undefined) head += `Content-Length: ${Buffer.byteLength(whole)}\r\n`;
       else {
         head += 'Transfer-Encoding: chunked\r\n';
         this.chunked = true;
       }
     }
+    this.headersSent = true;
     return `${head}\r\n`;
   }
 

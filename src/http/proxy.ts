@@ -407,8 +407,9 @@ export class ModelProxy {
 
 /**
  * The request's head for the child: its method and path, Host, the client's headers less the hop-by-hop ones and
- * the router's own, the target's headers, the kept body's length. (node's server parser has checked every name,
- * value, method and path it took from the client: none can hold CR or LF.)
+ * the router's own, the target's headers, the kept body's length. (The request was read by node's server parser or by
+ * the fast lane's reader, request-head.ts, and both checked every name, value, method and path they took from the
+ * client: none can hold CR or LF.)
  */
 function requestHead(req: RequestHead, up: Upstream, length: number): string {
   const raw = req.rawHeaders;

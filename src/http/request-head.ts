@@ -4,18 +4,23 @@
  * reads the same bytes as it reads every other request: the lane never refuses and never guesses.
  *
  * Taken, and only this: `POST /path HTTP/1.1` with a path the caller serves, a head of printable ASCII with CRLF line
- * ends under 16 KiB, header names that are tokens, each name once, a Host, a Content-Length of digits within the
+ * ends under 8 KiB (and half node's limit) in at most 64 header lines, header names that are tokens, each name once, a Host, a Content-Length of digits within the
  * body limit, and the whole body in the bytes read, with nothing after it. Anything else goes to node: HTTP/1.0, other
  * methods, absolute or odd targets, obs-fold, bare LF or CR, control characters, bytes over 0x7F, a repeated header
  * (two Content-Lengths, two Hosts: where request smuggling lives), Transfer-Encoding, Expect, Upgrade,
  * Content-Encoding, a Connection other than keep-alive or close, a body still coming, a second request behind the
  * first (pipelining), an oversized body (node's path answers 413 and closes).
  */
-import type { IncomingHttpHeaders } from 'node:http';
+import { maxHeaderSize, type IncomingHttpHeaders } from 'node:http';
 import { TOKEN, trimOws } from './response-parser.js';
 
-/** The head's limit, as node's default --max-http-header-size. */
-const MAX_HEAD = 16 * 1024;
+/**
+ * The head's limit: well within node's (--max-http-header-size, 16 KiB by default), so the lane never takes a head node
+ * would refuse (a client's head is a few hundred bytes).
+ */
+const MAX_HEAD = Math.min(8 * 1024, Math.floor(maxHeaderSize / 2));
+/** Header lines beyond this go to node (whose maxHeadersCount keeps only the first 2,000). */
+const MAX_FIELDS = 64;
 const CRLF2 = Buffer.from('\r\n\r\n');
 
 /** Header names that send the request to node's reader whatever their value. */
@@ -64,6 +69,7 @@ export function readLaneRequest(buf: Buffer, rules: LaneRules): LaneRequestHead 
   const headers: IncomingHttpHeaders = {};
   let length: number | undefined;
   let close = false;
+  if (lines.length > MAX_FIELDS + 1) return undefined;
   for (let i = 1; i < lines.length; i++) {
     const line = lines[i]!;
     const colon = line.indexOf(':');

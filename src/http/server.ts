@@ -17,6 +17,11 @@ export type LaneSetup = Pick<LaneOptions, 'paths' | 'maxBodyBytes' | 'handle'>;
 class RouterServer extends http.Server {
   lane?: FastLane;
 
+  override close(callback?: (err?: Error) => void): this {
+    this.lane?.stop();
+    return super.close(callback);
+  }
+
   override closeIdleConnections(): void {
     super.closeIdleConnections();
     this.lane?.closeIdle();

@@ -18,6 +18,8 @@ interface Setup {
   held: { res: LaneResponse; closed?: { finished: boolean } }[];
   /** The bodies of the requests the lane handed to its handler, in order. */
   served: string[];
+  /** Times the '/big' writer was told to wait for 'drain', and the 'drain's it got. */
+  flow: { waits: number; drains: number };
 }
 
 const servers: http.Server[] = [];
@@ -31,6 +33,7 @@ afterEach(async () => {
 async function start(timeouts: { keepAliveMs?: number; headersMs?: number } = {}): Promise<Setup> {
   const held: Setup['held'] = [];
   const served: string[] = [];
+  const flow = { waits: 0, drains: 0 };
   const node = (req: http.IncomingMessage, res: http.ServerResponse) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -55,6 +58,9 @@ async function start(timeouts: { keepAliveMs?: number; headersMs?: number } = {}
     } else if (path === '/empty') {
       res.writeHead(204, []);
       res.end();
+    } else if (path === '/wait') {
+      // Nothing written yet: the test answers it.
+      held.push({ res });
     } else if (path === '/hold') {
       const h: Setup['held'][number] = { res };
       held.push(h);
@@ -70,7 +76,13 @@ async function start(timeouts: { keepAliveMs?: number; headersMs?: number } = {}
           sent++;
           const ok = res.write(chunk);
           if (sent === 32) res.end();
-          else if (!ok) return void res.once('drain', more);
+          else if (!ok) {
+            flow.waits++;
+            return void res.once('drain', () => {
+              flow.drains++;
+              more();
+            });
+          }
         }
       };
       more();
@@ -79,12 +91,12 @@ async function start(timeouts: { keepAliveMs?: number; headersMs?: number } = {}
       res.end(JSON.stringify({ via: 'lane', url: path, body: req.body.toString() }));
     }
   };
-  const server = createRouterServer(node, { paths: new Set(['/lane', '/stream', '/empty', '/hold', '/big', '/linger']), maxBodyBytes: 1 << 20, handle: lane });
+  const server = createRouterServer(node, { paths: new Set(['/lane', '/stream', '/empty', '/hold', '/wait', '/big', '/linger']), maxBodyBytes: 1 << 20, handle: lane });
   if (timeouts.keepAliveMs) server.keepAliveTimeout = timeouts.keepAliveMs;
   if (timeouts.headersMs) server.headersTimeout = timeouts.headersMs;
   servers.push(server);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { server, port: (server.address() as AddressInfo).port, held, served };
+  return { server, port: (server.address() as AddressInfo).port, held, served, flow };
 }
 
 function post(path: string, body = '{"x":1}', extra: string[] = []): string {
@@ -231,6 +243,46 @@ describe('the fast lane', () => {
     agent.destroy();
   });
 
+  it('reads a request sent during an answer after it: a whole one in the lane, a part of one by node', async () => {
+    const { port, held, served } = await start();
+    const c = new Raw(port);
+    c.socket.write(post('/hold', 'first'));
+    await c.until(() => held.length === 1);
+    c.socket.write(post('/lane', 'second'));
+    await sleep(100);
+    expect(served).toEqual(['first']);
+    held[0]!.res.end();
+    await c.until(() => c.answers.length === 1);
+    expect(c.answers[0]).toEqual({ via: 'lane', url: '/lane', body: 'second' });
+    expect(served).toEqual(['first', 'second']);
+
+    const d = new Raw(port);
+    d.socket.write(post('/hold', 'first'));
+    await d.until(() => held.length === 2);
+    const third = post('/lane', 'third');
+    d.socket.write(third.slice(0, 20));
+    await sleep(100);
+    held[1]!.res.end();
+    await sleep(100);
+    d.socket.write(third.slice(20));
+    await d.until(() => d.answers.length === 1);
+    expect(d.answers[0]).toEqual({ via: 'node', url: '/lane', body: 'third' });
+    c.socket.destroy();
+    d.socket.destroy();
+  });
+
+  it('ends an answer whose client ends its side: what was written arrives, the answer is over at once', async () => {
+    const { port, held } = await start();
+    const c = new Raw(port, true);
+    c.socket.write(post('/hold'));
+    await c.until(() => c.text.includes('started'));
+    c.socket.end();
+    await c.until(() => c.closed);
+    expect(held[0]!.closed).toEqual({ finished: false });
+    expect(held[0]!.res.socket).toBeNull();
+    expect(c.text).toContain('started');
+  });
+
   it('tells the handler when its client leaves mid-answer: one close, not finished', async () => {
     const { port, held } = await start();
     const c = new Raw(port);
@@ -246,7 +298,7 @@ describe('the fast lane', () => {
   });
 
   it('holds a writer back while the client reads nothing, and lets it go on when it reads', async () => {
-    const { port } = await start();
+    const { port, flow } = await start();
     let got = 0;
     const c = net.connect(port, '127.0.0.1');
     c.write(post('/big'));
@@ -263,6 +315,9 @@ describe('the fast lane', () => {
       }, 10);
     });
     expect(got).toBeGreaterThan(32 << 20);
+    // The writer was held back (write() said false) and let go by 'drain', not buffered 32 MiB at once.
+    expect(flow.waits).toBeGreaterThan(0);
+    expect(flow.drains).toBe(flow.waits);
     c.destroy();
   });
 
@@ -276,6 +331,35 @@ describe('the fast lane', () => {
     const silent = new Raw(port);
     await silent.until(() => silent.closed, 3000);
     expect(silent.text).toBe('');
+  });
+
+  it('closeIdleConnections() alone leaves the lane on; after server.close() an answer closes its connection', async () => {
+    const { server, port, held, served } = await start();
+    const idle = new Raw(port);
+    idle.socket.write(post('/lane', 'a'));
+    await idle.until(() => idle.answers.length === 1);
+    server.closeIdleConnections();
+    await idle.until(() => idle.closed);
+    const next = new Raw(port);
+    next.socket.write(post('/lane', 'b'));
+    await next.until(() => next.answers.length === 1);
+    expect(next.answers[0]!.via).toBe('lane');
+    expect(next.text).toContain('Connection: keep-alive');
+
+    const busy = new Raw(port);
+    busy.socket.write(post('/wait', 'c'));
+    await busy.until(() => held.length === 1);
+    next.socket.destroy();
+    let closed = false;
+    server.close(() => (closed = true));
+    held[0]!.res.end('done');
+    await busy.until(() => busy.closed);
+    expect(busy.text).toContain('\r\nConnection: close\r\n');
+    expect(served).toEqual(['a', 'b', 'c']);
+    const t0 = Date.now();
+    while (!closed && Date.now() - t0 < 5000) await sleep(10);
+    expect(closed).toBe(true);
+    servers.splice(servers.indexOf(server), 1);
   });
 
   it('server.close() closes idle lane connections at once; closeAllConnections() the busy ones', async () => {

@@ -32,6 +32,10 @@ describe('readLaneRequest', () => {
     expect(readLaneRequest(request({ head: ['Host: h', 'Content-Length: 28', 'connection: keep-alive'] }), rules)?.close).toBe(false);
     expect(readLaneRequest(request({ head: ['Host:  h \t', 'Content-Length:28'] }), rules)?.headers.host).toBe('h');
     expect(readLaneRequest(request({ head: ['Host: h', 'Content-Length: 0'], body: '' }), rules)?.body.length).toBe(0);
+    const most = 'x'.repeat(rules.maxBodyBytes);
+    expect(readLaneRequest(request({ head: ['Host: h', `Content-Length: ${most.length}`], body: most }), rules)?.body.length).toBe(most.length);
+    const fields = Array.from({ length: 62 }, (_, i) => `X-${i}: ${i}`);
+    expect(readLaneRequest(request({ head: ['Host: h', 'Content-Length: 28', ...fields] }), rules)?.rawHeaders).toHaveLength(128);
   });
 
   const left: [string, Buffer][] = [
@@ -69,7 +73,10 @@ describe('readLaneRequest', () => {
     ['a NUL in a value', request({ head: ['Host: h', 'Content-Length: 28', 'X-A: a\0b'] })],
     ['a byte over 0x7F in a value', request({ head: ['Host: h', 'Content-Length: 28', 'X-A: caf\xe9'] })],
     ['a body over the limit', request({ head: ['Host: h', 'Content-Length: 1001'], body: 'x'.repeat(1001) })],
-    ['a head over 16 KiB', request({ head: ['Host: h', 'Content-Length: 28', `X-A: ${'a'.repeat(16 * 1024)}`] })],
+    ['a head over 8 KiB', request({ head: ['Host: h', 'Content-Length: 28', `X-A: ${'a'.repeat(8 * 1024)}`] })],
+    ['more than 64 header lines', request({ head: ['Host: h', 'Content-Length: 28', ...Array.from({ length: 63 }, (_, i) => `X-${i}: ${i}`)] })],
+    ['a header named __proto__', request({ head: ['Host: h', 'Content-Length: 28', '__proto__: x'] })],
+    ['a header named constructor', request({ head: ['Host: h', 'Content-Length: 28', 'constructor: x'] })],
   ];
   it.each(left)('leaves to node: %s', (_why, buf) => {
     expect(readLaneRequest(buf, rules)).toBeUndefined();
