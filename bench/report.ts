@@ -64,8 +64,9 @@ export function render(r: Results): string {
         'bench/fixtures/bare-relay.ts, a 10-line node:http relay (createServer + http.request + pipe, keep-alive agent): the floor ' +
         'of a node proxy. "net relay" (llama-server rows) is bench/fixtures/net-relay.ts, a relay on raw sockets with no node HTTP code ' +
         '(the head\'s end and Content-Length are all it reads): what any node proxy costs at least. "client relay" (llama-server rows) is ' +
-        'bench/fixtures/client-relay.ts, node\'s HTTP server handing each request to the router\'s own client (src/http/proxy.ts) with none of the routing ' +
-        '(guards, body rules, the model\'s lookup, the queue, metrics): net relay to client relay is node\'s server side, client relay to router the routing. "nginx" is nginx started by the benchmark (one worker, keep-alive upstream, no buffering). "fast" is ' +
+        'bench/fixtures/client-relay.ts, the router\'s server (its fast lane for whole requests, node\'s HTTP server for the rest) handing each request to the ' +
+        'router\'s own client (src/http/proxy.ts) with none of the routing (guards, body rules, the model\'s lookup, the queue, metrics): net relay to client ' +
+        'relay is the router\'s server side, client relay to router the routing. "nginx" is nginx started by the benchmark (one worker, keep-alive upstream, no buffering). "fast" is ' +
         `bench/fixtures/fast-upstream.ts, a canned OpenAI-compatible server (streams: ${o.chunks} SSE chunks, one per event-loop turn); ` +
         '"engine" the bundled engine doing real inference on a generated tiny model; "llama-server" a real llama-server child on the same ' +
         "model, and beside our router llama.cpp's own router mode (`llama-server --models-dir`) with its own child. " +
@@ -260,7 +261,7 @@ export function overheadTargets(rows: OverheadRow[]): string[] {
         (x) =>
           `  - ${x.request} at ${x.connections}${x.fresh ? ', a new connection per request' : ' kept-alive'}: the raw-socket relay ` +
           `(forwarding bytes, no routing) is ${x2(perOk(x, 'net relay')!)} llama.cpp's router's there` +
-          (perOk(x, 'client relay') === undefined ? '' : `, the client relay (node's server and our client, no routing) ${x2(perOk(x, 'client relay')!)}`),
+          (perOk(x, 'client relay') === undefined ? '' : `, the client relay (our server and client, no routing) ${x2(perOk(x, 'client relay')!)}`),
       ),
     );
   }

@@ -3,7 +3,9 @@
  * node's ServerResponse puts it: the status line; the headers set (setHeader), then those given to writeHead (which
  * replace the ones of the same name); Date; Connection, with Keep-Alive when the connection is kept; the body framed by
  * the Content-Length given, else by its length when it is written whole by end(), else chunked; no body for 1xx, 204
- * and 304. Head and body go out in one corked write (an SSE answer's head alone first: flushHeaders).
+ * and 304. What is written in one turn of the event loop goes out in one write, as node's ServerResponse does (the
+ * connection corked at the turn's first write, uncorked at its end): the head with the body, and the pieces of a stream
+ * that came in one read from the child (an SSE answer's head goes alone first: flushHeaders).
  *
  * Its 'close' comes once: after the whole answer was handed to the kernel (writableFinished), or when the client's
  * connection closed or ended first. The connection (fast-lane.ts) is told either way (LaneOwner.answered). Once over,
@@ -42,6 +44,8 @@ export class LaneResponse extends EventEmitter implements Answer {
   private chunked = false;
   private bodiless = false;
   private closed = false;
+  /** The connection is corked until the end of this turn of the event loop (put). */
+  private corked = false;
   /** The connection, until the answer is over. */
   private conn: Socket | null;
 
@@ -141,14 +145,18 @@ export class LaneResponse extends EventEmitter implements Answer {
   private put(chunk: Buffer | string, last: boolean): boolean {
     const socket = this.conn!;
     const body = !this.bodiless && chunk.length > 0;
-    if (last && !body && !this.chunked && this.head === undefined) {
-      // Nothing left to write (the common end of a proxied answer): finished once what was written is with the
-      // kernel, at once when it all went out already, without a write of nothing (a system call).
+    if (last && !body && !this.chunked && this.head === undefined && !this.corked) {
+      // Nothing left to write (an answer whose last piece went out in an earlier turn): finished once what was
+      // written is with the kernel, at once when it all went out already, without a write of nothing (a system call).
       if (socket.writableLength === 0) process.nextTick(this.onFinish);
       else socket.write(EMPTY, this.onFinish);
       return true;
     }
-    socket.cork();
+    if (!this.corked) {
+      this.corked = true;
+      socket.cork();
+      process.nextTick(uncork, this);
+    }
     if (this.head !== undefined) {
       socket.write(this.head, 'latin1');
       this.head = undefined;
@@ -164,8 +172,13 @@ export class LaneResponse extends EventEmitter implements Answer {
       ok = socket.write(chunk);
       if (this.chunked) ok = socket.write('\r\n', 'latin1');
     }
-    socket.uncork();
     return ok;
+  }
+
+  /** The turn's writes go out (uncork's nextTick). */
+  uncorkNow(): void {
+    this.corked = false;
+    this.conn?.uncork();
   }
 
   private readonly onFinish = (err?: Error | null): void => {
@@ -232,6 +245,10 @@ export class LaneResponse extends EventEmitter implements Answer {
     const fields = this.fields;
     for (let i = fields.length - 2; i >= 0; i -= 2) if (fields[i]!.length === lower.length && fields[i]!.toLowerCase() === lower) fields.splice(i, 2);
   }
+}
+
+function uncork(res: LaneResponse): void {
+  res.uncorkNow();
 }
 
 /** The Date header's value, made once a second (as node's server does). */

@@ -211,11 +211,11 @@ describe("the verdict against llama.cpp's router", () => {
     ]);
   });
 
-  it('adds the client relay (node\'s server and our client) under a row we lose, when the row has one', () => {
+  it('adds the client relay (our server and client) under a row we lose, when the row has one', () => {
     const lost = row(true, [0.4, 0.4], [0.36, 0.36, 0]);
     lost.sides.splice(1, 0, side('net relay', 0.27, 0.27), side('client relay', 0.3, 0.3));
     expect(overheadTargets([lost]).filter((l) => l.includes('raw-socket relay'))).toEqual([
-      "  - /tokenize at 1, a new connection per request: the raw-socket relay (forwarding bytes, no routing) is 0.75x llama.cpp's router's there, the client relay (node's server and our client, no routing) 0.83x",
+      "  - /tokenize at 1, a new connection per request: the raw-socket relay (forwarding bytes, no routing) is 0.75x llama.cpp's router's there, the client relay (our server and client, no routing) 0.83x",
     ]);
   });
 

@@ -20,6 +20,8 @@ interface Setup {
   served: string[];
   /** Times the '/big' writer was told to wait for 'drain', and the 'drain's it got. */
   flow: { waits: number; drains: number };
+  /** The writes the '/burst' answer made on its connection (node's _write and _writev). */
+  writes: number[];
 }
 
 const servers: http.Server[] = [];
@@ -34,6 +36,7 @@ async function start(timeouts: { keepAliveMs?: number; headersMs?: number } = {}
   const held: Setup['held'] = [];
   const served: string[] = [];
   const flow = { waits: 0, drains: 0 };
+  const writes: number[] = [];
   const node = (req: http.IncomingMessage, res: http.ServerResponse) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -57,6 +60,17 @@ async function start(timeouts: { keepAliveMs?: number; headersMs?: number } = {}
       res.end(JSON.stringify({ via: 'lane', url: path, body: req.body.toString() }));
     } else if (path === '/empty') {
       res.writeHead(204, []);
+      res.end();
+    } else if (path === '/burst') {
+      // A stream's pieces that came in one read from the child: written in one turn.
+      const socket = res.socket as net.Socket & { _write: (...a: unknown[]) => void; _writev: (...a: unknown[]) => void };
+      writes.push(0);
+      const write = socket._write;
+      const writev = socket._writev;
+      socket._write = (...a) => (writes[writes.length - 1]!++, write.apply(socket, a));
+      socket._writev = (...a) => (writes[writes.length - 1]!++, writev.apply(socket, a));
+      res.writeHead(200, ['Content-Type', 'text/event-stream']);
+      for (const piece of ['data: 1\n\n', 'data: 2\n\n', 'data: 3\n\n']) res.write(Buffer.from(piece));
       res.end();
     } else if (path === '/wait') {
       // Nothing written yet: the test answers it.
@@ -91,12 +105,12 @@ async function start(timeouts: { keepAliveMs?: number; headersMs?: number } = {}
       res.end(JSON.stringify({ via: 'lane', url: path, body: req.body.toString() }));
     }
   };
-  const server = createRouterServer(node, { paths: new Set(['/lane', '/stream', '/empty', '/hold', '/wait', '/big', '/linger']), maxBodyBytes: 1 << 20, handle: lane });
+  const server = createRouterServer(node, { paths: new Set(['/lane', '/stream', '/empty', '/hold', '/wait', '/big', '/linger', '/burst']), maxBodyBytes: 1 << 20, handle: lane });
   if (timeouts.keepAliveMs) server.keepAliveTimeout = timeouts.keepAliveMs;
   if (timeouts.headersMs) server.headersTimeout = timeouts.headersMs;
   servers.push(server);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { server, port: (server.address() as AddressInfo).port, held, served, flow };
+  return { server, port: (server.address() as AddressInfo).port, held, served, flow, writes };
 }
 
 function post(path: string, body = '{"x":1}', extra: string[] = []): string {
@@ -281,6 +295,16 @@ describe('the fast lane', () => {
     expect(held[0]!.closed).toEqual({ finished: false });
     expect(held[0]!.res.socket).toBeNull();
     expect(c.text).toContain('started');
+  });
+
+  it('sends what an answer writes in one turn in one write: head and three pieces of a stream', async () => {
+    const { port, writes } = await start();
+    const c = new Raw(port);
+    c.socket.write(post('/burst'));
+    await c.until(() => c.text.endsWith('0\r\n\r\n'));
+    expect(c.text).toMatch(/\r\n\r\n9\r\ndata: 1\n\n\r\n9\r\ndata: 2\n\n\r\n9\r\ndata: 3\n\n\r\n0\r\n\r\n$/);
+    expect(writes).toEqual([1]);
+    c.socket.destroy();
   });
 
   it('tells the handler when its client leaves mid-answer: one close, not finished', async () => {
