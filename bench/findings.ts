@@ -6,19 +6,19 @@ process waits for a core: a tiny model's engine start took 3-15 s here. Read the
 ratios; on a quiet machine run \`npm run bench\` again.
 
 **Proxy overhead (issue 14): the proxied path runs outside express and http-proxy-3, with an HTTP/1.1 client of
-its own on the router's keep-alive pool (no node ClientRequest or IncomingMessage per request), and a child's
-output is read from files in batches. In section 1's run (each proxy warmed on a row until 3,000 answers or 10 s)
-its CPU per request is 0.85-1.11x the bare node:http relay's on every fast row (JSON and streams, 1-64
-connections), with 0.10 ms added at one connection (targets met); 0.62-1.18x with the bundled engine and
-0.85-1.67x on the llama-server rows. Against llama.cpp's router, per answer, with a new connection per request (the
+its own on the router's keep-alive pool (no node ClientRequest or IncomingMessage per request), a child's output
+is read from files in batches, and a proxied request that comes whole in one read is served by the router's fast
+lane without node's HTTP server (src/http/fast-lane.ts; below). In section 1's run (at eb8e6e4; each proxy warmed on
+a row until 3,000 answers or 10 s) its CPU per request is 0.78-0.94x the bare node:http relay's on every fast row
+(JSON and streams, 1-64 connections), with 0.10 ms added at one connection; 0.53-1.08x with the bundled engine and
+0.72-1.30x on the llama-server rows. Against llama.cpp's router, per answer, with a new connection per request (the
 fair setup: every side pays for a connection per answer, as llama.cpp's router's clients do anyway, below):
-0.70-1.05x, the most on /tokenize one at a time (0.363 against 0.345 ms; 1-token chats one at a time 0.89x). On
-kept-alive connections, where it closes after each answer and we do not, 0.37-0.62x. So the target is not met in
-this run, by 5%, nor in the run an hour before at 0ffae09 (1.01x, the same row), and it is not robust in any run:
-the worst row (one request at a time on new connections) was 1.18x at 5cb115d, 1.01x at d993f6b, 0.93x at 2a9f45d,
-1.01x at 0ffae09 and 1.05x in this run (git history of this file). One request at a time on new connections we are
-level with it, within the machine's noise; 8 at a time and on kept-alive connections we are ahead. Per request sent
-on kept-alive connections, counting its unanswered requests as served, ours is 0.75-1.24x its.** Section 1 now measures, in one
+0.66-0.90x, the most on /tokenize one at a time (0.344 against 0.385 ms; 1-token chats one at a time 0.86x); on
+kept-alive connections, where it closes after each answer and we do not, 0.32-0.53x. Every target is met in this run.
+The worst row (one request at a time on new connections) was 0.91x and 0.84x in the two runs before it with the lane
+(at 7367142 and 0910d47), against 1.18x, 1.01x, 0.93x, 1.01x and 1.05x in the five runs before the lane (git history
+of this file). Per request sent on kept-alive connections, counting its unanswered requests as served, ours is
+0.63-1.07x its.** Section 1 now measures, in one
 run, direct, a bare node:http relay, a raw-socket relay and a client relay (llama-server rows), nginx when it is installed (it is not on
 this machine, so its rows are skipped), our router and, with llama-server children, llama.cpp's own router mode, with each proxy's CPU time per request (its threads' schedstat over the
 round) and the ratios.
@@ -226,23 +226,28 @@ round) and the ratios.
   answer on kept-alive connections (0.364, 0.553, 0.302, 0.499 ms), and 1.85-2.03x its CPU per request sent (0.182,
   0.277, 0.151, 0.250 ms). The target is therefore judged per answer, on both kinds of rows, and only if
   our router failed nothing; the per-request-sent ratio is still printed.
-- Where the router's CPU goes beyond forwarding bytes, split in one run by two relays on the llama-server rows:
-  the raw-socket relay (bench/fixtures/net-relay.ts: node:net, no HTTP code, reads no body) and the client relay
-  (bench/fixtures/client-relay.ts: node's HTTP server, with the router's server options, reading the body and handing
-  it to the router's own client, src/http/proxy.ts, set up as the router sets it up, with none of the routing). On
-  the rows with a new connection per request (/tokenize and chats, 1 then 8 at a time), CPU per answer in ms, net
-  relay / client relay / router / llama.cpp's router: 0.234 / 0.264 / 0.363 / 0.345, 0.379 / 0.442 / 0.473 / 0.530,
-  0.141 / 0.165 / 0.216 / 0.279, 0.321 / 0.355 / 0.355 / 0.508. Node's HTTP server side (net relay to client relay)
-  costs 0.02-0.06 ms an answer there, the routing (client relay to router: guards, body rules, the model's lookup,
-  the queue and references, metrics) 0.00-0.10 ms. The run an hour before (at 0ffae09, the client relay then without
-  the router's idle timer and server options) split the row we lose, /tokenize one at a time, the other way: 0.234 /
-  0.367 / 0.369 / 0.364, node's server 0.13 ms and the routing 0.00. What held in both runs is the sum: the router
-  spends 0.13 ms an answer more than the raw-socket relay on that row (0.135 and 0.129 ms), and the raw-socket relay
-  is 0.64x and 0.68x llama.cpp's router's there; how the 0.13 ms divides between node's server and the routing moves from run to run by
-  as much as either share. To be robustly below llama.cpp's router there, both need to shrink: a server side of our
-  own for the proxied routes, as the client side already is, and a leaner routing path. Neither is started; the server
-  side is the router's edge to hostile clients (smuggling, slow heads, pipelining, Expect, limits), which node's
-  server covers today.
+- The fast lane (fifth pass, this session). Before it, the router spent ~0.13 ms an answer more than the raw-socket
+  relay on /tokenize one at a time on new connections, split between node's HTTP server side and the routing in
+  shares that moved from run to run (0.234 / 0.264 / 0.363 / 0.345 ms, net relay / client relay / router /
+  llama.cpp's router, at eff2a57). Now a proxied request that comes whole in one read (head and body: what HTTP
+  clients send for a JSON body; node's client and fetch do) is read by src/http/request-head.ts, which takes only a
+  form that can be read one way (a POST to a proxied path, HTTP/1.1, printable ASCII with CRLF line ends, each header
+  once, a Host, a Content-Length within --max-body, the body whole with nothing after it), and answered by
+  src/http/lane-response.ts as node's ServerResponse answers (Date, Connection and Keep-Alive, Content-Length or
+  chunked; what is written in one turn of the event loop in one write). Anything else hands the connection to
+  node's server with the bytes read put back, and node serves it from then on with all its limits (smuggling,
+  slow heads, pipelining, Expect and sizes stay node's to judge). The split on the rows with a new connection per
+  request in section 1's run (/tokenize and chats, 1 then 8 at a time; net relay / client relay, now the router's
+  server with the lane / router / llama.cpp's router, ms per answer): 0.253 / 0.244 / 0.344 / 0.385, 0.427 / 0.464 /
+  0.483 / 0.564, 0.145 / 0.147 / 0.192 / 0.291, 0.300 / 0.323 / 0.334 / 0.466: the router's server side is now within
+  0.04 ms of the raw-socket relay, and the routing (guards, body rules, the model's lookup, the queue and
+  references, metrics) is 0.01-0.10 ms. The first run with the lane (at 0910d47) showed what its first version lost:
+  streams at 16 and 64 connections cost 1.46x and 1.51x the bare relay's CPU (0.94x and 0.96x before the lane),
+  because it wrote each piece of a stream at once where node's ServerResponse corks the connection for the rest of the
+  turn; several pieces that come in one read from the child now go out in one write (0.91x and 0.85x in section 1).
+  Tried with the lane and taken back (7367142): a request's admission without async layers, the scheduler's turn
+  with nobody waiting cut short, and the usage tap skipping answers that name no token counts; paired rounds (ad
+  hoc) measured no gain from them.
 - Warm-up: a node proxy's CPU per request on a path it has not yet run is several times its figure once V8 has
   optimised it. The "cold" column is each proxy's first second on a row: cold only for a path no earlier row ran. On
   the first row of section 1 (fast upstream, JSON, one connection) it is 0.496 against 0.111 ms for the router and
