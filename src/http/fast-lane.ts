@@ -73,12 +73,7 @@ export class FastLane {
     const c = new LaneConnection(this, socket as LaneSocket);
     this.open.add(c);
     socket.setTimeout(this.o.timeouts().headersMs);
-    socket.on('data', onData);
-    socket.on('end', onEnd);
-    socket.on('error', onError);
-    socket.on('close', onClose);
-    socket.on('timeout', onTimeout);
-    socket.on('drain', onDrain);
+    for (const [event, listener] of LISTENERS) socket.on(event, listener);
   }
 
   get accepting(): boolean {
@@ -174,12 +169,7 @@ class LaneConnection implements LaneOwner {
     this.lane.forget(this);
     socket[CONNECTION] = undefined;
     socket.setTimeout(0);
-    socket.removeListener('data', onData);
-    socket.removeListener('end', onEnd);
-    socket.removeListener('error', onError);
-    socket.removeListener('close', onClose);
-    socket.removeListener('timeout', onTimeout);
-    socket.removeListener('drain', onDrain);
+    for (const [event, listener] of LISTENERS) socket.removeListener(event, listener);
     // Node's server reads a socket's handle from C++ when it can ("consume"); the bytes put back are in the JS stream,
     // so it is told to read through the stream, which gives them first.
     if (socket._handle) socket._handle._consumed = true;
@@ -223,3 +213,14 @@ function onTimeout(this: LaneSocket): void {
 function onDrain(this: LaneSocket): void {
   this[CONNECTION]?.res?.emit('drain');
 }
+
+/** The lane's listeners on a connection it holds: added when it is accepted, all removed when it is handed over. */
+// Each takes what its event gives ('data' a chunk; the others nothing they use): the list's type admits each.
+const LISTENERS: readonly (readonly [string, (this: LaneSocket, arg: Buffer & Error) => void])[] = [
+  ['data', onData],
+  ['end', onEnd],
+  ['error', onError],
+  ['close', onClose],
+  ['timeout', onTimeout],
+  ['drain', onDrain],
+];
