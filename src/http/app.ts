@@ -178,6 +178,6 @@ export function createApp(
     else app(req, res);
   };
   // Whole proxied requests read in one piece skip node's server (fast-lane.ts); the same handler serves them.
-  const lane: LaneSetup = { paths: new Set(proxiedRoutes), maxBodyBytes: opts.maxBodyBytes, handle: proxied.handleLane };
+  const lane: LaneSetup = { paths: proxied.paths, maxBodyBytes: opts.maxBodyBytes, handle: proxied.handleLane };
   return { app, proxy, handler, lane };
 }

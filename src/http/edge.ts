@@ -31,7 +31,6 @@ export interface Answer {
   /** Per-answer values for the router (the usage tap); express's res.locals on its routes. */
   locals?: Record<string, unknown>;
   setHeader(name: string, value: number | string): unknown;
-  getHeader(name: string): unknown;
   /** Headers as flat [name, value, …] pairs; they replace those of the same name set before. */
   writeHead(statusCode: number, headers?: string[]): unknown;
   write(chunk: Buffer): boolean;

@@ -79,12 +79,6 @@ export class LaneResponse extends EventEmitter implements Answer {
     return this;
   }
 
-  getHeader(name: string): string | undefined {
-    const lower = name.toLowerCase();
-    for (let i = 0; i < this.fields.length; i += 2) if (this.fields[i]!.toLowerCase() === lower) return this.fields[i + 1];
-    return undefined;
-  }
-
   writeHead(statusCode: number, headers?: string[]): this {
     if (this.headersSent) throw new Error('the answer\'s head is made already');
     this.statusCode = statusCode;

@@ -40,7 +40,8 @@ export type Guard = (req: RequestHead, res: Answer, next: () => void) => void;
 const sha256 = (s: string) => createHash('sha256').update(s).digest();
 
 export class ProxiedRoutes {
-  private readonly paths: Set<string>;
+  /** The proxied paths (the fast lane serves the same: app.ts). */
+  readonly paths: ReadonlySet<string>;
   /** The API keys' hashes, computed once (the comparison hashes only the key given). */
   private readonly keyHashes: Buffer[];
 
