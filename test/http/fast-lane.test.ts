@@ -6,6 +6,7 @@
  */
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
+import OpenAI from 'openai';
 import { createRouterServer } from '../../src/http/server.js';
 import { closeAfterAnswer } from '../../src/http/linger.js';
 import type { LaneRequest } from '../../src/http/fast-lane.js';
@@ -53,6 +54,10 @@ async function start(timeouts: { keepAliveMs?: number; headersMs?: number } = {}
       res.write(Buffer.from('a'));
       res.write(Buffer.from('bc'));
       res.end();
+    } else if (path === '/v1/chat/completions') {
+      res.setHeader('Content-Type', 'application/json');
+      const message = { role: 'assistant', content: `lane ${req.body.length}` };
+      res.end(JSON.stringify({ id: 'c', object: 'chat.completion', created: 0, model: 'm', choices: [{ index: 0, message, finish_reason: 'stop' }] }));
     } else if (path === '/linger') {
       // As sendError does for a refused upload: the answer closes the connection, which reads and drops what comes.
       closeAfterAnswer(res);
@@ -105,7 +110,7 @@ async function start(timeouts: { keepAliveMs?: number; headersMs?: number } = {}
       res.end(JSON.stringify({ via: 'lane', url: path, body: req.body.toString() }));
     }
   };
-  const server = createRouterServer(node, { paths: new Set(['/lane', '/stream', '/empty', '/hold', '/wait', '/big', '/linger', '/burst']), maxBodyBytes: 1 << 20, handle: lane });
+  const server = createRouterServer(node, { paths: new Set(['/lane', '/stream', '/empty', '/hold', '/wait', '/big', '/linger', '/burst', '/v1/chat/completions']), maxBodyBytes: 1 << 20, handle: lane });
   if (timeouts.keepAliveMs) server.keepAliveTimeout = timeouts.keepAliveMs;
   if (timeouts.headersMs) server.headersTimeout = timeouts.headersMs;
   servers.push(server);
@@ -162,6 +167,29 @@ describe('the fast lane', () => {
     expect(b.answers[0]).toEqual({ via: 'node', url: '/lane', body: '{"model":"m"}' });
     a.socket.destroy();
     b.socket.destroy();
+  });
+
+  it('gets the JSON POSTs of fetch, node\'s http client and the openai SDK whole: the lane serves them all', async () => {
+    const { port, served } = await start();
+    const url = `http://127.0.0.1:${port}`;
+    const body = JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }] });
+    const viaFetch = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    const fetched = (await viaFetch.json()) as { choices: { message: { content: string } }[] };
+    expect(fetched.choices[0]!.message.content).toBe(`lane ${body.length}`);
+    const viaHttp = await new Promise<string>((resolve, reject) => {
+      const req = http.request(`${url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': body.length } }, (res) => {
+        let text = '';
+        res.on('data', (d: Buffer) => (text += d));
+        res.on('end', () => resolve(text));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+    expect(JSON.parse(viaHttp).choices[0].message.content).toBe(`lane ${body.length}`);
+    const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'unused', maxRetries: 0 });
+    const done = await client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'hi' }] });
+    expect(done.choices[0]!.message.content).toMatch(/^lane \d+$/);
+    expect(served).toHaveLength(3);
   });
 
   it('keeps a connection for more requests, until one it leaves to node; node serves the rest of it', async () => {
